@@ -1,0 +1,94 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// memtyped: KVM guest memory-type decisions and per-VM quirk records.
+///
+/// Layering (each arrow is "depends on"):
+///   memtype (CLI) ─┐
+///   memtyped ──────┴─> MemTypedService ─> MemTypeWire ─> MemTypeEngine (pure)
+///                           │                 └────────> JSON (pure)
+///                           ├─> HTTPServer ─> CMicroHTTPDShim ─> CMicroHTTPD (libmicrohttpd)
+///                           └─> VMStore ─> CSQLite (libsqlite3)
+let package = Package(
+    name: "memtyped",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "memtype", targets: ["memtype"]),
+        .executable(name: "memtyped", targets: ["memtyped"]),
+        .library(name: "MemTypeEngine", targets: ["MemTypeEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // The decision engine: SDM tables, PAT, MTRRs, quirks and KVM's
+        // per-generation EPT memory-type rules. No I/O, no global state.
+        .target(name: "MemTypeEngine"),
+        // A small, strict JSON reader and writer built for the request path.
+        .target(name: "JSON"),
+        // The wire format: JSON requests to engine inputs, decisions to JSON.
+        .target(name: "MemTypeWire", dependencies: ["MemTypeEngine", "JSON"]),
+
+        // libmicrohttpd, bridged from C.
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPDShim"]),
+
+        // SQLite, bridged from C, and the VM-config store over it.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine"]),
+
+        // Routes, metrics and the service configuration.
+        .target(
+            name: "MemTypedService",
+            dependencies: [
+                "MemTypeWire", "HTTPServer", "VMStore", "JSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "memtype",
+            dependencies: [
+                "MemTypeWire", "MemTypeEngine", "JSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "memtyped",
+            dependencies: [
+                "MemTypedService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Release-mode micro-benchmarks (not tests): `swift run -c release memtype-bench`.
+        .executableTarget(name: "memtype-bench", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON"]),
+
+        .testTarget(
+            name: "MemTypeEngineTests",
+            dependencies: [
+                "MemTypeEngine", "MemTypeWire", "JSON",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),
+        .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON"]),
+    ]
+)

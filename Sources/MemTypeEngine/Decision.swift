@@ -1,0 +1,109 @@
+/// What sets the memory type of this access.
+public enum Applicability: String, Sendable {
+    /// Intel with EPT: KVM picks an EPT memory type and IPAT.
+    case ept
+    /// AMD with NPT: KVM sets no memory type; guest PAT is honored.
+    case npt
+    /// EPT/NPT off: shadow paging; no EPT type, guest PAT ignored.
+    case shadowPaging = "shadow_paging"
+    /// A TDX VM's private GPA: the TDX module forces WB.
+    case tdxPrivate = "tdx_private"
+}
+
+/// The EPT leaf's memory-type fields.
+public struct EPTMemoryType: Sendable, Hashable {
+    /// Bits 5:3. KVM only ever sets UC or WB.
+    public let type: MemoryType
+    /// Bit 6: ignore guest PAT.
+    public let ipat: Bool
+
+    /// The raw leaf bits: `type << 3 | ipat << 6` (0x00, 0x40, 0x30 or 0x70 from KVM).
+    public var bits: UInt64 { UInt64(type.rawValue) << 3 | (ipat ? 1 << 6 : 0) }
+}
+
+/// Something a user should know about a decision.
+public enum DecisionWarning: Sendable, Hashable {
+    /// RAM-backed memory ends up UC/WT/WP on a host whose UC is known to be
+    /// an order of magnitude slower (the bochs/GDM failure).
+    case slowUncachedRAM(MemoryType, CPUModel)
+    /// RAM-backed memory ends up UC/WT/WP; slow on some hosts (Sapphire Rapids, Cascade Lake).
+    case uncachedRAM(MemoryType)
+    /// KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2) would fail with EINVAL.
+    case quirkRequestRefused(refused: QuirkMask)
+    /// Linux clears self-snoop on this CPU model for errata, yet self_snoop is true.
+    case selfSnoopErratum(CPUModel)
+    /// The kernel is older than the oldest modelled generation (v6.6).
+    case kernelOlderThanModels(KernelVersion)
+    /// While guest MTRRs were honored, KVM maps this access with a smaller leaf.
+    case hugePageSplit(requested: PageLevel, mapped: PageLevel)
+
+    /// A stable identifier for clients.
+    public var code: String {
+        switch self {
+        case .slowUncachedRAM: "slow_uncached_ram"
+        case .uncachedRAM: "uncached_ram"
+        case .quirkRequestRefused: "quirk_request_refused"
+        case .selfSnoopErratum: "self_snoop_erratum"
+        case .kernelOlderThanModels: "kernel_older_than_models"
+        case .hugePageSplit: "huge_page_split"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case let .slowUncachedRAM(type, cpu):
+            "RAM-backed memory is \(type) on a CPU (family \(cpu.family), model 0x\(String(cpu.model, radix: 16))) whose UC accesses are known "
+                + "to be ~20x slower than WB: this is the bochs framebuffer / GDM restart failure. Keep IGNORE_GUEST_PAT enabled for this VM, or fix the guest driver (9388ccf69925, Linux 6.13)."
+        case let .uncachedRAM(type):
+            "RAM-backed memory is \(type): on Sapphire Rapids and Cascade Lake hosts UC is ~20x slower than WB (set host.cpu to know)."
+        case let .quirkRequestRefused(refused):
+            "KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2) fails with EINVAL: bits \(String(format0x: refused.rawValue)) ("
+                + refused.quirks.map(\.name).joined(separator: ", ") + ") are not supported here, so no quirk in the request is disabled."
+        case let .selfSnoopErratum(cpu):
+            "Linux clears self-snoop on family \(cpu.family) model 0x\(String(cpu.model, radix: 16)) for errata; host.self_snoop=true is unlikely."
+        case let .kernelOlderThanModels(version):
+            "kernel \(version) predates the modelled range (v6.6 and later); it is answered with model A."
+        case let .hugePageSplit(requested, mapped):
+            "the \(requested.name) range spans two guest MTRR types: KVM maps it with \(mapped.name) EPT leaves."
+        }
+    }
+}
+
+/// The answer for one guest access.
+public struct Decision: Sendable, Hashable {
+    public let model: KVMModel
+    /// The kernel version the model was chosen from, if one was given.
+    public let kernel: KernelVersion?
+    public let applicability: Applicability
+    /// The EPT memory-type fields KVM sets, or nil where there is no EPT decision.
+    public let ept: EPTMemoryType?
+    public let patIndex: PATIndex
+    public let patType: MemoryType
+    /// The memory type the CPU uses, or nil where it is not modelled (shadow
+    /// paging; MMIO on AMD, which depends on host MTRRs).
+    public let effective: MemoryType?
+    /// The Table 11-7 cell, when the table decided.
+    public let cell: EffectiveCell?
+    /// With guest MTRRs honored (A/B with non-coherent DMA): the largest EPT
+    /// level KVM maps here. Nil otherwise (KVM maps as the host allows).
+    public let maxMappingLevel: PageLevel?
+    public let quirks: QuirkEvaluation
+    public let trace: RuleTrace
+    public let warnings: [DecisionWarning]
+
+    /// Assumptions this answer rests on, for the user to judge.
+    public var assumptions: [String] {
+        switch applicability {
+        case .npt:
+            return [
+                "AMD: KVM sets no memory type in NPT leaves; they select host PAT entry 0, which KVM requires to be WB, so the guest PAT type is reported as the effective type. The AMD guest-by-host PAT combination table was not verified.",
+            ] + (effective == nil ? ["MMIO on AMD takes the host MTRR/PAT type of the range, which this service does not model."] : [])
+        case .shadowPaging:
+            return ["Shadow paging: KVM's shadow PTEs carry the host's choice and guest PAT is ignored; this service does not model the host side."]
+        case .tdxPrivate:
+            return ["TDX private memory: the TDX module forces WB; the Secure EPT bits are not visible to KVM."]
+        case .ept:
+            return []
+        }
+    }
+}

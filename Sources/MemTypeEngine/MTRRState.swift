@@ -1,0 +1,174 @@
+/// A vCPU's MTRRs as raw MSR values, validated the way KVM's `kvm_mtrr_valid()`
+/// (arch/x86/kvm/mtrr.c) validates a WRMSR. Only models A and B read them:
+/// KVM stopped virtualizing guest MTRRs in 6.11 (0a7b73559b39).
+///
+/// KVM reports MTRRcap 0x508: eight variable ranges, fixed ranges and WC supported.
+public struct MTRRState: Sendable, Hashable {
+    /// The fixed-range MSRs in the order the SDM lists them (and this type stores them).
+    public static let fixedMSRs: [UInt32] = [0x250, 0x258, 0x259, 0x268, 0x269, 0x26A, 0x26B, 0x26C, 0x26D, 0x26E, 0x26F]
+    /// The SDM's names for the fixed-range MSRs, same order.
+    public static let fixedMSRNames: [String] = [
+        "MTRRfix64K_00000", "MTRRfix16K_80000", "MTRRfix16K_A0000",
+        "MTRRfix4K_C0000", "MTRRfix4K_C8000", "MTRRfix4K_D0000", "MTRRfix4K_D8000",
+        "MTRRfix4K_E0000", "MTRRfix4K_E8000", "MTRRfix4K_F0000", "MTRRfix4K_F8000",
+    ]
+    /// MTRRcap.VCNT as KVM reports it.
+    public static let variableCount = 8
+    /// MTRRdefType bit 11.
+    static let enableBit: UInt64 = 1 << 11
+    /// MTRRdefType bit 10.
+    static let fixedEnableBit: UInt64 = 1 << 10
+
+    /// MSR 0x2FF: type in bits 7:0, FE bit 10, E bit 11.
+    public let defType: UInt64
+    /// The 11 fixed-range MSRs, in `fixedMSRs` order.
+    public let fixed: [UInt64]
+    /// PhysBase/PhysMask pairs in register order (at most eight).
+    public let variable: [VariableMTRR]
+    /// The guest's MAXPHYADDR: bits at and above it are reserved in PhysBase/PhysMask.
+    public let maxPhysAddr: Int
+
+    /// The state at vCPU reset: every MSR zero, so MTRRs are disabled.
+    public static func reset(maxPhysAddr: Int = 46) -> MTRRState {
+        MTRRState(unchecked: 0, fixed: Array(repeating: 0, count: 11), variable: [], maxPhysAddr: maxPhysAddr)
+    }
+
+    private init(unchecked defType: UInt64, fixed: [UInt64], variable: [VariableMTRR], maxPhysAddr: Int) {
+        self.defType = defType
+        self.fixed = fixed
+        self.variable = variable
+        self.maxPhysAddr = maxPhysAddr
+    }
+
+    /// Validates every MSR as KVM's WRMSR path would.
+    ///
+    /// - Parameters:
+    ///   - fixed: the 11 fixed-range MSRs (fewer: the rest are zero, as at reset).
+    ///   - variable: at most eight PhysBase/PhysMask pairs.
+    public init(defType: UInt64, fixed: [UInt64] = [], variable: [VariableMTRR] = [], maxPhysAddr: Int = 46) throws(MTRRError) {
+        guard (36...52).contains(maxPhysAddr) else {
+            throw MTRRError(field: .maxPhysAddr, message: "MAXPHYADDR must be between 36 and 52, got \(maxPhysAddr)")
+        }
+        // MTRRdefType: only bits 7:0, 10 and 11 are defined (`data & ~0xcff`).
+        if defType & ~0xCFF != 0 {
+            throw MTRRError(field: .defType, message: String(format0x: defType) + " sets reserved bits (only 7:0, 10 and 11 are defined)")
+        }
+        if let bad = MTRRState.invalidType(defType & 0xFF) {
+            throw MTRRError(field: .defType, message: "default type \(bad)")
+        }
+        guard fixed.count <= 11 else {
+            throw MTRRError(field: .fixedCount, message: "there are 11 fixed-range MSRs, got \(fixed.count)")
+        }
+        for (i, value) in fixed.enumerated() {
+            for byte in 0..<8 {
+                if let bad = MTRRState.invalidType((value >> (8 * UInt64(byte))) & 0xFF) {
+                    throw MTRRError(field: .fixed(i), message: "byte \(byte) of \(MTRRState.fixedMSRNames[i]) is \(bad)")
+                }
+            }
+        }
+        guard variable.count <= MTRRState.variableCount else {
+            throw MTRRError(field: .variableCount, message: "KVM reports \(MTRRState.variableCount) variable ranges (MTRRcap 0x508), got \(variable.count)")
+        }
+        let reservedGPA: UInt64 = maxPhysAddr >= 64 ? 0 : ~((1 << UInt64(maxPhysAddr)) - 1)
+        for (n, range) in variable.enumerated() {
+            // PhysBase: bits 11:8 and bits >= MAXPHYADDR are reserved; the type must be valid.
+            if let bad = MTRRState.invalidType(range.physBase & 0xFF) {
+                throw MTRRError(field: .physBase(n), message: "type \(bad)")
+            }
+            if range.physBase & (reservedGPA | 0xF00) != 0 {
+                throw MTRRError(field: .physBase(n), message: String(format0x: range.physBase)
+                    + " sets reserved bits (11:8, or at or above MAXPHYADDR \(maxPhysAddr))")
+            }
+            // PhysMask: bits 10:0 and bits >= MAXPHYADDR are reserved.
+            if range.physMask & (reservedGPA | 0x7FF) != 0 {
+                throw MTRRError(field: .physMask(n), message: String(format0x: range.physMask)
+                    + " sets reserved bits (10:0, or at or above MAXPHYADDR \(maxPhysAddr))")
+            }
+        }
+        self.init(unchecked: defType, fixed: fixed + Array(repeating: 0, count: 11 - fixed.count), variable: variable, maxPhysAddr: maxPhysAddr)
+    }
+
+    /// nil if `code` is a valid MTRR type, else a description of what is wrong with it.
+    private static func invalidType(_ code: UInt64) -> String? {
+        if let type = MemoryType(code: code) {
+            return type.isValidMTRRType ? nil : "7 (UC-), which is not a valid MTRR type"
+        }
+        return "\(code), which is reserved (valid MTRR types: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB)"
+    }
+
+    /// MTRRdefType.E.
+    public var enabled: Bool { defType & MTRRState.enableBit != 0 }
+    /// MTRRdefType.FE.
+    public var fixedEnabled: Bool { defType & MTRRState.fixedEnableBit != 0 }
+    /// MTRRdefType bits 7:0 (validated, so never UC- or reserved).
+    public var defaultType: MemoryType { MemoryType(code: defType & 0xFF)! }
+
+    /// The physical-address bits a PhysMask compares: 12 .. MAXPHYADDR-1.
+    var addressMask: UInt64 { ((1 << UInt64(maxPhysAddr)) - 1) & ~0xFFF }
+}
+
+/// One variable-range MTRR pair.
+public struct VariableMTRR: Sendable, Hashable {
+    /// PhysBase_n (MSR 0x200+2n): base in bits MAXPHYADDR-1:12, type in bits 7:0.
+    public let physBase: UInt64
+    /// PhysMask_n (MSR 0x201+2n): mask in bits MAXPHYADDR-1:12, valid in bit 11.
+    public let physMask: UInt64
+
+    public init(physBase: UInt64, physMask: UInt64) {
+        self.physBase = physBase
+        self.physMask = physMask
+    }
+
+    /// The friendly form: a naturally aligned power-of-two range.
+    ///
+    /// Throws with `.physBase(index)`/`.physMask(index)` when `size` is not a
+    /// power of two of at least 4 KiB, `base` is not aligned to it, or the
+    /// range does not fit below 2^MAXPHYADDR.
+    public init(index: Int, base: UInt64, size: UInt64, type: MemoryType, maxPhysAddr: Int) throws(MTRRError) {
+        guard type.isValidMTRRType else {
+            throw MTRRError(field: .physBase(index), message: "type UC- is not a valid MTRR type")
+        }
+        guard size >= 4096, size & (size - 1) == 0 else {
+            throw MTRRError(field: .physMask(index), message: "size \(String(format0x: size)) is not a power of two of at least 4 KiB")
+        }
+        guard base & (size - 1) == 0 else {
+            throw MTRRError(field: .physBase(index), message: "base \(String(format0x: base)) is not aligned to its size \(String(format0x: size))")
+        }
+        let limit: UInt64 = 1 << UInt64(maxPhysAddr)
+        guard size <= limit, base <= limit - size else {
+            throw MTRRError(field: .physBase(index), message: "range \(String(format0x: base)) + \(String(format0x: size)) ends above MAXPHYADDR \(maxPhysAddr)")
+        }
+        physBase = base | UInt64(type.rawValue)
+        physMask = (~(size - 1) & (limit - 1)) | (1 << 11)
+    }
+
+    /// PhysMask bit 11.
+    public var valid: Bool { physMask & (1 << 11) != 0 }
+    /// PhysBase bits 7:0 (validated when part of an `MTRRState`).
+    public var type: MemoryType? { MemoryType(code: physBase & 0xFF) }
+}
+
+/// Which MTRR input a validation error is about.
+public enum MTRRField: Sendable, Hashable {
+    case defType
+    case fixedCount
+    case fixed(Int)
+    case variableCount
+    case physBase(Int)
+    case physMask(Int)
+    case maxPhysAddr
+}
+
+/// An MTRR value KVM would refuse (its WRMSR fails, injecting #GP).
+public struct MTRRError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let field: MTRRField
+    public let message: String
+    public var description: String { message }
+}
+
+extension String {
+    /// `0x` followed by lowercase hex digits.
+    public init(format0x value: UInt64) {
+        self = "0x" + String(value, radix: 16)
+    }
+}

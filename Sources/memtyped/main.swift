@@ -1,0 +1,1 @@
+print("memtyped: not yet")
