@@ -1,0 +1,151 @@
+import JSON
+import MemTypeEngine
+
+/// Writing a decision as JSON (schema `Decision` in openapi.yaml).
+/// 64-bit values are written as `"0x..."` strings.
+extension Decision {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("model")
+        model.write(to: &w, kernel: kernel)
+        w.member("applicability", applicability.rawValue)
+
+        w.key("ept")
+        if let ept {
+            w.beginObject()
+            w.member("type", ept.type.name)
+            w.member("ipat", ept.ipat)
+            w.member("bits", String(format0x: ept.bits))
+            w.endObject()
+        } else {
+            w.null()
+        }
+
+        w.key("guest_pat")
+        w.beginObject()
+        w.member("index", patIndex.value)
+        w.member("type", patType.name)
+        w.endObject()
+
+        w.key("effective")
+        if let effective { w.string(effective.name) } else { w.null() }
+
+        w.key("table_cell")
+        if let cell { cell.write(to: &w) } else { w.null() }
+
+        w.key("max_level")
+        if let maxMappingLevel { w.string(maxMappingLevel.name) } else { w.null() }
+
+        w.key("quirks")
+        quirks.write(to: &w)
+
+        w.key("trace")
+        w.beginArray()
+        for rule in trace { rule.write(to: &w) }
+        w.endArray()
+
+        w.key("warnings")
+        w.beginArray()
+        for warning in warnings {
+            w.beginObject()
+            w.member("code", warning.code)
+            w.member("message", warning.message)
+            w.endObject()
+        }
+        w.endArray()
+
+        w.key("assumptions")
+        w.beginArray()
+        for a in assumptions { w.string(a) }
+        w.endArray()
+        w.endObject()
+    }
+
+    /// The decision as compact JSON bytes.
+    public func json(pretty: Bool = false) -> [UInt8] {
+        var w = JSONWriter(capacity: 2048, pretty: pretty)
+        write(to: &w)
+        return w.bytes
+    }
+}
+
+extension Rule {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("rule", id)
+        w.member("summary", summary)
+        w.member("source", source)
+        w.endObject()
+    }
+}
+
+extension KVMModel {
+    /// The model as `{"id", "title", "kernels", "kernel"?}`; with `commits` for the listing.
+    public func write(to w: inout JSONWriter, kernel: KernelVersion? = nil, withCommits: Bool = false) {
+        w.beginObject()
+        w.member("id", rawValue)
+        w.member("title", title)
+        w.member("kernels", kernels)
+        if let kernel { w.member("kernel", kernel.description) }
+        if withCommits {
+            w.key("first_kernel")
+            if let first = firstKernel { w.string(first.description) } else { w.null() }
+            w.key("commits")
+            w.beginArray()
+            for c in commits { w.string(c) }
+            w.endArray()
+        }
+        w.endObject()
+    }
+}
+
+extension EffectiveCell {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("row", row.name)
+        w.member("column", column.name)
+        w.member("type", type.name)
+        w.key("footnotes")
+        w.beginArray()
+        for note in footnotes.notes {
+            w.beginObject()
+            w.member("number", note.rawValue)
+            w.member("text", note.text)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+    }
+}
+
+extension QuirkEvaluation {
+    /// Masks as hex strings, the KVM_ENABLE_CAP outcome, and the two quirks' states by name.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("requested", String(format0x: requested.rawValue))
+        w.member("supported", String(format0x: supported.rawValue))
+        w.member("refused", String(format0x: refused.rawValue))
+        w.member("disabled", String(format0x: disabled.rawValue))
+        w.key("enable_cap")
+        w.beginObject()
+        w.member("cap", "KVM_CAP_DISABLE_QUIRKS2")
+        w.member("mask", String(format0x: requested.rawValue))
+        w.key("error")
+        if enableCapFails { w.string("EINVAL") } else { w.null() }
+        w.member("mask_to_apply", String(format0x: applicableRequest.rawValue))
+        w.endObject()
+        w.key("states")
+        w.beginObject()
+        for status in [ignoreGuestPAT, cdNwCleared] {
+            w.key(status.quirk.name)
+            w.beginObject()
+            w.member("bit", status.quirk.rawValue)
+            w.member("state", status.state.rawValue)
+            w.member("reason", status.reason.rawValue)
+            w.member("explanation", status.reason.explanation)
+            w.endObject()
+        }
+        w.endObject()
+        w.endObject()
+    }
+}

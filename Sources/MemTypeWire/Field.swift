@@ -1,0 +1,150 @@
+import JSON
+import MemTypeEngine
+
+/// A JSON value together with where it sits in the request, so every
+/// conversion error names its field as a JSON pointer.
+public struct Field: Sendable {
+    public let value: JSONValue
+    public let pointer: String
+
+    public init(_ value: JSONValue, pointer: String = "") {
+        self.value = value
+        self.pointer = pointer
+    }
+
+    func fail(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
+
+    /// The value as an object whose keys must all be in `allowed` (typos are errors, not silently ignored).
+    public func object(allowed: [String]) throws(InvalidField) -> Members {
+        guard case .object(let object) = value else { throw fail("expected an object, got \(value.kindName)") }
+        for key in object.keys where !allowed.contains(key) {
+            throw InvalidField(pointer: pointer + "/" + Field.escape(key),
+                               message: "unknown field; expected one of: " + allowed.joined(separator: ", "))
+        }
+        return Members(object: object, pointer: pointer)
+    }
+
+    public func bool() throws(InvalidField) -> Bool {
+        guard case .bool(let b) = value else { throw fail("expected true or false, got \(value.kindName)") }
+        return b
+    }
+
+    public func string() throws(InvalidField) -> String {
+        guard case .string(let s) = value else { throw fail("expected a string, got \(value.kindName)") }
+        return s
+    }
+
+    /// A 64-bit value: a JSON integer, or a string `"0x..."` (hex) or of decimal digits.
+    public func uint64() throws(InvalidField) -> UInt64 {
+        switch value {
+        case .number(let n):
+            guard let v = n.uint64 else { throw fail("expected a non-negative integer below 2^64, got \(n.literal)") }
+            return v
+        case .string(let s):
+            guard let v = Field.parseUInt64(s) else {
+                throw fail("expected a 64-bit value as \"0x\" followed by 1-16 hex digits, or decimal digits; got \"\(s.prefix(40))\"")
+            }
+            return v
+        default:
+            throw fail("expected an integer or a \"0x...\" string, got \(value.kindName)")
+        }
+    }
+
+    /// An integer in `range`, given as a JSON integer or a `"0x..."` string.
+    public func int(in range: ClosedRange<Int>) throws(InvalidField) -> Int {
+        let v = try uint64()
+        guard v <= UInt64(Int.max), range.contains(Int(v)) else {
+            throw fail("expected a value from \(range.lowerBound) to \(range.upperBound), got \(v)")
+        }
+        return Int(v)
+    }
+
+    /// A memory type by name (`WB`, `UC-`, `write-back`) or code (0-7).
+    public func memoryType() throws(InvalidField) -> MemoryType {
+        switch value {
+        case .string(let s):
+            guard let t = MemoryType(name: s) else { throw fail("unknown memory type \"\(s.prefix(40))\"; expected UC, WC, WT, WP, WB or UC-") }
+            return t
+        case .number(let n):
+            guard let code = n.uint64, let t = MemoryType(code: code) else {
+                throw fail("\(n.literal) is not a memory type code (0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-)")
+            }
+            return t
+        default:
+            throw fail("expected a memory type name such as \"WB\", got \(value.kindName)")
+        }
+    }
+
+    /// A value from a fixed set of names.
+    public func oneOf<T>(_ choices: [(String, T)]) throws(InvalidField) -> T {
+        let s = try string()
+        guard let hit = choices.first(where: { $0.0 == s.lowercased() }) else {
+            throw fail("unknown value \"\(s.prefix(40))\"; expected one of: " + choices.map(\.0).joined(separator: ", "))
+        }
+        return hit.1
+    }
+
+    public func array(maxCount: Int) throws(InvalidField) -> [Field] {
+        guard case .array(let items) = value else { throw fail("expected an array, got \(value.kindName)") }
+        guard items.count <= maxCount else { throw fail("at most \(maxCount) items, got \(items.count)") }
+        return items.enumerated().map { Field($1, pointer: pointer + "/\($0)") }
+    }
+
+    static func parseUInt64(_ s: String) -> UInt64? {
+        var digits = Substring(s)
+        var radix = 10
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            digits = digits.dropFirst(2)
+            radix = 16
+        }
+        digits = digits.filter { $0 != "_" }[...]
+        guard !digits.isEmpty, digits.count <= (radix == 16 ? 16 : 20) else { return nil }
+        return UInt64(digits, radix: radix)
+    }
+
+    /// RFC 6901 escaping of one reference token.
+    static func escape(_ key: String) -> String {
+        guard key.contains("~") || key.contains("/") else { return key }
+        return key.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
+    }
+}
+
+/// The members of a JSON object, read field by field.
+public struct Members: Sendable {
+    let object: JSONObject
+    public let pointer: String
+
+    public subscript(key: String) -> Field? {
+        object[key].map { Field($0, pointer: pointer + "/" + Field.escape(key)) }
+    }
+
+    public func contains(_ key: String) -> Bool { object[key] != nil }
+
+    public func required(_ key: String) throws(InvalidField) -> Field {
+        guard let f = self[key] else {
+            throw InvalidField(pointer: pointer + "/" + Field.escape(key), message: "required field is missing")
+        }
+        return f
+    }
+}
+
+extension JSONValue {
+    var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}

@@ -1,0 +1,108 @@
+import JSON
+import MemTypeEngine
+
+/// Guest MTRRs on the wire: the friendly form (`enabled`, `fixed_enabled`,
+/// `default`) or the raw MTRRdefType (`def_type`), fixed-range MSRs by
+/// address or SDM name, and variable ranges as `base`/`size`/`type` or raw
+/// `phys_base`/`phys_mask` pairs.
+extension MTRRState {
+    public init(_ field: Field, maxPhysAddr: Int) throws(InvalidField) {
+        let m = try field.object(allowed: ["enabled", "fixed_enabled", "default", "def_type", "fixed", "variable"])
+        var defType: UInt64
+        if let raw = m["def_type"] {
+            for key in ["enabled", "fixed_enabled", "default"] where m.contains(key) {
+                throw m[key]!.fail("give either def_type or enabled/fixed_enabled/default, not both")
+            }
+            defType = try raw.uint64()
+        } else {
+            defType = 0
+            if try m["enabled"]?.bool() ?? false { defType |= 1 << 11 }
+            if try m["fixed_enabled"]?.bool() ?? false { defType |= 1 << 10 }
+            if let f = m["default"] {
+                let t = try f.memoryType()
+                guard t.isValidMTRRType else { throw f.fail("UC- is not a valid MTRR type") }
+                defType |= UInt64(t.rawValue)
+            }
+        }
+
+        var fixed = [UInt64](repeating: 0, count: 11)
+        if let f = m["fixed"] {
+            guard case .object(let object) = f.value else { throw f.fail("expected an object keyed by MSR (\"0x250\" or \"MTRRfix64K_00000\")") }
+            for (key, value) in object {
+                let item = Field(value, pointer: f.pointer + "/" + Field.escape(key))
+                guard let i = MTRRState.fixedIndex(key) else {
+                    throw item.fail("not a fixed-range MTRR; expected one of " + MTRRState.fixedMSRs.map { String(format0x: UInt64($0)) }.joined(separator: ", "))
+                }
+                if case .string(let s) = value, let t = MemoryType(name: s) {
+                    // A type name fills all eight sub-ranges of the MSR.
+                    fixed[i] = (0..<8).reduce(0) { $0 | UInt64(t.rawValue) << (8 * UInt64($1)) }
+                } else {
+                    fixed[i] = try item.uint64()
+                }
+            }
+        }
+
+        var variable: [VariableMTRR] = []
+        if let f = m["variable"] {
+            for (n, item) in try f.array(maxCount: MTRRState.variableCount).enumerated() {
+                let r = try item.object(allowed: ["base", "size", "type", "phys_base", "phys_mask"])
+                if r.contains("phys_base") || r.contains("phys_mask") {
+                    for key in ["base", "size", "type"] where r.contains(key) {
+                        throw r[key]!.fail("give either phys_base/phys_mask or base/size/type, not both")
+                    }
+                    variable.append(VariableMTRR(physBase: try r.required("phys_base").uint64(), physMask: try r.required("phys_mask").uint64()))
+                } else {
+                    do {
+                        variable.append(try VariableMTRR(index: n, base: try r.required("base").uint64(), size: try r.required("size").uint64(),
+                                                         type: try r.required("type").memoryType(), maxPhysAddr: maxPhysAddr))
+                    } catch let e as MTRRError {
+                        throw InvalidField(pointer: MTRRState.pointer(for: e.field, in: m.pointer, friendly: true), message: e.message)
+                    } catch {
+                        throw error as! InvalidField
+                    }
+                }
+            }
+        }
+
+        do {
+            self = try MTRRState(defType: defType, fixed: fixed, variable: variable, maxPhysAddr: maxPhysAddr)
+        } catch {
+            let friendly = !m.contains("def_type")
+            throw InvalidField(pointer: MTRRState.pointer(for: error.field, in: m.pointer, friendly: friendly, members: m), message: error.message)
+        }
+    }
+
+    /// Which field of the request an engine-side MTRR error is about.
+    static func pointer(for field: MTRRField, in base: String, friendly: Bool, members: Members? = nil) -> String {
+        switch field {
+        case .defType: return base + (friendly ? "/default" : "/def_type")
+        case .fixedCount: return base + "/fixed"
+        case .fixed(let i):
+            // Name the key the user wrote for this MSR, if any.
+            if let members, case .object(let o)? = members["fixed"]?.value,
+               let key = o.keys.first(where: { MTRRState.fixedIndex($0) == i }) {
+                return base + "/fixed/" + Field.escape(key)
+            }
+            return base + "/fixed"
+        case .variableCount: return base + "/variable"
+        case .physBase(let n):
+            return base + "/variable/\(n)" + (isFriendly(members, n) ? "/base" : "/phys_base")
+        case .physMask(let n):
+            return base + "/variable/\(n)" + (isFriendly(members, n) ? "/size" : "/phys_mask")
+        case .maxPhysAddr: return base
+        }
+    }
+
+    private static func isFriendly(_ members: Members?, _ n: Int) -> Bool {
+        guard let members, case .array(let items)? = members["variable"]?.value, n < items.count,
+              case .object(let o) = items[n] else { return true }
+        return o["phys_base"] == nil && o["phys_mask"] == nil
+    }
+
+    /// The index into `fixed` for `"0x250"`, `"592"` or `"MTRRfix64K_00000"`.
+    static func fixedIndex(_ key: String) -> Int? {
+        if let i = fixedMSRNames.firstIndex(where: { $0.lowercased() == key.lowercased() }) { return i }
+        guard let address = Field.parseUInt64(key) else { return nil }
+        return fixedMSRs.firstIndex(of: UInt32(truncatingIfNeeded: address))
+    }
+}

@@ -1,1 +1,0 @@
-print("memtype: not yet")
