@@ -20,7 +20,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
@@ -41,6 +40,8 @@ let package = Package(
         ),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPDShim"]),
+        // Blocking raw-socket HTTP/1.1 client for HTTP-level tests (no dependencies).
+        .target(name: "HTTPTestSupport"),
 
         // SQLite, bridged from C, and the VM-config store over it.
         .systemLibrary(
@@ -56,9 +57,9 @@ let package = Package(
             dependencies: [
                 "MemTypeWire", "HTTPServer", "VMStore", "JSON",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            resources: [.copy("Resources/openapi.yaml")]
         ),
 
         .executableTarget(
@@ -87,7 +88,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"]),
         .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),
         .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON"]),
     ]

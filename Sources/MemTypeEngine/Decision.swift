@@ -69,6 +69,16 @@ public enum DecisionWarning: Sendable, Hashable {
     }
 }
 
+/// The kinds of `DecisionWarning`, as bits.
+struct WarningSet: OptionSet, Sendable, Hashable {
+    let rawValue: UInt8
+    static let uncachedRAM = WarningSet(rawValue: 1 << 0)
+    static let quirkRequestRefused = WarningSet(rawValue: 1 << 1)
+    static let selfSnoopErratum = WarningSet(rawValue: 1 << 2)
+    static let kernelOlderThanModels = WarningSet(rawValue: 1 << 3)
+    static let hugePageSplit = WarningSet(rawValue: 1 << 4)
+}
+
 /// The answer for one guest access.
 public struct Decision: Sendable, Hashable {
     public let model: KVMModel
@@ -89,7 +99,28 @@ public struct Decision: Sendable, Hashable {
     public let maxMappingLevel: PageLevel?
     public let quirks: QuirkEvaluation
     public let trace: RuleTrace
-    public let warnings: [DecisionWarning]
+    /// Which warnings apply, as bits; `warnings` rebuilds them with their
+    /// details, so the decision itself never allocates.
+    let warningSet: WarningSet
+    /// The host CPU and the requested page size, kept for the warnings' text.
+    let cpu: CPUModel?
+    let requestedLevel: PageLevel
+
+    /// Things a user should know about this decision, most important first.
+    public var warnings: [DecisionWarning] {
+        guard !warningSet.isEmpty else { return [] }
+        var out: [DecisionWarning] = []
+        if warningSet.contains(.uncachedRAM), let effective {
+            if let cpu, cpu.hasKnownSlowUC { out.append(.slowUncachedRAM(effective, cpu)) } else { out.append(.uncachedRAM(effective)) }
+        }
+        if warningSet.contains(.quirkRequestRefused) { out.append(.quirkRequestRefused(refused: quirks.refused)) }
+        if warningSet.contains(.hugePageSplit), let maxMappingLevel {
+            out.append(.hugePageSplit(requested: requestedLevel, mapped: maxMappingLevel))
+        }
+        if warningSet.contains(.selfSnoopErratum), let cpu { out.append(.selfSnoopErratum(cpu)) }
+        if warningSet.contains(.kernelOlderThanModels), let kernel { out.append(.kernelOlderThanModels(kernel)) }
+        return out
+    }
 
     /// Assumptions this answer rests on, for the user to judge.
     public var assumptions: [String] {

@@ -8,15 +8,15 @@ public enum DecisionEngine {
         let model = request.kernel.model
         let host = request.host, vm = request.vm, vcpu = request.vcpu, access = request.access
         var trace = RuleTrace()
-        var warnings: [DecisionWarning] = []
+        var warnings: WarningSet = []
 
         let quirks = QuirkEvaluator.evaluate(model: model, kernel: request.kernel.version, host: host, vm: vm)
-        if quirks.enableCapFails { warnings.append(.quirkRequestRefused(refused: quirks.refused)) }
+        if quirks.enableCapFails { warnings.insert(.quirkRequestRefused) }
         if let version = request.kernel.version, version < KernelVersion(major: 6, minor: 6) {
-            warnings.append(.kernelOlderThanModels(version))
+            warnings.insert(.kernelOlderThanModels)
         }
         if let cpu = host.cpu, host.vendor == .intel, host.selfSnoop, cpu.linuxClearsSelfSnoop {
-            warnings.append(.selfSnoopErratum(cpu))
+            warnings.insert(.selfSnoopErratum)
         }
 
         // The guest side: which PAT entry the mapping selects.
@@ -27,15 +27,12 @@ public enum DecisionEngine {
                     cell: EffectiveCell? = nil, maxLevel: PageLevel? = nil) -> Decision {
             if let effective, !access.mmio, applicability != .tdxPrivate,
                effective == .uc || effective == .wt || effective == .wp {
-                if let cpu = host.cpu, cpu.hasKnownSlowUC {
-                    warnings.append(.slowUncachedRAM(effective, cpu))
-                } else {
-                    warnings.append(.uncachedRAM(effective))
-                }
+                warnings.insert(.uncachedRAM)
             }
             return Decision(model: model, kernel: request.kernel.version, applicability: applicability, ept: ept,
                             patIndex: access.patIndex, patType: patType, effective: effective, cell: cell,
-                            maxMappingLevel: maxLevel, quirks: quirks, trace: trace, warnings: warnings)
+                            maxMappingLevel: maxLevel, quirks: quirks, trace: trace, warningSet: warnings,
+                            cpu: host.cpu, requestedLevel: access.level)
         }
 
         // Paths with no EPT decision.
@@ -115,7 +112,7 @@ public enum DecisionEngine {
             maxLevel = level
             if level < access.level {
                 trace.append(.mtrrHugePageSplit)
-                warnings.append(.hugePageSplit(requested: access.level, mapped: level))
+                warnings.insert(.hugePageSplit)
             }
         }
 
@@ -130,7 +127,8 @@ public enum DecisionEngine {
         return answer(.ept, ept: ept, effective: cell.type, cell: cell, maxLevel: maxLevel)
     }
 
-    static func rule(for source: MTRRSource) -> Rule {
+    /// The trace rule for an MTRR lookup outcome.
+    public static func rule(for source: MTRRSource) -> Rule {
         switch source {
         case .disabled: .mtrrDisabled
         case .fixed: .mtrrFixed

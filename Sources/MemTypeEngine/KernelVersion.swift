@@ -21,32 +21,36 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
 
     /// Parses a version string, or returns nil if it is not one.
     public init?(_ text: String) {
-        var s = Substring(text)
-        if s.first == "v" || s.first == "V" { s = s.dropFirst() }
-        func number(_ s: inout Substring) -> Int? {
-            let digits = s.prefix(while: { $0.isASCII && $0.isNumber })
-            guard !digits.isEmpty, digits.count <= 6 else { return nil }
-            s = s.dropFirst(digits.count)
-            return Int(digits)
+        var rest = text.utf8[...]
+        func eat(_ c: Character) -> Bool {
+            guard let first = rest.first, first == c.asciiValue! else { return false }
+            rest = rest.dropFirst()
+            return true
         }
-        guard let major = number(&s), s.first == "." else { return nil }
-        s = s.dropFirst()
-        guard let minor = number(&s) else { return nil }
+        func number() -> Int? {
+            var value = 0, digits = 0
+            while let b = rest.first, b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9"), digits < 6 {
+                value = value * 10 + Int(b - UInt8(ascii: "0"))
+                digits += 1
+                rest = rest.dropFirst()
+            }
+            return digits > 0 ? value : nil
+        }
+        _ = eat("v") || eat("V")
+        guard let major = number(), major >= 1, eat("."), let minor = number() else { return nil }
         var patch = 0
-        if s.first == "." {
-            s = s.dropFirst()
-            guard let p = number(&s) else { return nil }
+        if eat(".") {
+            guard let p = number() else { return nil }
             patch = p
         }
         var rc: Int?
-        if s.lowercased().hasPrefix("-rc") {
-            s = s.dropFirst(3)
-            guard let n = number(&s), n >= 1 else { return nil }
+        if rest.count >= 3, String(rest.prefix(3))!.equalsIgnoringASCIICase("-rc") {
+            rest = rest.dropFirst(3)
+            guard let n = number(), n >= 1 else { return nil }
             rc = n
         }
         // Anything left must be a distribution suffix: "-45-generic", "+", "-arch1-1".
-        if let first = s.first, first != "-", first != "+", first != "_" { return nil }
-        guard major >= 1 else { return nil }
+        if let first = rest.first, first != UInt8(ascii: "-"), first != UInt8(ascii: "+"), first != UInt8(ascii: "_") { return nil }
         self.init(major: major, minor: minor, patch: patch, rc: rc)
     }
 

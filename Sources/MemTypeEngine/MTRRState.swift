@@ -30,8 +30,12 @@ public struct MTRRState: Sendable, Hashable {
 
     /// The state at vCPU reset: every MSR zero, so MTRRs are disabled.
     public static func reset(maxPhysAddr: Int = 46) -> MTRRState {
-        MTRRState(unchecked: 0, fixed: Array(repeating: 0, count: 11), variable: [], maxPhysAddr: maxPhysAddr)
+        maxPhysAddr == 46 ? resetState46
+            : MTRRState(unchecked: 0, fixed: Array(repeating: 0, count: 11), variable: [], maxPhysAddr: maxPhysAddr)
     }
+
+    /// The common default, built once: a request without MTRRs then costs no allocation.
+    private static let resetState46 = MTRRState(unchecked: 0, fixed: Array(repeating: 0, count: 11), variable: [], maxPhysAddr: 46)
 
     private init(unchecked defType: UInt64, fixed: [UInt64], variable: [VariableMTRR], maxPhysAddr: Int) {
         self.defType = defType

@@ -35,16 +35,16 @@ public enum MemoryType: UInt8, Sendable, CaseIterable, Hashable {
     /// names Linux prints in `/proc/mtrr` (`write-back`, `uncachable`) and
     /// `pat_memtype_list` (`uncached-minus`, `write-protected`). Case-insensitive.
     public init?(name: String) {
-        switch name.lowercased() {
-        case "uc", "uncachable", "uncacheable", "uncached": self = .uc
-        case "wc", "write-combining": self = .wc
-        case "wt", "write-through": self = .wt
-        case "wp", "write-protect", "write-protected": self = .wp
-        case "wb", "write-back": self = .wb
-        case "uc-", "uc_minus", "ucminus", "uncached-minus": self = .ucMinus
-        default: return nil
-        }
+        guard let hit = MemoryType.names.first(where: { $0.0.equalsIgnoringASCIICase(name) }) else { return nil }
+        self = hit.1
     }
+
+    private static let names: [(String, MemoryType)] = [
+        ("WB", .wb), ("UC", .uc), ("WC", .wc), ("WT", .wt), ("WP", .wp), ("UC-", .ucMinus),
+        ("uncachable", .uc), ("uncacheable", .uc), ("uncached", .uc), ("write-combining", .wc),
+        ("write-through", .wt), ("write-protect", .wp), ("write-protected", .wp), ("write-back", .wb),
+        ("uc_minus", .ucMinus), ("ucminus", .ucMinus), ("uncached-minus", .ucMinus),
+    ]
 
     /// Valid in a PAT entry: every case (the reserved codes have none).
     public var isValidPATEntry: Bool { true }

@@ -103,6 +103,10 @@ public enum PageLevel: Int, Sendable, CaseIterable, Comparable {
         }
     }
 
+    private static let names: [(String, PageLevel)] = [
+        ("4K", .size4K), ("2M", .size2M), ("1G", .size1G), ("4KiB", .size4K), ("2MiB", .size2M), ("1GiB", .size1G),
+    ]
+
     public var name: String {
         switch self {
         case .size4K: "4K"
@@ -112,12 +116,8 @@ public enum PageLevel: Int, Sendable, CaseIterable, Comparable {
     }
 
     public init?(name: String) {
-        switch name.uppercased() {
-        case "4K", "4KB", "4KIB": self = .size4K
-        case "2M", "2MB", "2MIB": self = .size2M
-        case "1G", "1GB", "1GIB": self = .size1G
-        default: return nil
-        }
+        guard let hit = PageLevel.names.first(where: { $0.0.equalsIgnoringASCIICase(name) }) else { return nil }
+        self = hit.1
     }
 
     public static func < (lhs: PageLevel, rhs: PageLevel) -> Bool { lhs.rawValue < rhs.rawValue }

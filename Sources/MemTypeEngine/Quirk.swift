@@ -37,9 +37,12 @@ public enum Quirk: Int, Sendable, CaseIterable, Comparable {
 
     /// Accepts `IGNORE_GUEST_PAT` or `KVM_X86_QUIRK_IGNORE_GUEST_PAT`, any case.
     public init?(name: String) {
-        var n = name.uppercased()
-        if n.hasPrefix("KVM_X86_QUIRK_") { n.removeFirst("KVM_X86_QUIRK_".count) }
-        guard let q = Quirk.allCases.first(where: { $0.name == n }) else { return nil }
+        let prefix = "KVM_X86_QUIRK_"
+        var bare = name
+        if name.utf8.count > prefix.utf8.count, String(name.utf8.prefix(prefix.utf8.count))!.equalsIgnoringASCIICase(prefix) {
+            bare = String(name.utf8.dropFirst(prefix.utf8.count))!
+        }
+        guard let q = Quirk.allCases.first(where: { $0.name.equalsIgnoringASCIICase(bare) }) else { return nil }
         self = q
     }
 

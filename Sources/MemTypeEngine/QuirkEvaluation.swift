@@ -14,7 +14,7 @@ public enum QuirkState: String, Sendable {
 }
 
 /// Why a quirk is in the state it is. Each case names the kernel code it mirrors.
-public enum QuirkReason: String, Sendable {
+public enum QuirkReason: String, Sendable, CaseIterable {
     case defaultOn = "default"
     case disabledOnRequest = "requested"
     /// KVM_ENABLE_CAP would fail with EINVAL, so nothing in the request was disabled.
@@ -53,6 +53,12 @@ public struct QuirkStatus: Sendable, Hashable {
     public let quirk: Quirk
     public let state: QuirkState
     public let reason: QuirkReason
+
+    public init(quirk: Quirk, state: QuirkState, reason: QuirkReason) {
+        self.quirk = quirk
+        self.state = state
+        self.reason = reason
+    }
 }
 
 /// What KVM would do with a VM's quirk request, at VM creation.

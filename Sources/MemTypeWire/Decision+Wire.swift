@@ -31,7 +31,7 @@ extension Decision {
         if let effective { w.string(effective.name) } else { w.null() }
 
         w.key("table_cell")
-        if let cell { cell.write(to: &w) } else { w.null() }
+        if let cell { w.cached(Encoded.cell(cell), cell.write) } else { w.null() }
 
         w.key("max_level")
         if let maxMappingLevel { w.string(maxMappingLevel.name) } else { w.null() }
@@ -41,7 +41,7 @@ extension Decision {
 
         w.key("trace")
         w.beginArray()
-        for rule in trace { rule.write(to: &w) }
+        for rule in trace { w.cached(Encoded.rules[Int(rule.rawValue)], rule.write) }
         w.endArray()
 
         w.key("warnings")
@@ -55,6 +55,7 @@ extension Decision {
         w.endArray()
 
         w.key("assumptions")
+        let assumptions = self.assumptions
         w.beginArray()
         for a in assumptions { w.string(a) }
         w.endArray()
@@ -138,14 +139,20 @@ extension QuirkEvaluation {
         w.beginObject()
         for status in [ignoreGuestPAT, cdNwCleared] {
             w.key(status.quirk.name)
-            w.beginObject()
-            w.member("bit", status.quirk.rawValue)
-            w.member("state", status.state.rawValue)
-            w.member("reason", status.reason.rawValue)
-            w.member("explanation", status.reason.explanation)
-            w.endObject()
+            w.cached(Encoded.quirkStatus[status], status.write)
         }
         w.endObject()
+        w.endObject()
+    }
+}
+
+extension QuirkStatus {
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("bit", quirk.rawValue)
+        w.member("state", state.rawValue)
+        w.member("reason", reason.rawValue)
+        w.member("explanation", reason.explanation)
         w.endObject()
     }
 }

@@ -59,7 +59,7 @@ extension KernelSelection {
             }
             self = .version(version)
         case (nil, let f?):
-            self = .model(try f.oneOf(KVMModel.allCases.map { ($0.rawValue.lowercased(), $0) }))
+            self = .model(try f.oneOf(WireNames.models))
         case (nil, nil):
             self = .model(.newest)
         case (_?, let f?):
@@ -70,9 +70,9 @@ extension KernelSelection {
 
 extension HostProfile {
     public init(_ field: Field) throws(InvalidField) {
-        let m = try field.object(allowed: ["vendor", "self_snoop", "tdp", "cpu"])
+        let m = try field.object(allowed: WireNames.hostKeys)
         self.init()
-        if let f = m["vendor"] { vendor = try f.oneOf(Vendor.allCases.map { ($0.rawValue, $0) }) }
+        if let f = m["vendor"] { vendor = try f.oneOf(WireNames.vendors) }
         if let f = m["self_snoop"] { selfSnoop = try f.bool() }
         if let f = m["tdp"] { tdp = try f.bool() }
         if let f = m["cpu"], f.value != .null { cpu = try CPUModel(f) }
@@ -81,7 +81,7 @@ extension HostProfile {
 
 extension CPUModel {
     public init(_ field: Field) throws(InvalidField) {
-        let m = try field.object(allowed: ["family", "model", "stepping"])
+        let m = try field.object(allowed: WireNames.cpuKeys)
         self.init(
             family: try m.required("family").int(in: 0...0x10FF),
             model: try m.required("model").int(in: 0...0xFF),
@@ -92,9 +92,9 @@ extension CPUModel {
 
 extension VMConfig {
     public init(_ field: Field) throws(InvalidField) {
-        let m = try field.object(allowed: ["type", "disabled_quirks", "noncoherent_dma"])
+        let m = try field.object(allowed: WireNames.vmKeys)
         self.init()
-        if let f = m["type"] { type = try f.oneOf(VMType.allCases.map { ($0.rawValue, $0) }) }
+        if let f = m["type"] { type = try f.oneOf(WireNames.vmTypes) }
         if let f = m["disabled_quirks"] { disabledQuirks = try QuirkMask(f) }
         if let f = m["noncoherent_dma"] { noncoherentDMA = try f.bool() }
     }
@@ -125,7 +125,7 @@ extension QuirkMask {
 extension PAT {
     /// A 64-bit MSR value, or a preset name: `reset`, `linux`, `linux-errata`.
     public init(_ field: Field) throws(InvalidField) {
-        if case .string(let s) = field.value, let preset = PAT.presets.first(where: { $0.0 == s.lowercased() }) {
+        if case .string(let s) = field.value, let preset = PAT.presets.first(where: { $0.0.equalsIgnoringASCIICase(s) }) {
             self = preset.1
             return
         }
@@ -143,7 +143,7 @@ extension PAT {
 
 extension VCPUState {
     public init(_ field: Field) throws(InvalidField) {
-        let m = try field.object(allowed: ["cr0_cd", "pat", "mtrr", "cpuid_mtrr", "maxphyaddr"])
+        let m = try field.object(allowed: WireNames.vcpuKeys)
         self.init()
         let maxPhysAddr = try m["maxphyaddr"]?.int(in: 36...52) ?? 46
         if let f = m["cr0_cd"] { cr0CD = try f.bool() }
@@ -155,7 +155,7 @@ extension VCPUState {
 
 extension GuestAccess {
     public init(_ field: Field) throws(InvalidField) {
-        let m = try field.object(allowed: ["gpa", "mmio", "pte", "pat_index", "level", "private"])
+        let m = try field.object(allowed: WireNames.accessKeys)
         self.init()
         if let f = m["gpa"] { gpa = try f.uint64() }
         if let f = m["mmio"] { mmio = try f.bool() }
@@ -169,7 +169,7 @@ extension GuestAccess {
         case (let f?, nil):
             patIndexFromEntry = true
             if case .object = f.value {
-                let bits = try f.object(allowed: ["pwt", "pcd", "pat"])
+                let bits = try f.object(allowed: WireNames.pteKeys)
                 patIndex = PATIndex(pwt: try bits["pwt"]?.bool() ?? false,
                                     pcd: try bits["pcd"]?.bool() ?? false,
                                     pat: try bits["pat"]?.bool() ?? false)
@@ -185,4 +185,20 @@ extension GuestAccess {
             throw f.fail("give either pte or pat_index, not both")
         }
     }
+}
+
+/// Name tables for `Field.oneOf` and the allowed keys of each object, built
+/// once (an array literal at the call site would allocate on every request).
+enum WireNames {
+    static let models = KVMModel.allCases.map { ($0.rawValue, $0) }
+    static let vendors = Vendor.allCases.map { ($0.rawValue, $0) }
+    static let vmTypes = VMType.allCases.map { ($0.rawValue, $0) }
+    static let hostKeys = ["vendor", "self_snoop", "tdp", "cpu"]
+    static let cpuKeys = ["family", "model", "stepping"]
+    static let vmKeys = ["type", "disabled_quirks", "noncoherent_dma"]
+    static let vcpuKeys = ["cr0_cd", "pat", "mtrr", "cpuid_mtrr", "maxphyaddr"]
+    static let accessKeys = ["gpa", "mmio", "pte", "pat_index", "level", "private"]
+    static let pteKeys = ["pwt", "pcd", "pat"]
+    static let mtrrKeys = ["enabled", "fixed_enabled", "default", "def_type", "fixed", "variable"]
+    static let rangeKeys = ["base", "size", "type", "phys_base", "phys_mask"]
 }

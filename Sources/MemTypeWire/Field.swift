@@ -5,11 +5,28 @@ import MemTypeEngine
 /// conversion error names its field as a JSON pointer.
 public struct Field: Sendable {
     public let value: JSONValue
-    public let pointer: String
+    /// The pointer of the enclosing container, and this field's key in it.
+    /// The full pointer is only assembled when an error needs it, so the
+    /// success path does no string concatenation.
+    private let parentPointer: String
+    private let key: String?
 
     public init(_ value: JSONValue, pointer: String = "") {
         self.value = value
-        self.pointer = pointer
+        self.parentPointer = pointer
+        self.key = nil
+    }
+
+    init(_ value: JSONValue, parent: String, key: String) {
+        self.value = value
+        self.parentPointer = parent
+        self.key = key
+    }
+
+    /// RFC 6901 pointer to this field.
+    public var pointer: String {
+        guard let key else { return parentPointer }
+        return parentPointer + "/" + Field.escape(key)
     }
 
     func fail(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
@@ -17,8 +34,9 @@ public struct Field: Sendable {
     /// The value as an object whose keys must all be in `allowed` (typos are errors, not silently ignored).
     public func object(allowed: [String]) throws(InvalidField) -> Members {
         guard case .object(let object) = value else { throw fail("expected an object, got \(value.kindName)") }
-        for key in object.keys where !allowed.contains(key) {
-            throw InvalidField(pointer: pointer + "/" + Field.escape(key),
+        let pointer = self.pointer
+        for member in object.members where !allowed.contains(member.key) {
+            throw InvalidField(pointer: pointer + "/" + Field.escape(member.key),
                                message: "unknown field; expected one of: " + allowed.joined(separator: ", "))
         }
         return Members(object: object, pointer: pointer)
@@ -78,7 +96,7 @@ public struct Field: Sendable {
     /// A value from a fixed set of names.
     public func oneOf<T>(_ choices: [(String, T)]) throws(InvalidField) -> T {
         let s = try string()
-        guard let hit = choices.first(where: { $0.0 == s.lowercased() }) else {
+        guard let hit = choices.first(where: { $0.0.equalsIgnoringASCIICase(s) }) else {
             throw fail("unknown value \"\(s.prefix(40))\"; expected one of: " + choices.map(\.0).joined(separator: ", "))
         }
         return hit.1
@@ -87,24 +105,41 @@ public struct Field: Sendable {
     public func array(maxCount: Int) throws(InvalidField) -> [Field] {
         guard case .array(let items) = value else { throw fail("expected an array, got \(value.kindName)") }
         guard items.count <= maxCount else { throw fail("at most \(maxCount) items, got \(items.count)") }
-        return items.enumerated().map { Field($1, pointer: pointer + "/\($0)") }
+        let pointer = self.pointer
+        return items.enumerated().map { Field($1, parent: pointer, key: String($0)) }
     }
 
+    /// `0x`-prefixed hex (1-16 digits) or decimal digits; `_` separators allowed.
     static func parseUInt64(_ s: String) -> UInt64? {
-        var digits = Substring(s)
-        var radix = 10
-        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
-            digits = digits.dropFirst(2)
+        var utf8 = s.utf8[...]
+        var radix: UInt64 = 10
+        if utf8.count > 2, utf8.first == UInt8(ascii: "0"), utf8.dropFirst().first! | 0x20 == UInt8(ascii: "x") {
+            utf8 = utf8.dropFirst(2)
             radix = 16
         }
-        digits = digits.filter { $0 != "_" }[...]
-        guard !digits.isEmpty, digits.count <= (radix == 16 ? 16 : 20) else { return nil }
-        return UInt64(digits, radix: radix)
+        var value: UInt64 = 0
+        var digits = 0
+        for b in utf8 {
+            let d: UInt64
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(b - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(b - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(b - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: "_") where digits > 0: continue
+            default: return nil
+            }
+            let (m, o1) = value.multipliedReportingOverflow(by: radix)
+            let (sum, o2) = m.addingReportingOverflow(d)
+            if o1 || o2 { return nil }
+            value = sum
+            digits += 1
+        }
+        return digits > 0 ? value : nil
     }
 
     /// RFC 6901 escaping of one reference token.
     static func escape(_ key: String) -> String {
-        guard key.contains("~") || key.contains("/") else { return key }
+        guard key.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return key }
         return key.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
     }
 }
@@ -115,7 +150,7 @@ public struct Members: Sendable {
     public let pointer: String
 
     public subscript(key: String) -> Field? {
-        object[key].map { Field($0, pointer: pointer + "/" + Field.escape(key)) }
+        object[key].map { Field($0, parent: pointer, key: key) }
     }
 
     public func contains(_ key: String) -> Bool { object[key] != nil }
@@ -148,3 +183,4 @@ extension String {
         return out
     }
 }
+

@@ -7,7 +7,7 @@ import MemTypeEngine
 /// `phys_base`/`phys_mask` pairs.
 extension MTRRState {
     public init(_ field: Field, maxPhysAddr: Int) throws(InvalidField) {
-        let m = try field.object(allowed: ["enabled", "fixed_enabled", "default", "def_type", "fixed", "variable"])
+        let m = try field.object(allowed: WireNames.mtrrKeys)
         var defType: UInt64
         if let raw = m["def_type"] {
             for key in ["enabled", "fixed_enabled", "default"] where m.contains(key) {
@@ -29,7 +29,7 @@ extension MTRRState {
         if let f = m["fixed"] {
             guard case .object(let object) = f.value else { throw f.fail("expected an object keyed by MSR (\"0x250\" or \"MTRRfix64K_00000\")") }
             for (key, value) in object {
-                let item = Field(value, pointer: f.pointer + "/" + Field.escape(key))
+                let item = Field(value, parent: f.pointer, key: key)
                 guard let i = MTRRState.fixedIndex(key) else {
                     throw item.fail("not a fixed-range MTRR; expected one of " + MTRRState.fixedMSRs.map { String(format0x: UInt64($0)) }.joined(separator: ", "))
                 }
@@ -45,7 +45,7 @@ extension MTRRState {
         var variable: [VariableMTRR] = []
         if let f = m["variable"] {
             for (n, item) in try f.array(maxCount: MTRRState.variableCount).enumerated() {
-                let r = try item.object(allowed: ["base", "size", "type", "phys_base", "phys_mask"])
+                let r = try item.object(allowed: WireNames.rangeKeys)
                 if r.contains("phys_base") || r.contains("phys_mask") {
                     for key in ["base", "size", "type"] where r.contains(key) {
                         throw r[key]!.fail("give either phys_base/phys_mask or base/size/type, not both")

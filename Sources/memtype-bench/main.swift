@@ -1,1 +1,110 @@
-print("bench: not yet")
+// Release-mode micro-benchmarks for the decision path (not a test).
+//
+//   swift run -c release memtype-bench [iterations]
+//
+// Prints ns per operation for: a model E decision; a model A decision with
+// non-coherent DMA and eight variable MTRRs (the slowest lookup, also
+// checking the 2 MiB leaf); and the whole wire path (parse JSON, validate,
+// decide, write JSON) for the README's example body.
+
+import JSON
+import MemTypeEngine
+import MemTypeWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2_000_000
+
+/// Keeps results alive so the optimizer cannot drop the work.
+nonisolated(unsafe) var sink: UInt64 = 0
+
+func nowNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Runs `body` `n` times, best of five rounds, and prints ns per call.
+func measure(_ name: String, _ n: Int, _ body: (Int) -> UInt64) {
+    var best = Double.infinity
+    for _ in 0..<5 {
+        let start = nowNanoseconds()
+        for i in 0..<n { sink &+= body(i) }
+        let ns = Double(nowNanoseconds() - start) / Double(n)
+        best = min(best, ns)
+    }
+    let padded = name + String(repeating: " ", count: max(0, 52 - name.count))
+    print("\(padded) \(String(format1: best)) ns/op  (\(n) ops x 5 rounds, best)")
+}
+
+extension String {
+    init(format1 value: Double) {
+        let tenths = Int((value * 10).rounded())
+        self = "\(tenths / 10).\(tenths % 10)"
+    }
+}
+
+// Model E: the bochs access on a Sapphire Rapids host with the quirk disabled.
+var e = DecisionRequest(kernel: .version(KernelVersion("6.16")!),
+                        host: HostProfile(cpu: .sapphireRapids),
+                        vm: VMConfig(disabledQuirks: .ignoreGuestPAT),
+                        vcpu: VCPUState(pat: .linux),
+                        access: GuestAccess(gpa: 0xFD00_0000, patIndex: PATIndex(2)!))
+let gpasE: [UInt64] = (0..<1024).map { UInt64($0) << 21 }
+measure("decide, model E", iterations) { i in
+    e.access.gpa = gpasE[i & 1023]
+    let d = DecisionEngine.decide(e)
+    return UInt64(d.effective?.rawValue ?? 0) &+ UInt64(d.trace.count)
+}
+
+// Model A: non-coherent DMA, eight overlapping variable MTRRs, fixed ranges on.
+let variable: [VariableMTRR] = try! [
+    VariableMTRR(index: 0, base: 0, size: 1 << 32, type: .wb, maxPhysAddr: 46),
+    VariableMTRR(index: 1, base: 1 << 32, size: 1 << 32, type: .wb, maxPhysAddr: 46),
+    VariableMTRR(index: 2, base: 0x8000_0000, size: 1 << 31, type: .wb, maxPhysAddr: 46),
+    VariableMTRR(index: 3, base: 0xC000_0000, size: 1 << 30, type: .uc, maxPhysAddr: 46),
+    VariableMTRR(index: 4, base: 0xD000_0000, size: 1 << 28, type: .wc, maxPhysAddr: 46),
+    VariableMTRR(index: 5, base: 0xE000_0000, size: 1 << 24, type: .wp, maxPhysAddr: 46),
+    VariableMTRR(index: 6, base: 0x1_0000_0000, size: 1 << 30, type: .wt, maxPhysAddr: 46),
+    VariableMTRR(index: 7, base: 0x2_0000_0000, size: 1 << 33, type: .wb, maxPhysAddr: 46),
+]
+let mtrr = try! MTRRState(defType: 1 << 11 | 1 << 10 | 6, fixed: Array(repeating: 0x0606_0606_0606_0606, count: 11), variable: variable)
+var a = DecisionRequest(kernel: .version(KernelVersion("6.6")!), vm: VMConfig(noncoherentDMA: true),
+                        vcpu: VCPUState(pat: .linux, mtrr: mtrr), access: GuestAccess(gpa: 0xC000_0000, patIndex: PATIndex(1)!))
+let gpasA: [UInt64] = (0..<1024).map { 0x1_0000_0000 + (UInt64($0) << 22) }
+measure("decide, model A, 8 variable MTRRs, 4K", iterations) { i in
+    a.access.gpa = gpasA[i & 1023]
+    let d = DecisionEngine.decide(a)
+    return UInt64(d.effective?.rawValue ?? 0) &+ UInt64(d.trace.count)
+}
+a.access.level = .size2M
+measure("decide, model A, 8 variable MTRRs, 2M leaf check", iterations / 4) { i in
+    a.access.gpa = gpasA[i & 1023]
+    let d = DecisionEngine.decide(a)
+    return UInt64(d.effective?.rawValue ?? 0) &+ UInt64(d.maxMappingLevel?.rawValue ?? 0)
+}
+
+// The wire path: what POST /v1/decisions does per request, minus HTTP.
+let body = Array(#"{"kernel":"6.16","host":{"vendor":"intel","self_snoop":true,"cpu":{"family":6,"model":"0x8f"}},"vm":{"disabled_quirks":["IGNORE_GUEST_PAT"]},"vcpu":{"pat":"0x0407050600070106"},"access":{"gpa":"0xfd000000","pat_index":2}}"#.utf8)
+measure("wire: parse + validate + decide + write JSON", iterations / 20) { _ in
+    let request = try! DecisionRequest(json: body)
+    return UInt64(DecisionEngine.decide(request).json().count)
+}
+measure("wire: parse JSON only", iterations / 20) { _ in
+    if case .object(let o) = try! JSONParser.parse(body) { return UInt64(o.count) }
+    return 0
+}
+let decision = DecisionEngine.decide(try! DecisionRequest(json: body))
+measure("wire: write decision JSON only", iterations / 20) { _ in UInt64(decision.json().count) }
+print("(sink \(sink & 1))")
+let parsed = try! JSONParser.parse(body)
+measure("wire: decode + validate (parsed JSON)", iterations / 20) { _ in
+    let r = try! DecisionRequest(Field(parsed))
+    return r.access.gpa
+}
+let fullRequest = try! DecisionRequest(Field(parsed))
+measure("decide the wire example", iterations / 20) { _ in
+    UInt64(DecisionEngine.decide(fullRequest).trace.count)
+}

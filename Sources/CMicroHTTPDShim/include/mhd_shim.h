@@ -1,0 +1,142 @@
+#ifndef MEMTYPED_MHD_SHIM_H
+#define MEMTYPED_MHD_SHIM_H
+
+/*
+ * Thin C helpers between libmicrohttpd and the Swift HTTPServer module.
+ *
+ * Everything that is variadic, platform-specific (sockets, clocks, locks,
+ * atomics) or awkward to express in Swift lives here, so the Swift side
+ * needs neither Glibc nor Foundation.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- daemon */
+
+/** Everything mhd_shim_start_daemon turns into MHD flags and options. */
+struct mhd_shim_config {
+  /** Listening socket created by mhd_shim_listen (MHD_OPTION_LISTEN_SOCKET). */
+  int listen_fd;
+  /** Non-zero when listen_fd is an AF_INET6 socket. */
+  int ipv6;
+  /** Non-zero: one thread per connection; zero: internal polling thread(s). */
+  int thread_per_connection;
+  /** Pool mode only: MHD_OPTION_THREAD_POOL_SIZE (0 or 1 = a single thread). */
+  unsigned int thread_pool_size;
+  /** MHD_OPTION_CONNECTION_LIMIT (0 = MHD default). */
+  unsigned int connection_limit;
+  /** MHD_OPTION_CONNECTION_MEMORY_LIMIT in bytes (0 = MHD default). */
+  size_t connection_memory_limit;
+  /** MHD_OPTION_CONNECTION_TIMEOUT in seconds (0 = none). */
+  unsigned int connection_timeout;
+  /** NUL-terminated PEM buffers; both NULL for plain HTTP. */
+  const char *tls_cert_pem;
+  const char *tls_key_pem;
+  /** Non-zero: MHD_USE_ERROR_LOG (MHD writes its diagnostics to stderr). */
+  int log_errors;
+};
+
+/**
+ * Starts a daemon. The notify callbacks are passed as typed arguments (not
+ * through the intptr_t of an MHD_OptionItem), everything else through an
+ * MHD_OPTION_ARRAY built from @a cfg. @a cls goes to all three callbacks.
+ * URLs and query arguments are unescaped like MHD's default except that
+ * "%00" is left as is. Returns NULL on failure.
+ */
+struct MHD_Daemon *
+mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
+                       MHD_AccessHandlerCallback handler,
+                       MHD_RequestCompletedCallback completed,
+                       MHD_NotifyConnectionCallback connection_notify,
+                       void *cls);
+
+/** Non-zero if libmicrohttpd was built with TLS support. */
+int mhd_shim_tls_supported (void);
+
+/* ------------------------------------------------------------- sockets */
+
+enum mhd_shim_listen_stage {
+  MHD_SHIM_LISTEN_OK = 0,
+  MHD_SHIM_LISTEN_BAD_HOST = 1,   /* not an IPv4/IPv6 literal */
+  MHD_SHIM_LISTEN_SOCKET = 2,     /* socket() / fcntl() / setsockopt() */
+  MHD_SHIM_LISTEN_BIND = 3,
+  MHD_SHIM_LISTEN_LISTEN = 4,
+  MHD_SHIM_LISTEN_GETSOCKNAME = 5
+};
+
+/**
+ * Creates a non-blocking, close-on-exec TCP socket bound to @a host
+ * (IPv4 or IPv6 literal) and @a port (0 = ephemeral) and listening.
+ * Returns the descriptor, or -1 with *stage and *err_no set.
+ */
+int mhd_shim_listen (const char *host, int port, int backlog,
+                     int *bound_port, int *is_ipv6,
+                     int *stage, int *err_no);
+
+/**
+ * Makes a listening socket refuse new connections without closing the
+ * descriptor (Linux: shutdown(SHUT_RD) on a listener resets the queue and
+ * unhashes it, so SYNs are answered with RST). Harmless elsewhere.
+ */
+void mhd_shim_refuse_connections (int listen_fd);
+
+void mhd_shim_close (int fd);
+
+/** strerror(err_no) copied into @a buf. */
+void mhd_shim_strerror (int err_no, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- files */
+
+/**
+ * Reads a whole (small, <= 1 MiB) file into a NUL-terminated malloc'd
+ * buffer. Returns NULL with *err_no set (EFBIG for too large).
+ */
+char *mhd_shim_read_file (const char *path, size_t *len, int *err_no);
+
+/** Zeroes @a len bytes of @a p, then frees it (for private keys). */
+void mhd_shim_free_secret (char *p, size_t len);
+
+/* ---------------------------------------------------- time and threads */
+
+int mhd_shim_cpu_count (void);
+int64_t mhd_shim_monotonic_ns (void);
+void mhd_shim_sleep_ns (int64_t ns);
+
+struct mhd_shim_lock;
+struct mhd_shim_lock *mhd_shim_lock_create (void);
+void mhd_shim_lock_destroy (struct mhd_shim_lock *lock);
+void mhd_shim_lock_acquire (struct mhd_shim_lock *lock);
+void mhd_shim_lock_release (struct mhd_shim_lock *lock);
+
+/* -------------------------------------------------------------- atomics */
+
+static inline intptr_t
+mhd_shim_atomic_load (intptr_t *p)
+{
+  return __atomic_load_n (p, __ATOMIC_SEQ_CST);
+}
+
+static inline void
+mhd_shim_atomic_store (intptr_t *p, intptr_t v)
+{
+  __atomic_store_n (p, v, __ATOMIC_SEQ_CST);
+}
+
+/** Adds @a delta and returns the new value. */
+static inline intptr_t
+mhd_shim_atomic_add (intptr_t *p, intptr_t delta)
+{
+  return __atomic_add_fetch (p, delta, __ATOMIC_SEQ_CST);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

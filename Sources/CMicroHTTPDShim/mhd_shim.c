@@ -1,0 +1,415 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include "mhd_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- daemon */
+
+static int
+hex_value (char c)
+{
+  if ( (c >= '0') && (c <= '9') )
+    return c - '0';
+  if ( (c >= 'a') && (c <= 'f') )
+    return c - 'a' + 10;
+  if ( (c >= 'A') && (c <= 'F') )
+    return c - 'A' + 10;
+  return -1;
+}
+
+/**
+ * MHD_OPTION_UNESCAPE_CALLBACK: like MHD's default (decode "%HH", leave
+ * malformed escapes alone) except that "%00" is kept literally. The URL
+ * reaches the access handler as a C string, so a decoded NUL would silently
+ * cut the path short ("/admin%00.json" would route as "/admin").
+ */
+static size_t
+unescape_keeping_nul (void *cls, struct MHD_Connection *connection, char *s)
+{
+  char *r = s;
+  char *w = s;
+  (void) cls;
+  (void) connection;
+  while ('\0' != *r)
+  {
+    if ('%' == r[0])
+    {
+      int hi = hex_value (r[1]);
+      int lo = (hi >= 0) ? hex_value (r[2]) : -1;
+      if ( (lo >= 0) && (0 != hi * 16 + lo) )
+      {
+        *w++ = (char) (hi * 16 + lo);
+        r += 3;
+        continue;
+      }
+    }
+    *w++ = *r++;
+  }
+  *w = '\0';
+  return (size_t) (w - s);
+}
+
+struct MHD_Daemon *
+mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
+                       MHD_AccessHandlerCallback handler,
+                       MHD_RequestCompletedCallback completed,
+                       MHD_NotifyConnectionCallback connection_notify,
+                       void *cls)
+{
+  /* MHD_USE_ITC: MHD_quiesce_daemon needs it with internal threads. */
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+  struct MHD_OptionItem items[12];
+  size_t n = 0;
+
+  if (cfg->thread_per_connection)
+  {
+    flags |= MHD_USE_THREAD_PER_CONNECTION;
+    /* poll() has no FD_SETSIZE limit; epoll is not allowed in this mode. */
+    if (MHD_YES == MHD_is_feature_supported (MHD_FEATURE_POLL))
+      flags |= MHD_USE_POLL;
+  }
+  else
+  {
+    if (MHD_YES == MHD_is_feature_supported (MHD_FEATURE_EPOLL))
+      flags |= MHD_USE_EPOLL;
+    else
+      flags |= MHD_USE_AUTO;
+    if (cfg->thread_pool_size > 1)
+    {
+      items[n].option = MHD_OPTION_THREAD_POOL_SIZE;
+      items[n].value = (intptr_t) cfg->thread_pool_size;
+      items[n].ptr_value = NULL;
+      n++;
+    }
+  }
+  if (cfg->ipv6)
+    flags |= MHD_USE_IPv6;
+  if (cfg->log_errors)
+    flags |= MHD_USE_ERROR_LOG;
+
+  items[n].option = MHD_OPTION_LISTEN_SOCKET;
+  items[n].value = (intptr_t) cfg->listen_fd;
+  items[n].ptr_value = NULL;
+  n++;
+  if (0 != cfg->connection_limit)
+  {
+    items[n].option = MHD_OPTION_CONNECTION_LIMIT;
+    items[n].value = (intptr_t) cfg->connection_limit;
+    items[n].ptr_value = NULL;
+    n++;
+  }
+  if (0 != cfg->connection_memory_limit)
+  {
+    items[n].option = MHD_OPTION_CONNECTION_MEMORY_LIMIT;
+    items[n].value = (intptr_t) cfg->connection_memory_limit;
+    items[n].ptr_value = NULL;
+    n++;
+  }
+  items[n].option = MHD_OPTION_CONNECTION_TIMEOUT;
+  items[n].value = (intptr_t) cfg->connection_timeout;
+  items[n].ptr_value = NULL;
+  n++;
+  if ( (NULL != cfg->tls_cert_pem) && (NULL != cfg->tls_key_pem) )
+  {
+    flags |= MHD_USE_TLS;
+    items[n].option = MHD_OPTION_HTTPS_MEM_CERT;
+    items[n].value = 0;
+    items[n].ptr_value = (void *) cfg->tls_cert_pem;
+    n++;
+    items[n].option = MHD_OPTION_HTTPS_MEM_KEY;
+    items[n].value = 0;
+    items[n].ptr_value = (void *) cfg->tls_key_pem;
+    n++;
+  }
+  items[n].option = MHD_OPTION_END;
+  items[n].value = 0;
+  items[n].ptr_value = NULL;
+
+  return MHD_start_daemon (flags, 0,
+                           NULL, NULL,
+                           handler, cls,
+                           MHD_OPTION_NOTIFY_COMPLETED, completed, cls,
+                           MHD_OPTION_NOTIFY_CONNECTION, connection_notify, cls,
+                           MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL,
+                           MHD_OPTION_ARRAY, items,
+                           MHD_OPTION_END);
+}
+
+int
+mhd_shim_tls_supported (void)
+{
+  return MHD_YES == MHD_is_feature_supported (MHD_FEATURE_TLS);
+}
+
+/* ------------------------------------------------------------- sockets */
+
+int
+mhd_shim_listen (const char *host, int port, int backlog,
+                 int *bound_port, int *is_ipv6,
+                 int *stage, int *err_no)
+{
+  struct addrinfo hints;
+  struct addrinfo *res = NULL;
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  int fd;
+  int one = 1;
+  int rc;
+
+  *stage = MHD_SHIM_LISTEN_OK;
+  *err_no = 0;
+  memset (&hints, 0, sizeof (hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+  rc = getaddrinfo (host, NULL, &hints, &res);
+  if ( (0 != rc) || (NULL == res) ||
+       ( (AF_INET != res->ai_family) && (AF_INET6 != res->ai_family) ) ||
+       (res->ai_addrlen > sizeof (addr)) )
+  {
+    if (NULL != res)
+      freeaddrinfo (res);
+    *stage = MHD_SHIM_LISTEN_BAD_HOST;
+    *err_no = EINVAL;
+    return -1;
+  }
+  memset (&addr, 0, sizeof (addr));
+  memcpy (&addr, res->ai_addr, res->ai_addrlen);
+  addr_len = (socklen_t) res->ai_addrlen;
+  freeaddrinfo (res);
+  if (AF_INET == addr.ss_family)
+  {
+    ((struct sockaddr_in *) &addr)->sin_port = htons ((uint16_t) port);
+    *is_ipv6 = 0;
+  }
+  else
+  {
+    ((struct sockaddr_in6 *) &addr)->sin6_port = htons ((uint16_t) port);
+    *is_ipv6 = 1;
+  }
+
+  fd = socket (addr.ss_family, SOCK_STREAM, 0);
+  if (fd < 0)
+  {
+    *stage = MHD_SHIM_LISTEN_SOCKET;
+    *err_no = errno;
+    return -1;
+  }
+  if ( (0 != fcntl (fd, F_SETFD, FD_CLOEXEC)) ||
+       (0 != fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK)) ||
+       (0 != setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one))) ||
+       ( *is_ipv6 &&
+         (0 != setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof (one))) ) )
+  {
+    *stage = MHD_SHIM_LISTEN_SOCKET;
+    *err_no = errno;
+    close (fd);
+    return -1;
+  }
+  if (0 != bind (fd, (struct sockaddr *) &addr, addr_len))
+  {
+    *stage = MHD_SHIM_LISTEN_BIND;
+    *err_no = errno;
+    close (fd);
+    return -1;
+  }
+  if (0 != listen (fd, backlog))
+  {
+    *stage = MHD_SHIM_LISTEN_LISTEN;
+    *err_no = errno;
+    close (fd);
+    return -1;
+  }
+  addr_len = sizeof (addr);
+  if (0 != getsockname (fd, (struct sockaddr *) &addr, &addr_len))
+  {
+    *stage = MHD_SHIM_LISTEN_GETSOCKNAME;
+    *err_no = errno;
+    close (fd);
+    return -1;
+  }
+  if (AF_INET == addr.ss_family)
+    *bound_port = ntohs (((struct sockaddr_in *) &addr)->sin_port);
+  else
+    *bound_port = ntohs (((struct sockaddr_in6 *) &addr)->sin6_port);
+  return fd;
+}
+
+void
+mhd_shim_refuse_connections (int listen_fd)
+{
+  if (listen_fd >= 0)
+    (void) shutdown (listen_fd, SHUT_RD);
+}
+
+void
+mhd_shim_close (int fd)
+{
+  if (fd >= 0)
+    (void) close (fd);
+}
+
+void
+mhd_shim_strerror (int err_no, char *buf, size_t len)
+{
+  if (0 == len)
+    return;
+  /* strerror() returns static strings for known codes in glibc >= 2.32. */
+  snprintf (buf, len, "%s", strerror (err_no));
+}
+
+/* ---------------------------------------------------------------- files */
+
+char *
+mhd_shim_read_file (const char *path, size_t *len, int *err_no)
+{
+  const size_t max_size = 1024 * 1024;
+  struct stat st;
+  char *buf;
+  size_t got = 0;
+  int fd;
+
+  *len = 0;
+  *err_no = 0;
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+  {
+    *err_no = errno;
+    return NULL;
+  }
+  if (0 != fstat (fd, &st))
+  {
+    *err_no = errno;
+    close (fd);
+    return NULL;
+  }
+  if (! S_ISREG (st.st_mode))
+  {
+    *err_no = S_ISDIR (st.st_mode) ? EISDIR : EINVAL;
+    close (fd);
+    return NULL;
+  }
+  if ((size_t) st.st_size > max_size)
+  {
+    *err_no = EFBIG;
+    close (fd);
+    return NULL;
+  }
+  buf = malloc ((size_t) st.st_size + 1);
+  if (NULL == buf)
+  {
+    *err_no = ENOMEM;
+    close (fd);
+    return NULL;
+  }
+  while (got < (size_t) st.st_size)
+  {
+    ssize_t r = read (fd, buf + got, (size_t) st.st_size - got);
+    if (r < 0)
+    {
+      if (EINTR == errno)
+        continue;
+      *err_no = errno;
+      mhd_shim_free_secret (buf, got);
+      close (fd);
+      return NULL;
+    }
+    if (0 == r)
+      break;
+    got += (size_t) r;
+  }
+  close (fd);
+  buf[got] = '\0';
+  *len = got;
+  return buf;
+}
+
+void
+mhd_shim_free_secret (char *p, size_t len)
+{
+  if (NULL == p)
+    return;
+  volatile char *v = p;
+  for (size_t i = 0; i < len; i++)
+    v[i] = 0;
+  free (p);
+}
+
+/* ---------------------------------------------------- time and threads */
+
+int
+mhd_shim_cpu_count (void)
+{
+  long n = sysconf (_SC_NPROCESSORS_ONLN);
+  return (n < 1) ? 1 : (int) n;
+}
+
+int64_t
+mhd_shim_monotonic_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+mhd_shim_sleep_ns (int64_t ns)
+{
+  struct timespec req;
+  struct timespec rem;
+  if (ns <= 0)
+    return;
+  req.tv_sec = (time_t) (ns / 1000000000);
+  req.tv_nsec = (long) (ns % 1000000000);
+  while (0 != nanosleep (&req, &rem) && EINTR == errno)
+    req = rem;
+}
+
+struct mhd_shim_lock {
+  pthread_mutex_t mutex;
+};
+
+struct mhd_shim_lock *
+mhd_shim_lock_create (void)
+{
+  struct mhd_shim_lock *lock = malloc (sizeof (*lock));
+  if (NULL == lock)
+    abort ();
+  pthread_mutex_init (&lock->mutex, NULL);
+  return lock;
+}
+
+void
+mhd_shim_lock_destroy (struct mhd_shim_lock *lock)
+{
+  if (NULL == lock)
+    return;
+  pthread_mutex_destroy (&lock->mutex);
+  free (lock);
+}
+
+void
+mhd_shim_lock_acquire (struct mhd_shim_lock *lock)
+{
+  pthread_mutex_lock (&lock->mutex);
+}
+
+void
+mhd_shim_lock_release (struct mhd_shim_lock *lock)
+{
+  pthread_mutex_unlock (&lock->mutex);
+}

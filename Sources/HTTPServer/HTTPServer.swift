@@ -1,0 +1,341 @@
+internal import CMicroHTTPD
+internal import CMicroHTTPDShim
+
+/// An HTTP/1.1 server over libmicrohttpd.
+///
+/// Requests are fully buffered (up to `maxBodyBytes`) and handed to the
+/// handler synchronously on a libmicrohttpd worker thread; the returned
+/// response is copied into libmicrohttpd and sent. Keep-alive, pipelining,
+/// chunked request bodies and `Expect: 100-continue` are handled by
+/// libmicrohttpd.
+///
+/// Lifecycle: `init` -> `start()` -> `stop()`. `start()` may be called once.
+/// `stop()` is graceful and idempotent; dropping the last reference to a
+/// running server stops it without a grace period.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    let core: ServerCore
+    let control: DaemonControl
+
+    public init(configuration: HTTPServerConfiguration, handler: some HTTPHandler) {
+        self.configuration = configuration
+        self.core = ServerCore(
+            handler: handler,
+            maxBodyBytes: configuration.maxBodyBytes,
+            errorResponder: configuration.errorResponder
+        )
+        self.control = DaemonControl()
+    }
+
+    deinit {
+        control.stop(core: core, graceSeconds: 0)
+    }
+
+    /// Binds the listening socket and starts the worker threads. When this
+    /// returns the server accepts connections.
+    public func start() throws(HTTPServerError) {
+        try control.start(configuration: configuration, core: core)
+    }
+
+    /// Graceful stop: stop accepting (new connections are refused at once),
+    /// let in-flight requests finish for up to `shutdownGraceSeconds` (their
+    /// responses carry `Connection: close`), then close every connection and
+    /// join the worker threads. Idempotent; concurrent callers all return
+    /// once the server has stopped. Must not be called from a handler.
+    public func stop() {
+        control.stop(core: core, graceSeconds: configuration.shutdownGraceSeconds)
+    }
+
+    /// The bound port (useful with port 0); 0 before `start()`.
+    public var port: Int { core.load(.port) }
+
+    /// Requests whose headers have arrived and which are being received,
+    /// handled or answered (a request leaves once its response was sent or
+    /// its connection closed).
+    public var inFlight: Int { core.load(.inFlight) }
+
+    /// Connections currently open.
+    public var openConnections: Int { core.load(.openConnections) }
+
+    /// Connections accepted since `start()`.
+    public var acceptedConnections: Int { core.load(.acceptedConnections) }
+
+    /// True between a successful `start()` and the beginning of `stop()`.
+    public var isRunning: Bool { core.load(.running) != 0 }
+}
+
+// MARK: - Shared state reached from the C callbacks
+
+/// What the libmicrohttpd callbacks need. Immutable apart from the atomic
+/// counters, so it is safe to use from every worker thread.
+final class ServerCore: @unchecked Sendable {
+    enum Counter: Int, CaseIterable {
+        case inFlight, openConnections, acceptedConnections, draining, running, port
+    }
+
+    let handler: any HTTPHandler
+    let maxBodyBytes: Int
+    let errorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
+    private let counters: UnsafeMutablePointer<Int>
+
+    init(
+        handler: any HTTPHandler,
+        maxBodyBytes: Int,
+        errorResponder: @escaping @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
+    ) {
+        self.handler = handler
+        self.maxBodyBytes = maxBodyBytes
+        self.errorResponder = errorResponder
+        counters = .allocate(capacity: Counter.allCases.count)
+        counters.initialize(repeating: 0, count: Counter.allCases.count)
+    }
+
+    deinit {
+        counters.deallocate()
+    }
+
+    @inline(__always)
+    func load(_ counter: Counter) -> Int {
+        mhd_shim_atomic_load(counters + counter.rawValue)
+    }
+
+    @inline(__always)
+    func store(_ counter: Counter, _ value: Int) {
+        mhd_shim_atomic_store(counters + counter.rawValue, value)
+    }
+
+    @inline(__always)
+    func add(_ counter: Counter, _ delta: Int) {
+        _ = mhd_shim_atomic_add(counters + counter.rawValue, delta)
+    }
+}
+
+// MARK: - Start and stop
+
+/// The daemon handle and everything that lives exactly as long as it.
+/// Every access is under `lock`.
+final class DaemonControl: @unchecked Sendable {
+    private enum Phase { case idle, running, stopped }
+
+    private let lock = mhd_shim_lock_create()
+    private var phase = Phase.idle
+    private var daemon: OpaquePointer?
+    private var listenFD: Int32 = -1
+    private var retainedCore: Unmanaged<ServerCore>?
+    private var tlsCertificate: PEMBuffer?
+    private var tlsKey: PEMBuffer?
+
+    deinit {
+        mhd_shim_lock_destroy(lock)
+    }
+
+    func start(configuration c: HTTPServerConfiguration, core: ServerCore) throws(HTTPServerError) {
+        mhd_shim_lock_acquire(lock)
+        defer { mhd_shim_lock_release(lock) }
+        guard phase == .idle else { throw .alreadyStarted }
+
+        try Self.validate(c)
+
+        var cfg = mhd_shim_config()
+        switch c.threading {
+        case .pool(let threads):
+            cfg.thread_per_connection = 0
+            cfg.thread_pool_size = UInt32(threads)
+        case .threadPerConnection:
+            cfg.thread_per_connection = 1
+            cfg.thread_pool_size = 0
+        }
+        cfg.connection_limit = UInt32(c.connectionLimit)
+        cfg.connection_memory_limit = c.perConnectionMemoryLimit
+        cfg.connection_timeout = UInt32(c.idleTimeoutSeconds)
+        cfg.log_errors = c.logLibraryErrors ? 1 : 0
+
+        // TLS material first: nothing to undo if a file is unreadable.
+        var certificate: PEMBuffer?
+        var key: PEMBuffer?
+        if let tls = c.tls {
+            guard mhd_shim_tls_supported() != 0 else { throw .tlsUnsupported }
+            certificate = try PEMBuffer(path: tls.certificatePath, secret: false)
+            do {
+                key = try PEMBuffer(path: tls.privateKeyPath, secret: true)
+            } catch {
+                certificate?.free()
+                throw error
+            }
+        }
+        func freeTLS() {
+            certificate?.free()
+            key?.free()
+        }
+
+        // Our own listening socket: exact errno on bind failure, the bound
+        // port without asking MHD, and a descriptor we control on quiesce.
+        var host = c.host
+        if host.hasPrefix("["), host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        }
+        var boundPort: Int32 = 0
+        var isIPv6: Int32 = 0
+        var stage: Int32 = 0
+        var err: Int32 = 0
+        let fd = mhd_shim_listen(host, Int32(c.port), Int32(c.listenBacklog), &boundPort, &isIPv6, &stage, &err)
+        guard fd >= 0 else {
+            freeTLS()
+            let message = errnoText(err)
+            switch Int(stage) {
+            case Int(MHD_SHIM_LISTEN_BAD_HOST.rawValue):
+                throw .invalidHost(c.host)
+            case Int(MHD_SHIM_LISTEN_BIND.rawValue):
+                throw .bindFailed(host: c.host, port: c.port, errno: err, message: message)
+            case Int(MHD_SHIM_LISTEN_LISTEN.rawValue):
+                throw .socketFailed(operation: "listen", errno: err, message: message)
+            case Int(MHD_SHIM_LISTEN_GETSOCKNAME.rawValue):
+                throw .socketFailed(operation: "getsockname", errno: err, message: message)
+            default:
+                throw .socketFailed(operation: "socket", errno: err, message: message)
+            }
+        }
+        cfg.listen_fd = fd
+        cfg.ipv6 = isIPv6
+
+        let retained = Unmanaged.passRetained(core)
+        let started: OpaquePointer? = withOptionalCString(certificate) { certPointer in
+            withOptionalCString(key) { keyPointer in
+                cfg.tls_cert_pem = certPointer
+                cfg.tls_key_pem = keyPointer
+                return mhd_shim_start_daemon(
+                    &cfg, accessHandlerCallback, requestCompletedCallback, connectionNotifyCallback,
+                    retained.toOpaque())
+            }
+        }
+        guard let started else {
+            retained.release()
+            mhd_shim_close(fd)
+            freeTLS()
+            throw .daemonStartFailed(
+                c.tls == nil
+                    ? "MHD_start_daemon failed (out of threads or memory?)"
+                    : "MHD_start_daemon failed: the TLS certificate or private key was rejected or they do not match")
+        }
+        daemon = started
+        listenFD = fd
+        retainedCore = retained
+        tlsCertificate = certificate
+        tlsKey = key
+        core.store(.port, Int(boundPort))
+        core.store(.draining, 0)
+        core.store(.running, 1)
+        phase = .running
+    }
+
+    func stop(core: ServerCore, graceSeconds: Double) {
+        mhd_shim_lock_acquire(lock)
+        defer { mhd_shim_lock_release(lock) }
+        guard phase == .running, let daemon else { return }
+
+        core.store(.running, 0)
+        core.store(.draining, 1)
+        // Stop accepting. The descriptor stays open until MHD_stop_daemon
+        // returns (a worker might still be about to accept() on it), but it
+        // stops listening now, so new connections are refused instead of
+        // waiting in the backlog for a server that will never accept them.
+        let quiesced = MHD_quiesce_daemon(daemon)
+        if quiesced >= 0 {
+            mhd_shim_refuse_connections(quiesced)
+        }
+
+        if graceSeconds > 0 {
+            let deadline = mhd_shim_monotonic_ns() + Int64(min(graceSeconds, 86_400) * 1e9)
+            var pause: Int64 = 500_000
+            while core.load(.inFlight) > 0 && mhd_shim_monotonic_ns() < deadline {
+                mhd_shim_sleep_ns(pause)
+                pause = min(pause * 2, 10_000_000)
+            }
+        }
+
+        // Closes the remaining (idle keep-alive or overdue) connections,
+        // firing NOTIFY_COMPLETED for their requests, and joins the threads.
+        MHD_stop_daemon(daemon)
+        if quiesced >= 0 {
+            // After a quiesce the socket is ours to close.
+            mhd_shim_close(quiesced)
+        }
+        self.daemon = nil
+        listenFD = -1
+        retainedCore?.release()
+        retainedCore = nil
+        tlsCertificate?.free()
+        tlsKey?.free()
+        tlsCertificate = nil
+        tlsKey = nil
+        phase = .stopped
+    }
+
+    private static func validate(_ c: HTTPServerConfiguration) throws(HTTPServerError) {
+        guard (0...65535).contains(c.port) else {
+            throw .invalidConfiguration("port \(c.port) is outside 0...65535")
+        }
+        if case .pool(let threads) = c.threading, !(1...1024).contains(threads) {
+            throw .invalidConfiguration("threading: pool size \(threads) is outside 1...1024")
+        }
+        guard (1...Int(Int32.max)).contains(c.connectionLimit) else {
+            throw .invalidConfiguration("connectionLimit \(c.connectionLimit) must be at least 1")
+        }
+        guard c.perConnectionMemoryLimit >= 4096 else {
+            throw .invalidConfiguration(
+                "perConnectionMemoryLimit \(c.perConnectionMemoryLimit) must be at least 4096 bytes")
+        }
+        guard c.maxBodyBytes >= 0 else {
+            throw .invalidConfiguration("maxBodyBytes \(c.maxBodyBytes) must not be negative")
+        }
+        guard (0...Int(Int32.max)).contains(c.idleTimeoutSeconds) else {
+            throw .invalidConfiguration("idleTimeoutSeconds \(c.idleTimeoutSeconds) must not be negative")
+        }
+        guard c.shutdownGraceSeconds >= 0, !c.shutdownGraceSeconds.isNaN else {
+            throw .invalidConfiguration("shutdownGraceSeconds \(c.shutdownGraceSeconds) must not be negative")
+        }
+        guard (1...65535).contains(c.listenBacklog) else {
+            throw .invalidConfiguration("listenBacklog \(c.listenBacklog) is outside 1...65535")
+        }
+    }
+}
+
+/// A NUL-terminated PEM file in C memory (keys are zeroed when freed).
+struct PEMBuffer {
+    let pointer: UnsafeMutablePointer<CChar>
+    let count: Int
+    let secret: Bool
+
+    init(path: String, secret: Bool) throws(HTTPServerError) {
+        var length = 0
+        var err: Int32 = 0
+        guard let pointer = mhd_shim_read_file(path, &length, &err) else {
+            throw .tlsFileUnreadable(path: path, errno: err, message: errnoText(err))
+        }
+        self.pointer = pointer
+        self.count = length
+        self.secret = secret
+        let text = UnsafeRawBufferPointer(start: pointer, count: length)
+        guard text.firstRange(of: Array("-----BEGIN ".utf8)) != nil else {
+            free()
+            throw .tlsFileInvalid(path: path)
+        }
+    }
+
+    func free() {
+        mhd_shim_free_secret(pointer, secret ? count : 0)
+    }
+}
+
+private func withOptionalCString<R>(
+    _ buffer: PEMBuffer?, _ body: (UnsafePointer<CChar>?) -> R
+) -> R {
+    body(buffer.map { UnsafePointer($0.pointer) })
+}
+
+func errnoText(_ err: Int32) -> String {
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { buffer in
+        mhd_shim_strerror(err, buffer.baseAddress, 256)
+        return String(cString: buffer.baseAddress!)
+    }
+}

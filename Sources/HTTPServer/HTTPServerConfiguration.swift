@@ -1,0 +1,87 @@
+internal import CMicroHTTPDShim
+
+/// How an `HTTPServer` listens, threads, limits and answers its own errors.
+public struct HTTPServerConfiguration: Sendable {
+    public enum Threading: Sendable, Equatable {
+        /// `threads` libmicrohttpd worker threads, each polling its own
+        /// connections with epoll (MHD_USE_INTERNAL_POLLING_THREAD |
+        /// MHD_USE_EPOLL, MHD_OPTION_THREAD_POOL_SIZE). The fast default.
+        case pool(threads: Int)
+        /// One thread per connection (MHD_USE_THREAD_PER_CONNECTION, poll()).
+        /// Lets a handler block without stalling other connections, at the
+        /// cost of a thread per client.
+        case threadPerConnection
+    }
+
+    /// PEM files for HTTPS. Both are read when the server starts.
+    public struct TLS: Sendable, Equatable {
+        public var certificatePath: String
+        public var privateKeyPath: String
+
+        public init(certificatePath: String, privateKeyPath: String) {
+            self.certificatePath = certificatePath
+            self.privateKeyPath = privateKeyPath
+        }
+    }
+
+    /// Address to bind: an IPv4 or IPv6 literal ("127.0.0.1", "0.0.0.0",
+    /// "::1", "::"; "[::1]" is accepted too). Names are not resolved.
+    public var host: String = "127.0.0.1"
+    /// Port to bind; 0 picks an ephemeral port (see `HTTPServer.port`).
+    public var port: Int = 8080
+    public var threading: Threading = .pool(threads: Int(mhd_shim_cpu_count()))
+    /// Maximum simultaneous connections (MHD_OPTION_CONNECTION_LIMIT).
+    public var connectionLimit: Int = 1024
+    /// Per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It
+    /// holds the request line, headers and read buffer, so it also bounds the
+    /// header size; libmicrohttpd answers larger headers itself (431/414).
+    public var perConnectionMemoryLimit: Int = 64 * 1024
+    /// Largest request body buffered for the handler; larger ones get 413.
+    /// A larger Content-Length is answered at once (before the body, so no
+    /// "100 Continue"; the connection is then closed). A chunked body that
+    /// outgrows it is discarded and answered 413 when it ends, or the
+    /// connection is dropped if it goes on for max(maxBodyBytes, 64 KiB)
+    /// more bytes.
+    public var maxBodyBytes: Int = 1 << 20
+    /// Seconds of inactivity after which a connection is closed
+    /// (MHD_OPTION_CONNECTION_TIMEOUT; 0 = never).
+    public var idleTimeoutSeconds: Int = 30
+    /// HTTPS when set.
+    public var tls: TLS? = nil
+    /// How long `stop()` waits for in-flight requests before closing
+    /// connections anyway.
+    public var shutdownGraceSeconds: Double = 10
+    /// `listen()` backlog of the listening socket.
+    public var listenBacklog: Int = 511
+    /// Let libmicrohttpd write its diagnostics to stderr (MHD_USE_ERROR_LOG).
+    /// Off by default: it is noisy about every client that disconnects.
+    public var logLibraryErrors: Bool = false
+    /// Builds the errors the layer answers by itself: 413 (body too large),
+    /// 400 (HTTP/1.1 without Host; both Content-Length and
+    /// Transfer-Encoding) and 500 (a handler returned a status outside
+    /// 200...999). The status of the returned response is forced to `status`.
+    /// Runs on a worker thread, like a handler. The service passes one that
+    /// writes RFC 9457 problem+json. (Malformed requests that libmicrohttpd
+    /// rejects itself, such as a bad Content-Length, a bad chunk or headers
+    /// over `perConnectionMemoryLimit`, get libmicrohttpd's own small HTML
+    /// bodies.)
+    public var errorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse =
+        HTTPServerConfiguration.plainTextErrorResponder
+
+    public init() {}
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// The default `errorResponder`: `text/plain`, the detail on one line.
+    public static let plainTextErrorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse = {
+        status, detail in
+        HTTPResponse(
+            status: status,
+            headers: [(name: "Content-Type", value: "text/plain; charset=utf-8")],
+            body: Array(detail.utf8) + [0x0A]
+        )
+    }
+}

@@ -1,0 +1,151 @@
+/// Request and response values passed between the server and its handler.
+///
+/// These are plain values: the server builds one `HTTPRequest` per request
+/// (headers, query and body gathered from libmicrohttpd exactly once) and
+/// copies the `HTTPResponse` body into libmicrohttpd when it is queued.
+
+/// Request or response header fields: ordered `(name, value)` pairs with
+/// ASCII case-insensitive lookup by name. Duplicates are kept in order.
+public struct HTTPHeaders: Sendable {
+    public var pairs: [(name: String, value: String)]
+
+    public init() {
+        pairs = []
+    }
+
+    public init(_ pairs: [(name: String, value: String)]) {
+        self.pairs = pairs
+    }
+
+    /// The first value for `name` (case-insensitive), or `nil`.
+    public subscript(_ name: String) -> String? {
+        for pair in pairs where asciiCaseInsensitiveEquals(pair.name, name) {
+            return pair.value
+        }
+        return nil
+    }
+
+    /// Every value for `name` (case-insensitive), in order.
+    public func values(_ name: String) -> [String] {
+        var result: [String] = []
+        for pair in pairs where asciiCaseInsensitiveEquals(pair.name, name) {
+            result.append(pair.value)
+        }
+        return result
+    }
+
+    public func contains(_ name: String) -> Bool {
+        self[name] != nil
+    }
+
+    public var count: Int { pairs.count }
+
+    public mutating func append(name: String, value: String) {
+        pairs.append((name: name, value: value))
+    }
+}
+
+extension HTTPHeaders: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, String)...) {
+        pairs = elements.map { (name: $0.0, value: $0.1) }
+    }
+}
+
+/// One HTTP request as received.
+public struct HTTPRequest: Sendable {
+    /// The request method exactly as sent ("GET", "POST", ...).
+    public var method: String
+    /// The URL path without the query string. libmicrohttpd has already
+    /// percent-decoded it (so "%2F" arrives as "/").
+    public var path: String
+    /// Query arguments, percent-decoded ('+' becomes a space), in order.
+    /// An argument without '=' has an empty value.
+    public var query: [(name: String, value: String)]
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(
+        method: String,
+        path: String,
+        query: [(name: String, value: String)] = [],
+        headers: HTTPHeaders = HTTPHeaders(),
+        body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first query value named `name` (case-sensitive), or `nil`.
+    public func queryValue(_ name: String) -> String? {
+        for item in query where item.name == name {
+            return item.value
+        }
+        return nil
+    }
+}
+
+/// A complete response. `Content-Length` is computed by the server (a
+/// handler-supplied one is ignored); `Date` is added unless the handler sets
+/// one; `Content-Type` is sent only if the handler sets one.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A response with a UTF-8 text body.
+    public init(status: Int, headers: [(name: String, value: String)] = [], text: String) {
+        self.init(status: status, headers: headers, body: Array(text.utf8))
+    }
+}
+
+/// Handles requests. `handle(_:)` runs synchronously on one of the server's
+/// worker threads: it must not block for long (every millisecond it blocks
+/// is a millisecond that thread serves nobody else), and it must not call
+/// `HTTPServer.stop()`.
+public protocol HTTPHandler: Sendable {
+    func handle(_ request: HTTPRequest) -> HTTPResponse
+}
+
+/// An `HTTPHandler` made from a closure.
+public struct ClosureHTTPHandler: HTTPHandler {
+    @usableFromInline let body: @Sendable (HTTPRequest) -> HTTPResponse
+
+    public init(_ body: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+        self.body = body
+    }
+
+    @inlinable
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        body(request)
+    }
+}
+
+// MARK: - Helpers
+
+@inline(__always)
+private func asciiLower(_ byte: UInt8) -> UInt8 {
+    (byte &- 0x41) < 26 ? byte | 0x20 : byte
+}
+
+/// ASCII case-insensitive comparison without allocating.
+@usableFromInline
+func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+    let ua = a.utf8
+    let ub = b.utf8
+    guard ua.count == ub.count else { return false }
+    var ia = ua.makeIterator()
+    var ib = ub.makeIterator()
+    while let ca = ia.next(), let cb = ib.next() {
+        if ca != cb && asciiLower(ca) != asciiLower(cb) { return false }
+    }
+    return true
+}

@@ -1,0 +1,157 @@
+import HTTPServer
+import JSON
+import MemTypeEngine
+import MemTypeWire
+
+/// The stateless engine over HTTP: each handler decodes, calls the engine,
+/// encodes. Request and response shapes are in openapi.yaml.
+extension MemTypedService {
+    static let engineRoutes: [Route] = [
+        Route("POST", "/v1/decisions", json: true) { s, c throws(Problem) in try s.postDecision(c) },
+        Route("POST", "/v1/decisions/batch", json: true) { s, c throws(Problem) in try s.postBatch(c) },
+        Route("POST", "/v1/quirks/evaluate", json: true) { s, c throws(Problem) in try s.postQuirks(c) },
+        Route("POST", "/v1/effective-type", json: true) { s, c throws(Problem) in try s.postEffectiveType(c) },
+        Route("GET", "/v1/effective-types") { s, c throws(Problem) in s.getEffectiveTypes() },
+        Route("POST", "/v1/mtrr/resolve", json: true) { s, c throws(Problem) in try s.postMTRRResolve(c) },
+        Route("GET", "/v1/models") { s, c throws(Problem) in s.getModels() },
+    ]
+
+    /// Parses a body, or throws the 400 problem saying where it broke.
+    static func parse(_ body: [UInt8]) throws(Problem) -> JSONValue {
+        do {
+            return try RequestError.parse(body)
+        } catch {
+            throw Problem(error)
+        }
+    }
+
+    func postDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        do {
+            let request = try DecisionRequest(json: c.request.body)
+            return .json(DecisionEngine.decide(request).json())
+        } catch {
+            throw Problem(error)
+        }
+    }
+
+    func postBatch(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let body = try Self.parse(c.request.body)
+        let items: [Field]
+        do {
+            let m = try Field(body).object(allowed: ["requests"])
+            items = try m.required("requests").array(maxCount: configuration.maxBatchSize)
+        } catch {
+            throw Problem(invalid: error)
+        }
+        var w = JSONWriter(capacity: 2048 * max(1, items.count))
+        w.beginObject()
+        w.key("results")
+        w.beginArray()
+        for item in items {
+            // One bad item is a problem object in its slot, not a failed batch.
+            do {
+                DecisionEngine.decide(try DecisionRequest(item)).write(to: &w)
+            } catch {
+                Problem(invalid: error).write(to: &w)
+            }
+        }
+        w.endArray()
+        w.endObject()
+        return .json(w.bytes)
+    }
+
+    func postQuirks(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let body = try Self.parse(c.request.body)
+        let request: DecisionRequest
+        do {
+            let m = try Field(body).object(allowed: ["kernel", "model", "host", "vm"])
+            request = try DecisionRequest(members: m, allowVCPUAndAccess: false)
+        } catch {
+            throw Problem(invalid: error)
+        }
+        let model = request.kernel.model
+        let q = QuirkEvaluator.evaluate(model: model, kernel: request.kernel.version, host: request.host, vm: request.vm)
+        return .json { w in
+            w.beginObject()
+            w.key("model")
+            model.write(to: &w, kernel: request.kernel.version)
+            w.key("quirks")
+            q.write(to: &w)
+            w.endObject()
+        }
+    }
+
+    func postEffectiveType(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let body = try Self.parse(c.request.body)
+        let cell: EffectiveCell
+        do throws(InvalidField) {
+            let m = try Field(body).object(allowed: ["row", "pat"])
+            let rowField = try m.required("row")
+            let row = try rowField.memoryType()
+            guard let found = EffectiveTypeTable.cell(row: row, pat: try m.required("pat").memoryType()) else {
+                throw rowField.invalid("UC- is not an MTRR or EPT type, so it has no row; rows are UC, WC, WT, WB, WP")
+            }
+            cell = found
+        } catch {
+            throw Problem(invalid: error)
+        }
+        return .json { cell.write(to: &$0) }
+    }
+
+    func getEffectiveTypes() -> HTTPResponse {
+        .json(capacity: 8192) { w in
+            w.beginObject()
+            w.member("source", "SDM Vol. 3A Table 11-7")
+            w.key("rows")
+            w.beginArray()
+            for r in EffectiveTypeTable.rows { w.string(r.name) }
+            w.endArray()
+            w.key("columns")
+            w.beginArray()
+            for col in EffectiveTypeTable.columns { w.string(col.name) }
+            w.endArray()
+            w.key("cells")
+            w.beginArray()
+            for r in EffectiveTypeTable.rows {
+                for col in EffectiveTypeTable.columns { EffectiveTypeTable.cell(row: r, pat: col)!.write(to: &w) }
+            }
+            w.endArray()
+            w.key("footnotes")
+            w.beginArray()
+            for note in TableFootnote.allCases {
+                w.beginObject()
+                w.member("number", note.rawValue)
+                w.member("text", note.text)
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    func getModels() -> HTTPResponse {
+        .json { w in
+            w.beginObject()
+            w.member("newest", KVMModel.newest.rawValue)
+            w.key("models")
+            w.beginArray()
+            for m in KVMModel.allCases { m.write(to: &w, withCommits: true) }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    func postMTRRResolve(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let body = try Self.parse(c.request.body)
+        do {
+            let resolve = try MTRRResolveRequest(Field(body))
+            return .json { resolve.answer(to: &$0) }
+        } catch {
+            throw Problem(invalid: error)
+        }
+    }
+}
+
+extension Field {
+    func invalid(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
+}

@@ -1,0 +1,94 @@
+import JSON
+import MemTypeEngine
+import MemTypeWire
+
+/// `POST /v1/mtrr/resolve`: an MTRR set plus one GPA (the page's type, the
+/// rule, and the largest EPT level KVM would map there) or a range (the
+/// maximal runs of one type).
+struct MTRRResolveRequest {
+    let mtrr: MTRRState
+    let cpuidMTRR: Bool
+    let target: Target
+
+    enum Target {
+        case gpa(UInt64)
+        case range(start: UInt64, end: UInt64)
+    }
+
+    /// The most runs one answer lists; a range that breaks into more is refused (422).
+    static let maxRuns = 4096
+
+    init(_ field: Field) throws(InvalidField) {
+        let m = try field.object(allowed: ["mtrr", "maxphyaddr", "cpuid_mtrr", "gpa", "range"])
+        let maxPhysAddr = try m["maxphyaddr"]?.int(in: 36...52) ?? 46
+        mtrr = try MTRRState(try m.required("mtrr"), maxPhysAddr: maxPhysAddr)
+        cpuidMTRR = try m["cpuid_mtrr"]?.bool() ?? true
+        let limit: UInt64 = 1 << UInt64(maxPhysAddr)
+        switch (m["gpa"], m["range"]) {
+        case (let f?, nil):
+            let gpa = try f.uint64()
+            guard gpa < limit else { throw f.invalid("GPA \(String(format0x: gpa)) is at or above 2^MAXPHYADDR") }
+            target = .gpa(gpa)
+        case (nil, let f?):
+            let r = try f.object(allowed: ["start", "end"])
+            let startField = try r.required("start"), endField = try r.required("end")
+            let start = try startField.uint64(), end = try endField.uint64()
+            guard start & 0xFFF == 0 else { throw startField.invalid("must be 4 KiB aligned") }
+            guard end & 0xFFF == 0 else { throw endField.invalid("must be 4 KiB aligned (the end is exclusive)") }
+            guard start < end else { throw endField.invalid("must be above start") }
+            guard end <= limit else { throw endField.invalid("must not exceed 2^MAXPHYADDR") }
+            target = .range(start: start, end: end)
+        case (nil, nil):
+            throw InvalidField(pointer: m.pointer + "/gpa", message: "give gpa (one page) or range ({start, end})")
+        case (_?, let f?):
+            throw f.invalid("give either gpa or range, not both")
+        }
+        if case .range(let start, let end) = target,
+           mtrr.runs(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) == nil {
+            throw InvalidField(pointer: m.pointer + "/range", message: "the range holds more than \(MTRRResolveRequest.maxRuns) runs; ask for a smaller one")
+        }
+    }
+
+    func answer(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("enabled", mtrr.enabled)
+        w.member("fixed_enabled", mtrr.fixedEnabled)
+        w.member("default", mtrr.defaultType.name)
+        switch target {
+        case .gpa(let gpa):
+            let lookup = mtrr.lookup(gpa: gpa, cpuidMTRR: cpuidMTRR)
+            w.member("gpa", String(format0x: gpa))
+            w.member("type", lookup.type.name)
+            w.key("rule")
+            DecisionEngine.rule(for: lookup.source).write(to: &w)
+            w.key("detail")
+            w.beginObject()
+            switch lookup.source {
+            case .disabled(let cpuid): w.member("cpuid_mtrr", cpuid)
+            case .fixed(let msr, let byte):
+                w.member("msr", String(format0x: UInt64(MTRRState.fixedMSRs[msr])))
+                w.member("msr_name", MTRRState.fixedMSRNames[msr])
+                w.member("byte", byte)
+            case .variable(let n), .variableUCWins(let n), .variableWTOverWB(let n), .variableUndefinedMix(let n):
+                w.member("range", n)
+            case .defaultType: break
+            }
+            w.endObject()
+            w.member("max_level", mtrr.maxMappingLevel(gpa: gpa, requested: .size1G, cpuidMTRR: cpuidMTRR).name)
+        case .range(let start, let end):
+            w.member("start", String(format0x: start))
+            w.member("end", String(format0x: end))
+            w.key("runs")
+            w.beginArray()
+            for run in mtrr.runs(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) ?? [] {
+                w.beginObject()
+                w.member("start", String(format0x: run.start))
+                w.member("end", String(format0x: run.end))
+                w.member("type", run.type.name)
+                w.endObject()
+            }
+            w.endArray()
+        }
+        w.endObject()
+    }
+}

@@ -1,0 +1,105 @@
+import HTTPServer
+import JSON
+import Logging
+import MemTypeEngine
+import MemTypeWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The memtyped HTTP service: a thin pipeline of route lookup, content-type
+/// check, handler, and metrics. Handlers turn JSON into engine or store calls
+/// and back; they hold no logic of their own.
+public final class MemTypedService: HTTPHandler {
+    let configuration: ServiceConfiguration
+    let metrics: ServiceMetrics
+    let logger: Logger
+    let router = Router(routes: MemTypedService.engineRoutes + MemTypedService.operationalRoutes)
+
+    public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "memtyped")) {
+        self.configuration = configuration
+        self.metrics = ServiceMetrics(version: configuration.version)
+        self.logger = logger
+    }
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let start = MemTypedService.now()
+        metrics.begin()
+        var label = "unmatched"
+        let response: HTTPResponse
+        switch router.resolve(method: request.method, path: request.path) {
+        case .notFound:
+            response = Problem.notFound(request.path).response(instance: request.path)
+        case .methodNotAllowed(let allowed):
+            response = Problem.methodNotAllowed(request.method, allowed: allowed).response(instance: request.path)
+        case .found(let route, let captures):
+            label = route.pattern
+            do throws(Problem) {
+                if route.takesJSON { try MemTypedService.requireJSON(request) }
+                response = try route.handler(self, RequestContext(request: request, route: route, captures: captures))
+            } catch {
+                response = error.response(instance: request.path)
+            }
+        }
+        let elapsed = MemTypedService.now() - start
+        metrics.end(route: label, method: request.method, status: response.status, nanoseconds: elapsed)
+        if configuration.accessLog {
+            logger.info("\(request.method) \(request.path) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
+        }
+        return response
+    }
+
+    /// 415 unless the body is declared JSON (`application/json`, any
+    /// parameters, or a `+json` suffix such as `application/merge-patch+json`).
+    static func requireJSON(_ request: HTTPRequest) throws(Problem) {
+        guard let type = request.headers["Content-Type"] else { throw Problem.unsupportedMediaType(nil) }
+        let essence = type.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let trimmed = String(decoding: essence, as: UTF8.self).trimmingSpaces().lowercasedASCII()
+        guard trimmed == "application/json" || (trimmed.hasPrefix("application/") && trimmed.hasSuffix("+json")) else {
+            throw Problem.unsupportedMediaType(type)
+        }
+    }
+
+    /// The problem+json body for errors the HTTP layer answers itself (413, 400).
+    public static let errorResponder: @Sendable (Int, String) -> HTTPResponse = { status, detail in
+        let title = switch status {
+        case 400: "Bad Request"
+        case 413: "Content Too Large"
+        default: "HTTP \(status)"
+        }
+        return Problem(status: status, title: title, detail: detail).response()
+    }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// Small response helpers shared by the routes.
+extension HTTPResponse {
+    static func json(_ body: [UInt8], status: Int = 200, headers: [(name: String, value: String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
+    }
+
+    static func json(_ status: Int = 200, headers: [(name: String, value: String)] = [], capacity: Int = 1024,
+                     _ write: (inout JSONWriter) -> Void) -> HTTPResponse {
+        var w = JSONWriter(capacity: capacity)
+        write(&w)
+        return .json(w.bytes, status: status, headers: headers)
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        let bytes = utf8.drop { $0 == 0x20 || $0 == 0x09 }
+        let trimmed = bytes.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        return String(decoding: Array(trimmed), as: UTF8.self)
+    }
+
+    func lowercasedASCII() -> String {
+        String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+}

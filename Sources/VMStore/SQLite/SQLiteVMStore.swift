@@ -1,0 +1,712 @@
+import CSQLite
+import MemTypeEngine
+
+/// The embedded `VMStore`: one SQLite file in WAL mode, raw C API.
+///
+/// Concurrency (the HTTP server calls in from several worker threads):
+/// - **Writes** go through one write connection behind a mutex (`Locked`),
+///   each in `BEGIN IMMEDIATE ... COMMIT`. The mutex serializes writers in
+///   this process; `BEGIN IMMEDIATE` takes SQLite's write lock up front, so
+///   revision checks read the state the write will commit against even if
+///   another process (or another store instance) writes the same file.
+/// - **Reads** use a pool of read-only connections. A caller checks one out
+///   (or opens a new one if none is idle), uses it alone, and returns it; at
+///   most `maxIdleReaders` stay open. In WAL mode readers never block the
+///   writer or each other, and every read statement sees the latest commit.
+/// - Each connection caches its prepared statements, so it is only ever used
+///   by one thread at a time (connections are opened SQLITE_OPEN_NOMUTEX).
+///
+/// The class holds only immutable, Sendable state (the mutex-guarded writer,
+/// the mutex-guarded pool), so it is Sendable without `@unchecked`; the
+/// unchecked parts are `Locked` and `Connection`, whose comments give the rule.
+///
+/// Durability: `synchronous=FULL` by default: WAL is fsynced at every commit,
+/// so an acknowledged write survives kill -9 *and* power loss. (`NORMAL` in WAL
+/// mode also survives kill -9, since the WAL reaches the OS before COMMIT
+/// returns, but may lose the last commits on power loss or kernel crash.)
+public final class SQLiteVMStore: VMStore {
+    public struct Options: Sendable {
+        public enum Synchronous: String, Sendable {
+            case full = "FULL"
+            case normal = "NORMAL"
+        }
+
+        /// The baseline VMs created without one get.
+        public var currentBaseline: Baseline
+        /// The baselines writes may adopt (create, move). Defaults to `Baseline.catalogue`.
+        public var catalogue: [Baseline]
+        public var synchronous: Synchronous
+        /// How long a write waits for another process's write lock.
+        public var busyTimeoutMillis: Int32
+        /// Idle read connections kept open (more are opened under load and closed after).
+        public var maxIdleReaders: Int
+        /// The wall clock; tests pin it.
+        public var clock: @Sendable () -> Timestamp
+        /// Test hook: runs inside every write transaction just before COMMIT;
+        /// throwing makes the write fail and roll back.
+        @_spi(Testing) public var beforeCommit: (@Sendable () throws(StoreError) -> Void)?
+
+        public init(currentBaseline: Baseline = .current, catalogue: [Baseline] = Baseline.catalogue,
+                    synchronous: Synchronous = .full, busyTimeoutMillis: Int32 = 5000, maxIdleReaders: Int = 8,
+                    clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+            self.currentBaseline = currentBaseline
+            self.catalogue = catalogue
+            self.synchronous = synchronous
+            self.busyTimeoutMillis = busyTimeoutMillis
+            self.maxIdleReaders = maxIdleReaders
+            self.clock = clock
+        }
+    }
+
+    public let path: String
+    public let currentBaseline: Baseline
+    private let options: Options
+    private let writer: Locked<Connection>
+    private let idleReaders: Locked<[Connection]>
+
+    /// Opens (creating on first start) the database at `path` and migrates it
+    /// to this build's schema. Fails if the file's schema is newer than this build.
+    public init(path: String, options: Options = Options()) throws(StoreError) {
+        guard sqlite3_threadsafe() != 0 else { throw .backend("libsqlite3 was built without thread support") }
+        _ = try Resolution.adoptableBaseline(options.currentBaseline.name, in: options.catalogue)
+        self.path = path
+        self.options = options
+        self.currentBaseline = options.currentBaseline
+        let conn = try Connection(path: path, readOnly: false, busyTimeoutMillis: options.busyTimeoutMillis)
+        let mode = try conn.scalarText("PRAGMA journal_mode=WAL")
+        guard mode?.lowercased() == "wal" else {
+            throw .backend("cannot switch \(path) to WAL mode (journal_mode is \(mode ?? "unknown"))")
+        }
+        try conn.execute("PRAGMA synchronous=\(options.synchronous.rawValue); PRAGMA foreign_keys=ON;")
+        try Self.migrate(conn)
+        writer = Locked(conn)
+        idleReaders = Locked([])
+    }
+
+    /// The schema version of the open file (`PRAGMA user_version`).
+    public func schemaVersion() throws(StoreError) -> Int {
+        try read { c throws(StoreError) in Int(try c.scalarText("PRAGMA user_version") ?? "") ?? 0 }
+    }
+
+    /// `PRAGMA integrity_check`: "ok", or the problems found, one per line.
+    public func integrityCheck() throws(StoreError) -> String {
+        try read { c throws(StoreError) in
+            try c.withStatement("PRAGMA integrity_check") { s throws(StoreError) in
+                var lines: [String] = []
+                while try s.step() { lines.append(s.text(0)) }
+                return lines.joined(separator: "\n")
+            }
+        }
+    }
+
+    /// Test hook: runs SQL on the write connection, outside any transaction.
+    @_spi(Testing) public func unsafeExecute(_ sql: String) throws(StoreError) {
+        try writer.withLock { (c: inout Connection) throws(StoreError) in try c.execute(sql) }
+    }
+
+    private static func migrate(_ c: Connection) throws(StoreError) {
+        let found = Int(try c.scalarText("PRAGMA user_version") ?? "") ?? 0
+        guard found <= Schema.latestVersion else {
+            throw .backend("database schema version \(found) is newer than this build's \(Schema.latestVersion)")
+        }
+        for (index, sql) in Schema.migrations.enumerated() where index >= found {
+            try c.execute("BEGIN IMMEDIATE")
+            do throws(StoreError) {
+                // Another process may have migrated while we waited for the lock.
+                let now = Int(try c.scalarText("PRAGMA user_version") ?? "") ?? 0
+                if now <= index {
+                    try c.execute(sql)
+                    try c.execute("PRAGMA user_version=\(index + 1)")
+                }
+                try c.execute("COMMIT")
+            } catch {
+                c.rollbackIfOpen()
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Connections
+
+    private func write<T: Sendable>(_ body: (Connection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try writer.withLock { (c: inout Connection) throws(StoreError) -> T in
+            try c.withStatement("BEGIN IMMEDIATE") { s throws(StoreError) in try s.run() }
+            do throws(StoreError) {
+                let result = try body(c)
+                try options.beforeCommit?()
+                try c.withStatement("COMMIT") { s throws(StoreError) in try s.run() }
+                return result
+            } catch {
+                c.rollbackIfOpen()
+                throw error
+            }
+        }
+    }
+
+    private func read<T>(_ body: (Connection) throws(StoreError) -> T) throws(StoreError) -> T {
+        let c: Connection
+        if let idle = idleReaders.withLock({ $0.popLast() }) {
+            c = idle
+        } else {
+            c = try Connection(path: path, readOnly: true, busyTimeoutMillis: options.busyTimeoutMillis)
+        }
+        defer {
+            let max = options.maxIdleReaders
+            idleReaders.withLock { if $0.count < max { $0.append(c) } }
+        }
+        return try body(c)
+    }
+
+    // MARK: - VMs
+
+    public func getVM(_ id: String) throws(StoreError) -> VMRecord? {
+        try Validation.identifier(id, field: "/id")
+        return try read { c throws(StoreError) in try Self.loadVM(c, id) }
+    }
+
+    public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
+        try Validation.actor(actor)
+        let now = options.clock()
+        var record = try Resolution.newRecord(
+            id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
+        return try write { c throws(StoreError) in
+            if try Self.loadVM(c, id) != nil { throw .alreadyExists }
+            try Self.insertVM(c, &record, actor: actor)
+            return record
+        }
+    }
+
+    public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
+        throws(StoreError) -> (record: VMRecord, created: Bool)
+    {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) -> (record: VMRecord, created: Bool) in
+            let existing = try Self.loadVM(c, id)
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+            guard let existing else {
+                var record = try Resolution.newRecord(
+                    id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
+                try Self.insertVM(c, &record, actor: actor)
+                return (record, true)
+            }
+            var record = try Resolution.replacement(of: existing, spec: spec, catalogue: options.catalogue)
+            try Self.updateVM(c, from: existing, to: &record, action: .replace, actor: actor, now: now)
+            return (record, false)
+        }
+    }
+
+    public func updateVM(_ id: String, expectedRevision: Int?, actor: String,
+                         _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
+    {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) in
+            guard let existing = try Self.loadVM(c, id) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            var record = existing
+            try change(&record)
+            record.revision = existing.revision
+            record.createdAt = existing.createdAt
+            record.updatedAt = existing.updatedAt
+            try Resolution.checkUpdate(from: existing, to: record, catalogue: options.catalogue)
+            let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
+            try Self.updateVM(c, from: existing, to: &record, action: action, actor: actor, now: now)
+            return record
+        }
+    }
+
+    @discardableResult
+    public func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) in
+            guard let existing = try Self.loadVM(c, id) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            try c.withStatement("DELETE FROM vms WHERE id = ?1") { s throws(StoreError) in
+                s.bind(1, id)
+                try s.run()
+            }
+            try Self.appendHistory(
+                c, .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
+                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+                changes: fieldChanges(from: existing.flattenedFields, to: nil))
+            return existing
+        }
+    }
+
+    public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
+        try Validation.limit(query.limit)
+        if let b = query.baseline { try Validation.identifier(b, field: "/baseline") }
+        if let h = query.hostProfile { try Validation.identifier(h, field: "/host_profile") }
+        guard query.labels.count <= VMQuery.maxLabelFilters else {
+            throw .invalid(field: "/labels", message: "at most \(VMQuery.maxLabelFilters) label filters")
+        }
+        let labels = query.labels.sorted { $0.key < $1.key }
+        for (k, v) in labels {
+            let pointer = "/labels/\(JSONPointer.escape(k))"
+            try Validation.labelKey(k, field: pointer)
+            try Validation.labelValue(v, field: pointer)
+        }
+        let after = try query.cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
+
+        // Keyset pagination on id. With a label filter the first label drives
+        // the scan through vm_labels(key, value, vm_id), already in id order.
+        enum Bound { case text(String), int(Int64) }
+        var binds: [Bound] = []
+        var conditions: [String] = []
+        let idColumn: String
+        var sql = "SELECT \(Self.vmColumns(prefix: "v.")) FROM "
+        if let (k, v) = labels.first {
+            sql += "vm_labels l0 JOIN vms v ON v.id = l0.vm_id"
+            idColumn = "l0.vm_id"
+            conditions.append("l0.key = ? AND l0.value = ?")
+            binds += [.text(k), .text(v)]
+        } else {
+            sql += "vms v"
+            idColumn = "v.id"
+        }
+        for (k, v) in labels.dropFirst() {
+            conditions.append("EXISTS (SELECT 1 FROM vm_labels l WHERE l.vm_id = v.id AND l.key = ? AND l.value = ?)")
+            binds += [.text(k), .text(v)]
+        }
+        if let after {
+            conditions.append("\(idColumn) > ?")
+            binds.append(.text(after))
+        }
+        if let b = query.baseline {
+            conditions.append("v.baseline = ?")
+            binds.append(.text(b))
+        }
+        if let h = query.hostProfile {
+            conditions.append("v.host_profile = ?")
+            binds.append(.text(h))
+        }
+        if !query.quirks.isEmpty {
+            let mask = QuirkMask(query.quirks.keys)
+            let want = QuirkMask(query.quirks.filter { $0.value == .disable }.keys)
+            conditions.append("(v.disabled_quirks & ?) = ?")
+            binds += [.int(Int64(bitPattern: mask.rawValue)), .int(Int64(bitPattern: want.rawValue))]
+        }
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY \(idColumn) LIMIT ?"
+        binds.append(.int(Int64(query.limit + 1)))
+
+        let limit = query.limit
+        return try read { c throws(StoreError) in
+            try c.withStatement(sql) { s throws(StoreError) in
+                for (i, b) in binds.enumerated() {
+                    switch b {
+                    case .text(let t): s.bind(Int32(i + 1), t)
+                    case .int(let n): s.bind(Int32(i + 1), n)
+                    }
+                }
+                var items: [VMRecord] = []
+                items.reserveCapacity(min(limit, 128))
+                var more = false
+                while try s.step() {
+                    if items.count == limit { more = true; break }
+                    items.append(try Self.decodeVM(s))
+                }
+                return VMPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.id) } : nil)
+            }
+        }
+    }
+
+    public func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
+        try Validation.identifier(id, field: "/id")
+        return try historyPage(.vm, id, limit: limit, cursor: cursor)
+    }
+
+    // MARK: - Host profiles
+
+    public func getHost(_ name: String) throws(StoreError) -> HostProfileRecord? {
+        try Validation.identifier(name, field: "/name")
+        return try read { c throws(StoreError) in try Self.loadHost(c, name) }
+    }
+
+    public func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
+        throws(StoreError) -> (record: HostProfileRecord, created: Bool)
+    {
+        try Validation.identifier(name, field: "/name")
+        try Validation.hostSpec(spec, field: "")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
+            let existing = try Self.loadHost(c, name)
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+            if let existing {
+                guard existing.spec != spec else { return (existing, false) }
+                var record = existing
+                record.spec = spec
+                record.revision = existing.revision + 1
+                record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
+                try Self.writeHost(c, record, insert: false)
+                try Self.appendHistory(
+                    c, .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
+                    changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
+                return (record, false)
+            }
+            let revision = (try Self.lastRevision(c, .host, name) ?? 0) + 1
+            let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
+            try Self.writeHost(c, record, insert: true)
+            try Self.appendHistory(
+                c, .host, id: name, revision: revision, action: .create, actor: actor, at: now,
+                changes: fieldChanges(from: nil, to: spec.flattenedFields()))
+            return (record, true)
+        }
+    }
+
+    @discardableResult
+    public func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord {
+        try Validation.identifier(name, field: "/name")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) in
+            guard let existing = try Self.loadHost(c, name) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            let (count, sample) = try c.withStatement(
+                "SELECT count(*) OVER (), id FROM vms WHERE host_profile = ?1 ORDER BY id LIMIT 5"
+            ) { s throws(StoreError) -> (Int, [String]) in
+                s.bind(1, name)
+                var count = 0
+                var ids: [String] = []
+                while try s.step() {
+                    count = s.int(0)
+                    ids.append(s.text(1))
+                }
+                return (count, ids)
+            }
+            guard count == 0 else {
+                throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
+            }
+            try c.withStatement("DELETE FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
+                s.bind(1, name)
+                try s.run()
+            }
+            try Self.appendHistory(
+                c, .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
+                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+                changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
+            return existing
+        }
+    }
+
+    public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
+        try Validation.limit(limit)
+        let after = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
+        return try read { c throws(StoreError) in
+            try c.withStatement(
+                "SELECT \(Self.hostColumns) FROM host_profiles WHERE name > ?1 ORDER BY name LIMIT ?2"
+            ) { s throws(StoreError) in
+                s.bind(1, after ?? "")
+                s.bind(2, limit + 1)
+                var items: [HostProfileRecord] = []
+                var more = false
+                while try s.step() {
+                    if items.count == limit { more = true; break }
+                    items.append(try Self.decodeHost(s))
+                }
+                return HostPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.name) } : nil)
+            }
+        }
+    }
+
+    public func hostHistory(_ name: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
+        try Validation.identifier(name, field: "/name")
+        return try historyPage(.host, name, limit: limit, cursor: cursor)
+    }
+
+    // MARK: - History
+
+    private func historyPage(_ subject: HistorySubject, _ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
+        try Validation.limit(limit)
+        let before = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeSequence(c) } ?? Int64.max
+        let page = try read { c throws(StoreError) in
+            try c.withStatement(
+                """
+                SELECT seq, revision, action, actor, at, changes FROM history
+                WHERE subject = ?1 AND id = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4
+                """
+            ) { s throws(StoreError) in
+                s.bind(1, subject.rawValue)
+                s.bind(2, id)
+                s.bind(3, before)
+                s.bind(4, limit + 1)
+                var entries: [HistoryEntry] = []
+                var more = false
+                while try s.step() {
+                    if entries.count == limit { more = true; break }
+                    guard let action = HistoryAction(rawValue: s.text(2)),
+                          let packed = s.withBytes(5, { PackedStrings.decode($0) }), packed.count % 3 == 0
+                    else { throw .backend("corrupt history row \(s.int64(0))") }
+                    var changes: [FieldChange] = []
+                    changes.reserveCapacity(packed.count / 3)
+                    var i = 0
+                    while i < packed.count {
+                        guard let field = packed[i] else { throw .backend("corrupt history row \(s.int64(0))") }
+                        changes.append(FieldChange(field: field, old: packed[i + 1], new: packed[i + 2]))
+                        i += 3
+                    }
+                    entries.append(HistoryEntry(
+                        sequence: s.int64(0), subject: subject, id: id, revision: s.int(1), action: action,
+                        actor: s.text(3), at: Timestamp(millisSinceEpoch: s.int64(4)), changes: changes))
+                }
+                return HistoryPage(entries: entries, nextCursor: more ? entries.last.map { Cursor.encodeSequence($0.sequence) } : nil)
+            }
+        }
+        if cursor == nil && page.entries.isEmpty { throw .notFound }
+        return page
+    }
+
+    private static func appendHistory(_ c: Connection, _ subject: HistorySubject, id: String, revision: Int,
+                                      action: HistoryAction, actor: String, at: Timestamp,
+                                      changes: [FieldChange]) throws(StoreError) {
+        var packed: [String?] = []
+        packed.reserveCapacity(changes.count * 3)
+        for ch in changes { packed += [ch.field, ch.old, ch.new] }
+        try c.withStatement(
+            "INSERT INTO history (subject, id, revision, action, actor, at, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ) { s throws(StoreError) in
+            s.bind(1, subject.rawValue)
+            s.bind(2, id)
+            s.bind(3, revision)
+            s.bind(4, action.rawValue)
+            s.bind(5, actor)
+            s.bind(6, at.millisSinceEpoch)
+            s.bind(7, PackedStrings.encode(packed))
+            try s.run()
+        }
+    }
+
+    /// The revision of the last history entry for `id` (a deleted incarnation's tombstone included).
+    private static func lastRevision(_ c: Connection, _ subject: HistorySubject, _ id: String) throws(StoreError) -> Int? {
+        try c.withStatement(
+            "SELECT revision FROM history WHERE subject = ?1 AND id = ?2 ORDER BY seq DESC LIMIT 1"
+        ) { s throws(StoreError) in
+            s.bind(1, subject.rawValue)
+            s.bind(2, id)
+            return try s.step() ? s.int(0) : nil
+        }
+    }
+
+    // MARK: - VM rows
+
+    private static func vmColumns(prefix p: String) -> String {
+        """
+        \(p)id, \(p)baseline, \(p)disabled_quirks, \(p)host_profile, \(p)host_vendor, \(p)host_self_snoop, \
+        \(p)host_tdp, \(p)host_cpu_family, \(p)host_cpu_model, \(p)host_cpu_stepping, \(p)host_kernel, \
+        \(p)host_kvm_model, \(p)vm_type, \(p)noncoherent_dma, \(p)display_devices, \(p)guest_kernel, \(p)labels, \
+        \(p)revision, \(p)created_at, \(p)updated_at
+        """
+    }
+
+    private static let selectVM = "SELECT \(vmColumns(prefix: "")) FROM vms WHERE id = ?1"
+    private static let insertVMSQL = """
+        INSERT INTO vms (\(vmColumns(prefix: "")))
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+        """
+    private static let updateVMSQL = """
+        UPDATE vms SET baseline = ?2, disabled_quirks = ?3, host_profile = ?4, host_vendor = ?5,
+            host_self_snoop = ?6, host_tdp = ?7, host_cpu_family = ?8, host_cpu_model = ?9,
+            host_cpu_stepping = ?10, host_kernel = ?11, host_kvm_model = ?12, vm_type = ?13,
+            noncoherent_dma = ?14, display_devices = ?15, guest_kernel = ?16, labels = ?17,
+            revision = ?18, created_at = ?19, updated_at = ?20
+        WHERE id = ?1
+        """
+
+    static func loadVM(_ c: Connection, _ id: String) throws(StoreError) -> VMRecord? {
+        try c.withStatement(selectVM) { s throws(StoreError) in
+            s.bind(1, id)
+            return try s.step() ? try decodeVM(s) : nil
+        }
+    }
+
+    private static func decodeVM(_ s: Statement) throws(StoreError) -> VMRecord {
+        func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(s.text(0))': \(what)") }
+        let host: HostRef
+        if let profile = s.optionalText(3) {
+            host = .profile(profile)
+        } else {
+            guard let vendor = Vendor(rawValue: s.text(4)) else { throw corrupt("host_vendor") }
+            var kvmModel: KVMModel?
+            if let m = s.optionalText(11) {
+                guard let model = KVMModel(rawValue: m) else { throw corrupt("host_kvm_model") }
+                kvmModel = model
+            }
+            host = .inline(HostSpec(
+                vendor: vendor, selfSnoop: s.bool(5), tdp: s.bool(6),
+                cpu: s.isNull(7) ? nil : CPUModel(family: s.int(7), model: s.int(8), stepping: s.optionalInt(9)),
+                kernel: s.optionalText(10), kvmModel: kvmModel))
+        }
+        guard let type = VMType(rawValue: s.text(12)) else { throw corrupt("vm_type") }
+        guard let devices = s.withBytes(14, { PackedStrings.decode($0) }) else { throw corrupt("display_devices") }
+        guard let labelList = s.withBytes(16, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
+            throw corrupt("labels")
+        }
+        var labels: [String: String] = [:]
+        if !labelList.isEmpty {
+            labels.reserveCapacity(labelList.count / 2)
+            var i = 0
+            while i < labelList.count {
+                guard let k = labelList[i], let v = labelList[i + 1] else { throw corrupt("labels") }
+                labels[k] = v
+                i += 2
+            }
+        }
+        return VMRecord(
+            id: s.text(0), baseline: s.text(1), disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(2))),
+            host: host, type: type, noncoherentDMA: s.bool(13), displayDevices: devices.map { $0 ?? "" },
+            guestKernel: s.optionalText(15), labels: labels, revision: s.int(17),
+            createdAt: Timestamp(millisSinceEpoch: s.int64(18)), updatedAt: Timestamp(millisSinceEpoch: s.int64(19)))
+    }
+
+    private static func bindVM(_ s: Statement, _ r: VMRecord) {
+        s.bind(1, r.id)
+        s.bind(2, r.baseline)
+        s.bind(3, Int64(bitPattern: r.disabledQuirks.rawValue))
+        switch r.host {
+        case .profile(let name):
+            s.bind(4, name)
+        case .inline(let h):
+            s.bind(5, h.vendor.rawValue)
+            s.bind(6, h.selfSnoop)
+            s.bind(7, h.tdp)
+            s.bind(8, h.cpu?.family)
+            s.bind(9, h.cpu?.model)
+            s.bind(10, h.cpu?.stepping)
+            s.bind(11, h.kernel)
+            s.bind(12, h.kvmModel?.rawValue)
+        }
+        s.bind(13, r.type.rawValue)
+        s.bind(14, r.noncoherentDMA)
+        s.bind(15, PackedStrings.encode(r.displayDevices))
+        s.bind(16, r.guestKernel)
+        s.bind(17, PackedStrings.encode(r.labels.keys.sorted().flatMap { [$0, r.labels[$0]!] }))
+        s.bind(18, r.revision)
+        s.bind(19, r.createdAt.millisSinceEpoch)
+        s.bind(20, r.updatedAt.millisSinceEpoch)
+    }
+
+    private static func checkHostReference(_ c: Connection, _ host: HostRef) throws(StoreError) {
+        guard let name = host.profileName else { return }
+        guard try loadHost(c, name) != nil else {
+            throw .invalid(field: "/host_profile", message: "no host profile named '\(name)'")
+        }
+    }
+
+    private static func insertLabels(_ c: Connection, _ r: VMRecord) throws(StoreError) {
+        guard !r.labels.isEmpty else { return }
+        try c.withStatement("INSERT INTO vm_labels (vm_id, key, value) VALUES (?1, ?2, ?3)") { s throws(StoreError) in
+            for (k, v) in r.labels {
+                s.bind(1, r.id)
+                s.bind(2, k)
+                s.bind(3, v)
+                try s.run()
+                sqlite3_reset(s.handle)
+            }
+        }
+    }
+
+    /// Inserts a new record; its revision continues after any deleted incarnation's.
+    private static func insertVM(_ c: Connection, _ record: inout VMRecord, actor: String) throws(StoreError) {
+        try checkHostReference(c, record.host)
+        record.revision = (try lastRevision(c, .vm, record.id) ?? 0) + 1
+        let r = record
+        try c.withStatement(insertVMSQL) { s throws(StoreError) in
+            bindVM(s, r)
+            try s.run()
+        }
+        try insertLabels(c, r)
+        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: .create, actor: actor, at: r.createdAt,
+                          changes: fieldChanges(from: nil, to: r.flattenedFields))
+    }
+
+    /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
+    private static func updateVM(_ c: Connection, from old: VMRecord, to record: inout VMRecord,
+                                 action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
+        guard record != old else { return }
+        if record.host != old.host { try checkHostReference(c, record.host) }
+        record.revision = old.revision + 1
+        record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
+        let r = record
+        try c.withStatement(updateVMSQL) { s throws(StoreError) in
+            bindVM(s, r)
+            try s.run()
+        }
+        if r.labels != old.labels {
+            try c.withStatement("DELETE FROM vm_labels WHERE vm_id = ?1") { s throws(StoreError) in
+                s.bind(1, r.id)
+                try s.run()
+            }
+            try insertLabels(c, r)
+        }
+        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
+                          changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
+    }
+
+    // MARK: - Host rows
+
+    private static let hostColumns =
+        "name, vendor, self_snoop, tdp, cpu_family, cpu_model, cpu_stepping, kernel, kvm_model, revision, created_at, updated_at"
+
+    private static func loadHost(_ c: Connection, _ name: String) throws(StoreError) -> HostProfileRecord? {
+        try c.withStatement("SELECT \(hostColumns) FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
+            s.bind(1, name)
+            return try s.step() ? try decodeHost(s) : nil
+        }
+    }
+
+    private static func decodeHost(_ s: Statement) throws(StoreError) -> HostProfileRecord {
+        guard let vendor = Vendor(rawValue: s.text(1)) else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
+        var kvmModel: KVMModel?
+        if let m = s.optionalText(8) {
+            guard let model = KVMModel(rawValue: m) else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
+            kvmModel = model
+        }
+        let spec = HostSpec(
+            vendor: vendor, selfSnoop: s.bool(2), tdp: s.bool(3),
+            cpu: s.isNull(4) ? nil : CPUModel(family: s.int(4), model: s.int(5), stepping: s.optionalInt(6)),
+            kernel: s.optionalText(7), kvmModel: kvmModel)
+        return HostProfileRecord(
+            name: s.text(0), spec: spec, revision: s.int(9),
+            createdAt: Timestamp(millisSinceEpoch: s.int64(10)), updatedAt: Timestamp(millisSinceEpoch: s.int64(11)))
+    }
+
+    private static func writeHost(_ c: Connection, _ r: HostProfileRecord, insert: Bool) throws(StoreError) {
+        let sql = insert
+            ? "INSERT INTO host_profiles (\(hostColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            : """
+              UPDATE host_profiles SET vendor = ?2, self_snoop = ?3, tdp = ?4, cpu_family = ?5, cpu_model = ?6,
+                  cpu_stepping = ?7, kernel = ?8, kvm_model = ?9, revision = ?10, created_at = ?11, updated_at = ?12
+              WHERE name = ?1
+              """
+        try c.withStatement(sql) { s throws(StoreError) in
+            s.bind(1, r.name)
+            s.bind(2, r.spec.vendor.rawValue)
+            s.bind(3, r.spec.selfSnoop)
+            s.bind(4, r.spec.tdp)
+            s.bind(5, r.spec.cpu?.family)
+            s.bind(6, r.spec.cpu?.model)
+            s.bind(7, r.spec.cpu?.stepping)
+            s.bind(8, r.spec.kernel)
+            s.bind(9, r.spec.kvmModel?.rawValue)
+            s.bind(10, r.revision)
+            s.bind(11, r.createdAt.millisSinceEpoch)
+            s.bind(12, r.updatedAt.millisSinceEpoch)
+            try s.run()
+        }
+    }
+}
+
+extension Connection {
+    /// Rolls back the open transaction, if any (after a failed statement SQLite may already have).
+    func rollbackIfOpen() {
+        if sqlite3_get_autocommit(handle) == 0 {
+            _ = sqlite3_exec(handle, "ROLLBACK", nil, nil, nil)
+        }
+    }
+}

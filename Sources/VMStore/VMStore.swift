@@ -1,0 +1,85 @@
+/// The VM-config store: durable per-VM quirk records, named host profiles,
+/// and an append-only history of every change.
+///
+/// Contract for every backend (SQLite today, PostgreSQL possibly later):
+/// - each mutation and its history entry commit in one transaction; a call
+///   that throws leaves the store exactly as it was;
+/// - `expectedRevision` is checked inside that transaction, so of two writers
+///   with the same expected revision exactly one succeeds and the other gets
+///   `.revisionMismatch`. `expectedRevision: nil` is unconditional; `0` means
+///   "must not exist" (HTTP `If-None-Match: *`);
+/// - a write that changes nothing (same fields) does not bump the revision or
+///   append history, and returns the stored record;
+/// - ids, names and labels are validated (`Validation`); failures are
+///   `.invalid(field:message:)` with a JSON pointer;
+/// - `actor` is the caller's token name, recorded in history.
+public protocol VMStore: Sendable {
+    /// The baseline new VMs get when their spec names none.
+    var currentBaseline: Baseline { get }
+
+    func getVM(_ id: String) throws(StoreError) -> VMRecord?
+
+    /// Creates `id` from `spec`: the baseline (spec's, else `currentBaseline`)
+    /// supplies the quirk mask, the spec's explicit choices override it, and
+    /// the record names the baseline. Fails `.alreadyExists`.
+    func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord
+
+    /// PUT: creates the VM if absent (as `createVM`), else replaces it. On
+    /// replace, a nil baseline keeps the VM's baseline and quirks the spec
+    /// does not name keep their stored state; naming another baseline is a
+    /// move and takes that baseline's mask before the explicit choices.
+    func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
+        throws(StoreError) -> (record: VMRecord, created: Bool)
+
+    /// Read-modify-write in one transaction (PATCH, baseline moves). `change`
+    /// runs while the store holds its write lock: it must not call the
+    /// store's write methods. If it throws, nothing is written. The result is
+    /// validated; a changed baseline must be in the catalogue and not
+    /// deprecated, and makes the history action `baselineMove`.
+    func updateVM(_ id: String, expectedRevision: Int?, actor: String,
+                  _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
+
+    /// Deletes the VM; its history (with the last state) stays. Returns the deleted record.
+    @discardableResult
+    func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord
+
+    func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage
+
+    /// The VM's history, newest first, including entries from before a
+    /// delete. `.notFound` when nothing was ever recorded under `id`.
+    func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage
+
+    func getHost(_ name: String) throws(StoreError) -> HostProfileRecord?
+
+    /// Creates or replaces a host profile. VMs referencing it see the new spec.
+    func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
+        throws(StoreError) -> (record: HostProfileRecord, created: Bool)
+
+    /// Fails `.conflict` while any VM references the profile.
+    @discardableResult
+    func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord
+
+    /// Ordered by name; keyset pagination like `listVMs`.
+    func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage
+
+    func hostHistory(_ name: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage
+}
+
+extension VMStore {
+    public func history(_ id: String) throws(StoreError) -> HistoryPage {
+        try history(id, limit: VMQuery.defaultLimit, cursor: nil)
+    }
+
+    public func listHosts() throws(StoreError) -> HostPage {
+        try listHosts(limit: VMQuery.defaultLimit, cursor: nil)
+    }
+
+    /// The host spec a VM's decisions use: inline, or its profile's current spec
+    /// (nil if the profile is gone, which the store prevents).
+    public func resolveHost(of record: VMRecord) throws(StoreError) -> HostSpec? {
+        switch record.host {
+        case .inline(let spec): spec
+        case .profile(let name): try getHost(name)?.spec
+        }
+    }
+}

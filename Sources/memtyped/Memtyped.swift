@@ -1,0 +1,135 @@
+import ArgumentParser
+import HTTPServer
+import Logging
+import MemTypedService
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `memtyped`: the HTTP service. Every option has a `MEMTYPED_*` environment
+/// equivalent (`--port` / `MEMTYPED_PORT`); a flag given on the command line wins.
+@main
+struct Memtyped: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH."
+    )
+
+    @Option(help: "Address to listen on (IPv4 or IPv6 literal). [default: 127.0.0.1]")
+    var host: String?
+
+    @Option(help: "TCP port; 0 picks a free one (printed at start). [default: 8080]")
+    var port: Int?
+
+    @Option(help: "Worker threads in the epoll pool. [default: number of CPUs]")
+    var threads: Int?
+
+    @Flag(help: "One thread per connection instead of the epoll pool.")
+    var threadPerConnection = false
+
+    @Option(help: "Maximum concurrent connections. [default: 1024]")
+    var connectionLimit: Int?
+
+    @Option(help: "Per-connection memory for headers and buffers, bytes. [default: 65536]")
+    var connectionMemoryLimit: Int?
+
+    @Option(help: "Largest request body accepted, bytes; larger gets 413. [default: 1048576]")
+    var maxBody: Int?
+
+    @Option(help: "Close connections idle this long, seconds. [default: 30]")
+    var idleTimeout: Int?
+
+    @Option(help: "PEM certificate for HTTPS (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for HTTPS (with --tls-cert).")
+    var tlsKey: String?
+
+    @Flag(help: "Log one line per request (costs more than a decision under load).")
+    var accessLog = false
+
+    @Option(help: "Largest batch for POST /v1/decisions/batch. [default: 1000]")
+    var maxBatch: Int?
+
+    func run() throws {
+        let env = Environment()
+        var http = HTTPServerConfiguration()
+        http.host = host ?? env.string("MEMTYPED_HOST") ?? http.host
+        http.port = try port ?? env.int("MEMTYPED_PORT", in: 0...65535) ?? http.port
+        let pool = try threads ?? env.int("MEMTYPED_THREADS", in: 1...1024)
+        let perConnection = try env.bool("MEMTYPED_THREAD_PER_CONNECTION") ?? false
+        if threadPerConnection || perConnection {
+            http.threading = .threadPerConnection
+        } else if let pool {
+            http.threading = .pool(threads: pool)
+        }
+        http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
+        http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int("MEMTYPED_CONNECTION_MEMORY_LIMIT", in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
+        http.maxBodyBytes = try maxBody ?? env.int("MEMTYPED_MAX_BODY", in: 1...(1 << 30)) ?? http.maxBodyBytes
+        http.idleTimeoutSeconds = try idleTimeout ?? env.int("MEMTYPED_IDLE_TIMEOUT", in: 1...86400) ?? http.idleTimeoutSeconds
+        switch (tlsCert ?? env.string("MEMTYPED_TLS_CERT"), tlsKey ?? env.string("MEMTYPED_TLS_KEY")) {
+        case let (cert?, key?): http.tls = .init(certificatePath: cert, privateKeyPath: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        http.errorResponder = MemTypedService.errorResponder
+
+        var service = ServiceConfiguration()
+        let logEnv = try env.bool("MEMTYPED_ACCESS_LOG") ?? false
+        service.accessLog = accessLog || logEnv
+        service.maxBatchSize = try maxBatch ?? env.int("MEMTYPED_MAX_BATCH", in: 1...100_000) ?? service.maxBatchSize
+
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "memtyped")
+
+        // Block SIGINT/SIGTERM before any server thread exists, so every
+        // thread inherits the mask and the main thread alone receives them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let server = HTTPServer(configuration: http, handler: MemTypedService(configuration: service, logger: logger))
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let scheme = http.tls == nil ? "http" : "https"
+        let shownHost = http.host.contains(":") ? "[\(http.host)]" : http.host
+        logger.notice("memtyped listening on \(scheme)://\(shownHost):\(server.port)")
+
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        logger.notice("signal \(received): stopping (finishing \(server.inFlight) in-flight requests)")
+        server.stop()
+        logger.notice("stopped")
+    }
+}
+
+/// `MEMTYPED_*` variables, with errors that name the variable.
+struct Environment {
+    func string(_ name: String) -> String? {
+        guard let p = getenv(name) else { return nil }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
+    }
+
+    func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let s = string(name) else { return nil }
+        guard let v = Int(s), range.contains(v) else { throw ValidationError("\(name)=\(s): expected an integer in \(range.lowerBound)...\(range.upperBound)") }
+        return v
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let s = string(name) else { return nil }
+        switch s.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ValidationError("\(name)=\(s): expected true or false")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("memtyped: not yet")
