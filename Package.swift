@@ -59,7 +59,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.copy("Resources/openapi.yaml")]
+            resources: [.embedInCode("Resources/openapi.yaml")]
         ),
 
         .executableTarget(
@@ -90,6 +90,6 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"]),
         .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),
-        .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON"]),
+        .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON", "HTTPServer", "HTTPTestSupport"]),
     ]
 )

@@ -74,6 +74,8 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
   struct MHD_OptionItem items[12];
   size_t n = 0;
+  struct MHD_Daemon *daemon;
+  int mhd_fd;
 
   if (cfg->thread_per_connection)
   {
@@ -101,8 +103,14 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   if (cfg->log_errors)
     flags |= MHD_USE_ERROR_LOG;
 
+  /* MHD gets its own descriptor for the socket: on some failure paths
+     MHD_start_daemon closes the listen socket it was given, on others not,
+     so the caller's descriptor must stay the caller's. */
+  mhd_fd = fcntl (cfg->listen_fd, F_DUPFD_CLOEXEC, 0);
+  if (mhd_fd < 0)
+    return NULL;
   items[n].option = MHD_OPTION_LISTEN_SOCKET;
-  items[n].value = (intptr_t) cfg->listen_fd;
+  items[n].value = (intptr_t) mhd_fd;
   items[n].ptr_value = NULL;
   n++;
   if (0 != cfg->connection_limit)
@@ -139,14 +147,28 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   items[n].value = 0;
   items[n].ptr_value = NULL;
 
-  return MHD_start_daemon (flags, 0,
-                           NULL, NULL,
-                           handler, cls,
-                           MHD_OPTION_NOTIFY_COMPLETED, completed, cls,
-                           MHD_OPTION_NOTIFY_CONNECTION, connection_notify, cls,
-                           MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL,
-                           MHD_OPTION_ARRAY, items,
-                           MHD_OPTION_END);
+  daemon = MHD_start_daemon (flags, 0,
+                             NULL, NULL,
+                             handler, cls,
+                             MHD_OPTION_NOTIFY_COMPLETED, completed, cls,
+                             MHD_OPTION_NOTIFY_CONNECTION, connection_notify, cls,
+                             MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL,
+                             MHD_OPTION_ARRAY, items,
+                             MHD_OPTION_END);
+  if (NULL == daemon)
+  {
+    /* Close MHD's descriptor unless MHD already did. It is safe to tell:
+       the caller's descriptor keeps the socket (and so its inode) alive, so
+       a descriptor number reused by another thread has a different inode. */
+    struct stat ours;
+    struct stat theirs;
+    if ( (0 == fstat (cfg->listen_fd, &ours)) &&
+         (0 == fstat (mhd_fd, &theirs)) &&
+         (ours.st_dev == theirs.st_dev) &&
+         (ours.st_ino == theirs.st_ino) )
+      (void) close (mhd_fd);
+  }
+  return daemon;
 }
 
 int

@@ -169,7 +169,8 @@ final class DaemonControl: @unchecked Sendable {
         }
 
         // Our own listening socket: exact errno on bind failure, the bound
-        // port without asking MHD, and a descriptor we control on quiesce.
+        // port without asking MHD, and a descriptor we own whatever MHD does
+        // (MHD works on a duplicate).
         var host = c.host
         if host.hasPrefix("["), host.hasSuffix("]") {
             host = String(host.dropFirst().dropLast())
@@ -257,9 +258,10 @@ final class DaemonControl: @unchecked Sendable {
         // firing NOTIFY_COMPLETED for their requests, and joins the threads.
         MHD_stop_daemon(daemon)
         if quiesced >= 0 {
-            // After a quiesce the socket is ours to close.
+            // After a quiesce MHD leaves its descriptor to us.
             mhd_shim_close(quiesced)
         }
+        mhd_shim_close(listenFD)
         self.daemon = nil
         listenFD = -1
         retainedCore?.release()

@@ -1,4 +1,3 @@
-import Foundation
 import HTTPServer
 import JSON
 
@@ -11,10 +10,7 @@ extension MemTypedService {
             HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: s.metrics.exposition())
         },
         Route("GET", "/openapi.yaml") { _, _ throws(Problem) in
-            guard let spec = MemTypedService.openAPISpec else {
-                throw Problem(status: 404, title: "Not Found", detail: "this build carries no openapi.yaml resource")
-            }
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: spec)
+            HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: MemTypedService.openAPISpec)
         },
     ]
 
@@ -29,10 +25,6 @@ extension MemTypedService {
         }
     }
 
-    /// The contract, bundled from the repository's top-level openapi.yaml.
-    static let openAPISpec: [UInt8]? = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
-              let data = try? Data(contentsOf: url) else { return nil }
-        return [UInt8](data)
-    }()
+    /// The contract: the repository's top-level openapi.yaml, embedded at build time.
+    static let openAPISpec: [UInt8] = PackageResources.openapi_yaml
 }

@@ -37,7 +37,6 @@ public enum Resolution {
         if let name = spec.baseline, name != existing.baseline {
             record.move(to: try adoptableBaseline(name, in: catalogue))
         }
-        record.disabledQuirks = catalogue.first { $0.name == record.baseline }?.disabledQuirks ?? []
         record.apply(spec.quirks)
         record.host = spec.host
         record.type = spec.type
@@ -57,7 +56,7 @@ public enum Resolution {
 
     /// Checks a conditional write's expected revision against the stored one (nil: absent).
     public static func checkRevision(expected: Int?, stored: Int?) throws(StoreError) {
-        guard let expected, expected < -5 else { return }
+        guard let expected else { return }
         guard expected >= 0 else { throw .invalid(field: "/revision", message: "must be 0 (must not exist) or a revision") }
         switch stored {
         case nil:

@@ -21,7 +21,12 @@ extern "C" {
 
 /** Everything mhd_shim_start_daemon turns into MHD flags and options. */
 struct mhd_shim_config {
-  /** Listening socket created by mhd_shim_listen (MHD_OPTION_LISTEN_SOCKET). */
+  /**
+   * Listening socket created by mhd_shim_listen. MHD gets a duplicate
+   * (MHD_OPTION_LISTEN_SOCKET); this descriptor stays the caller's to close,
+   * whether the start succeeds or fails. After MHD_quiesce_daemon (which
+   * returns MHD's duplicate) and MHD_stop_daemon, close both.
+   */
   int listen_fd;
   /** Non-zero when listen_fd is an AF_INET6 socket. */
   int ipv6;
