@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# HTTP benchmark on loopback (not a test): one run reports, side by side,
+#   1. GET /healthz                 - memtyped's own ceiling
+#   2. POST /v1/decisions           - the README's example body
+#   3. POST /v1/decisions/batch     - 100 decisions per request (reported as decisions/s)
+#   4. nginx GET of a static file holding the same response bytes as (2)
+#      - the practical ceiling of this machine
+#
+# Usage: bash bench/http-bench.sh [seconds-per-run] [connections]
+# Needs: wrk, nginx (apt-get install -y wrk nginx-light), a release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${2:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+SERVER_THREADS=${SERVER_THREADS:-2}
+PORT=${PORT:-18181}
+NGINX_PORT=${NGINX_PORT:-18182}
+WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers run as www-data
+trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+for tool in wrk nginx; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk nginx-light" >&2; exit 1; }
+done
+
+swift build -c release --product memtyped >/dev/null
+BIN=$(swift build -c release --show-bin-path)/memtyped
+"$BIN" --port "$PORT" --threads "$SERVER_THREADS" 2>"$WORK/memtyped.log" &
+echo $! >"$WORK/memtyped.pid"
+for _ in $(seq 50); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+BODY='{"kernel":"6.16","host":{"vendor":"intel","self_snoop":true,"cpu":{"family":6,"model":"0x8f"}},"vm":{"disabled_quirks":["IGNORE_GUEST_PAT"]},"vcpu":{"pat":"0x0407050600070106"},"access":{"gpa":"0xfd000000","pat_index":2}}'
+BATCH=$(python3 -c "import sys; b=sys.argv[1]; print('{\"requests\":[' + ','.join([b]*100) + ']}')" "$BODY")
+
+post_script() { # $1 = body file
+    cat <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$1", "rb"); wrk.body = f:read("*a"); f:close()
+LUA
+}
+printf '%s' "$BODY" >"$WORK/decision.json"
+printf '%s' "$BATCH" >"$WORK/batch.json"
+post_script "$WORK/decision.json" >"$WORK/decision.lua"
+post_script "$WORK/batch.json" >"$WORK/batch.lua"
+
+# nginx serves the very bytes memtyped answers, as a static file.
+mkdir -p "$WORK/www" && chmod 755 "$WORK/www"
+curl -sf "localhost:$PORT/v1/decisions" -H 'Content-Type: application/json' -d "$BODY" >"$WORK/www/decision.json"
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes $SERVER_THREADS;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    default_type application/json;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+for _ in $(seq 50); do curl -sf "localhost:$NGINX_PORT/decision.json" >/dev/null && break; sleep 0.1; done
+
+rate() { # wrk args...; prints requests/s and p99 latency
+    local out
+    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@")
+    local rps p99 errs
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    echo "$rps ${p99:-?} ${errs:-0}"
+}
+
+echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads $SERVER_THREADS"
+read -r H HP HE < <(rate "http://127.0.0.1:$PORT/healthz")
+read -r D DP DE < <(rate -s "$WORK/decision.lua" "http://127.0.0.1:$PORT/v1/decisions")
+read -r B BP BE < <(rate -s "$WORK/batch.lua" "http://127.0.0.1:$PORT/v1/decisions/batch")
+read -r N NP NE < <(rate "http://127.0.0.1:$NGINX_PORT/decision.json")
+printf '%-44s %12s %10s %8s\n' "run" "req/s" "p99" "non-2xx"
+printf '%-44s %12s %10s %8s\n' "memtyped GET /healthz" "$H" "$HP" "$HE"
+printf '%-44s %12s %10s %8s\n' "memtyped POST /v1/decisions" "$D" "$DP" "$DE"
+printf '%-44s %12s %10s %8s\n' "memtyped POST /v1/decisions/batch (x100)" "$B" "$BP" "$BE"
+printf '%-44s %12s %10s %8s\n' "nginx GET static decision bytes" "$N" "$NP" "$NE"
+python3 - "$H" "$D" "$B" "$N" <<'PY'
+import sys
+h, d, b, n = map(float, sys.argv[1:])
+print(f"decision / healthz = {d/h:.2f}  (target >= 0.70)")
+print(f"decision / nginx   = {d/n:.2f}  (target >= 1.00)")
+print(f"batch decisions/s  = {b*100:,.0f}")
+PY
