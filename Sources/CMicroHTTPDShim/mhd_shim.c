@@ -86,7 +86,9 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   }
   else
   {
-    if (MHD_YES == MHD_is_feature_supported (MHD_FEATURE_EPOLL))
+    if (getenv ("MHD_SHIM_POLL"))
+      flags |= MHD_USE_POLL;
+    else if (MHD_YES == MHD_is_feature_supported (MHD_FEATURE_EPOLL))
       flags |= MHD_USE_EPOLL;
     else
       flags |= MHD_USE_AUTO;

@@ -293,7 +293,10 @@ struct Parser: ~Copyable {
         if existing > 0 {
             var duplicate = false
             if existing <= Self.linearDuplicateScanLimit {
-                for index in start..<keys.count where utf8Equal(keys[index], key) {
+                // Comparing lengths first settles most pairs without
+                // looking at the bytes.
+                let length = key.utf8.count
+                for index in start..<keys.count where keys[index].utf8.count == length && utf8Equal(keys[index], key) {
                     duplicate = true
                     break
                 }

@@ -5,8 +5,9 @@
 /// elements off the top into a new array: with `Array` that is a copy
 /// (retain each element) followed by `removeSubrange` (release each
 /// element), plus a uniqueness check on every push. Here the elements are
-/// moved with a `memcpy` and the top is simply lowered. Non-copyable, so
-/// the memory has exactly one owner and is freed exactly once.
+/// moved out (no retain, no release) and the top is simply lowered.
+/// Non-copyable, so the memory has exactly one owner and is freed exactly
+/// once; `deinit` destroys whatever is left when parsing fails midway.
 ///
 /// The stack starts on memory the caller lends it (the parser uses
 /// `withUnsafeTemporaryAllocation`, i.e. the thread's stack, so a typical

@@ -52,9 +52,12 @@ extension MTRRState {
                     }
                     variable.append(VariableMTRR(physBase: try r.required("phys_base").uint64(), physMask: try r.required("phys_mask").uint64()))
                 } else {
+                    let typeField = try r.required("type")
+                    let type = try typeField.memoryType()
+                    guard type.isValidMTRRType else { throw typeField.fail("UC- is not a valid MTRR type") }
                     do {
                         variable.append(try VariableMTRR(index: n, base: try r.required("base").uint64(), size: try r.required("size").uint64(),
-                                                         type: try r.required("type").memoryType(), maxPhysAddr: maxPhysAddr))
+                                                         type: type, maxPhysAddr: maxPhysAddr))
                     } catch let e as MTRRError {
                         throw InvalidField(pointer: MTRRState.pointer(for: e.field, in: m.pointer, friendly: true), message: e.message)
                     } catch {

@@ -57,7 +57,7 @@ public struct HistoryPage: Sendable, Hashable {
 public enum HistoryAction: String, Sendable, Hashable, CaseIterable {
     case create
     case replace
-    /// An `updateVM` that left the baseline alone (or any `putHost` on an existing profile is `replace`).
+    /// An `updateVM` that left the baseline alone. (`replaceVM` and `putHost` on an existing record record `replace`.)
     case patch
     case delete
     /// An `updateVM` that changed the baseline name.

@@ -7,7 +7,8 @@
 public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The VM or host profile does not exist (for `history`: nothing was ever recorded under the id).
     case notFound
-    /// `createVM` (or `putHost` with `expectedRevision: 0`) met an existing record.
+    /// `createVM` met an existing VM. (A conditional write with `expectedRevision: 0`
+    /// that meets an existing record fails `revisionMismatch`, as `If-None-Match: *` gives 412.)
     case alreadyExists
     /// A conditional write's `expectedRevision` is not the stored one.
     /// `current` is the stored revision (the write did nothing).

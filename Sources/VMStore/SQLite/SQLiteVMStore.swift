@@ -192,7 +192,7 @@ public final class SQLiteVMStore: VMStore {
                 return (record, true)
             }
             var record = try Resolution.replacement(of: existing, spec: spec, catalogue: options.catalogue)
-            try Self.updateVM(c, from: existing, to: &record, action: .replace, actor: actor, now: now)
+            try Self.writeUpdate(c, from: existing, to: &record, action: .replace, actor: actor, now: now)
             return (record, false)
         }
     }
@@ -213,7 +213,7 @@ public final class SQLiteVMStore: VMStore {
             record.updatedAt = existing.updatedAt
             try Resolution.checkUpdate(from: existing, to: record, catalogue: options.catalogue)
             let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
-            try Self.updateVM(c, from: existing, to: &record, action: action, actor: actor, now: now)
+            try Self.writeUpdate(c, from: existing, to: &record, action: action, actor: actor, now: now)
             return record
         }
     }
@@ -626,7 +626,7 @@ public final class SQLiteVMStore: VMStore {
     }
 
     /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
-    private static func updateVM(_ c: Connection, from old: VMRecord, to record: inout VMRecord,
+    private static func writeUpdate(_ c: Connection, from old: VMRecord, to record: inout VMRecord,
                                  action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
         guard record != old else { return }
         if record.host != old.host { try checkHostReference(c, record.host) }
