@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "memtyped",
             dependencies: [
-                "MemTypedService",
+                "MemTypedService", "VMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,5 @@
 import HTTPServer
+import VMStore
 
 /// Everything the service needs besides the HTTP listener.
 public struct ServiceConfiguration: Sendable {
@@ -7,6 +8,10 @@ public struct ServiceConfiguration: Sendable {
     /// Writes one access-log line per request (off by default: under load it costs more than a decision).
     public var accessLog = false
     public var version = "0.1.0"
+    /// The VM-config store; nil serves the stateless engine alone (VM routes answer 503).
+    public var store: (any VMStore)?
+    /// Who may write (and, optionally, read) the store.
+    public var auth = TokenAuth()
 
     public init() {}
 }

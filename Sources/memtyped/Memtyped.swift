@@ -2,6 +2,7 @@ import ArgumentParser
 import HTTPServer
 import Logging
 import MemTypedService
+import VMStore
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Glibc
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH."
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH."
     )
 
     @Option(help: "Address to listen on (IPv4 or IPv6 literal). [default: 127.0.0.1]")
@@ -52,6 +53,18 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Largest batch for POST /v1/decisions/batch. [default: 1000]")
     var maxBatch: Int?
 
+    @Option(help: "SQLite file of the VM-config store, created on first start. [default: memtyped.sqlite]")
+    var db: String?
+
+    @Option(help: "Current baseline: what VMs created without one get (see GET /v1/baselines). [default: \(Baseline.current.name)]")
+    var baseline: String?
+
+    @Option(help: "Tokens file: one 'NAME TOKEN' pair per line ('NAME TOKEN read' for read-only). Writes need a token.")
+    var tokens: String?
+
+    @Flag(help: "Reads need a bearer token too.")
+    var readAuth = false
+
     func run() throws {
         let env = Environment()
         var http = HTTPServerConfiguration()
@@ -83,6 +96,32 @@ struct Memtyped: ParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "memtyped")
 
+        let readAuthEnv = try env.bool("MEMTYPED_READ_AUTH") ?? false
+        service.auth = TokenAuth(readsRequireToken: readAuth || readAuthEnv)
+        if let path = tokens ?? env.string("MEMTYPED_TOKENS") {
+            guard let text = readTextFile(path) else { throw ValidationError("cannot read tokens file \(path)") }
+            do {
+                service.auth = try TokenAuth(fileText: text, readsRequireToken: readAuth || readAuthEnv)
+            } catch {
+                throw ValidationError("\(path): \(error)")
+            }
+        } else {
+            logger.warning("no --tokens file: every write to the VM store will be refused (401)")
+        }
+        let baselineName = baseline ?? env.string("MEMTYPED_BASELINE") ?? Baseline.current.name
+        guard let current = Baseline.named(baselineName) else {
+            throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
+        }
+        let dbPath = db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite"
+        do {
+            var options = SQLiteVMStore.Options(currentBaseline: current)
+            if case .pool(let n) = http.threading { options.maxIdleReaders = max(options.maxIdleReaders, n) }
+            service.store = try SQLiteVMStore(path: dbPath, options: options)
+        } catch {
+            throw ValidationError("cannot open the store \(dbPath): \(error)")
+        }
+        logger.notice("store \(dbPath), current baseline \(current.name)")
+
         // Block SIGINT/SIGTERM before any server thread exists, so every
         // thread inherits the mask and the main thread alone receives them.
         var signals = sigset_t()
@@ -108,6 +147,19 @@ struct Memtyped: ParsableCommand {
         server.stop()
         logger.notice("stopped")
     }
+}
+
+func readTextFile(_ path: String) -> String? {
+    guard let f = fopen(path, "r") else { return nil }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, f)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// `MEMTYPED_*` variables, with errors that name the variable.
