@@ -78,7 +78,8 @@ let package = Package(
             ]
         ),
         // Release-mode micro-benchmarks (not tests): `swift run -c release memtype-bench`.
-        .executableTarget(name: "memtype-bench", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON"]),
+        // `memtype-bench seed-store PATH N` fills a store for the HTTP benchmark.
+        .executableTarget(name: "memtype-bench", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON", "VMStore"]),
 
         .testTarget(
             name: "MemTypeEngineTests",

@@ -10,10 +10,16 @@
 import JSON
 import MemTypeEngine
 import MemTypeWire
+import VMStore
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "seed-store" {
+    seedStore(path: CommandLine.arguments[2], count: Int(CommandLine.arguments[3]) ?? 100_000)
+    exit(0)
+}
 
 let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2_000_000
 
@@ -107,4 +113,28 @@ measure("wire: decode + validate (parsed JSON)", iterations / 20) { _ in
 let fullRequest = try! DecisionRequest(Field(parsed))
 measure("decide the wire example", iterations / 20) { _ in
     UInt64(DecisionEngine.decide(fullRequest).trace.count)
+}
+
+/// Fills a store with `count` VMs `vm-0` ... on two host profiles, half of
+/// them created under each baseline, for the per-VM lookup benchmark.
+/// Uses synchronous=NORMAL: seeding is not what is measured.
+func seedStore(path: String, count: Int) {
+    do {
+        let store = try SQLiteVMStore(path: path, options: SQLiteVMStore.Options(synchronous: .normal))
+        _ = try store.putHost("spr-6-16", HostSpec(cpu: .sapphireRapids, kernel: "6.16"), expectedRevision: nil, actor: "seed")
+        _ = try store.putHost("icx-6-11", HostSpec(cpu: .iceLakeSP, kernel: "6.11"), expectedRevision: nil, actor: "seed")
+        let start = nowNanoseconds()
+        for i in 0..<count {
+            let id = "vm-\(i)"
+            if try store.getVM(id) != nil { continue }
+            let spec = VMSpec(host: i % 3 == 0 ? .inline(HostSpec(kernel: "6.16")) : .profile(i % 2 == 0 ? "spr-6-16" : "icx-6-11"),
+                              baseline: i % 2 == 0 ? Baseline.legacyIgnoreGuestPAT.name : Baseline.honorGuestPAT2025.name,
+                              displayDevices: ["VGA"], labels: ["fleet": "f\(i % 10)"])
+            _ = try store.createVM(id, spec, actor: "seed")
+        }
+        print("seeded \(count) VMs into \(path) in \(Double(nowNanoseconds() - start) / 1e9) s")
+    } catch {
+        print("seed-store: \(error)")
+        exit(1)
+    }
 }
