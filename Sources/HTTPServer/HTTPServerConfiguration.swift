@@ -3,9 +3,13 @@ internal import CMicroHTTPDShim
 /// How an `HTTPServer` listens, threads, limits and answers its own errors.
 public struct HTTPServerConfiguration: Sendable {
     public enum Threading: Sendable, Equatable {
-        /// `threads` libmicrohttpd worker threads, each polling its own
-        /// connections with epoll (MHD_USE_INTERNAL_POLLING_THREAD |
-        /// MHD_USE_EPOLL, MHD_OPTION_THREAD_POOL_SIZE). The fast default.
+        /// `threads` libmicrohttpd worker threads, each accepting and
+        /// serving its own share of the connections with poll()
+        /// (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+        /// MHD_OPTION_THREAD_POOL_SIZE). The default, sized to the CPUs.
+        /// (poll rather than epoll: libmicrohttpd 0.9.75's edge-triggered
+        /// epoll keeps a connection whose client sent part of a request and
+        /// closed at once until the idle timeout; see mhd_shim.c.)
         case pool(threads: Int)
         /// One thread per connection (MHD_USE_THREAD_PER_CONNECTION, poll()).
         /// Lets a handler block without stalling other connections, at the

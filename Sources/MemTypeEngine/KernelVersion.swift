@@ -44,7 +44,7 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
             patch = p
         }
         var rc: Int?
-        if rest.count >= 3, String(rest.prefix(3))!.equalsIgnoringASCIICase("-rc") {
+        if asciiCaseInsensitiveEqual(rest.prefix(3), "-rc".utf8) {
             rest = rest.dropFirst(3)
             guard let n = number(), n >= 1 else { return nil }
             rc = n

@@ -173,6 +173,18 @@ public struct MTRRError: Error, Sendable, Hashable, CustomStringConvertible {
 extension String {
     /// `0x` followed by lowercase hex digits.
     public init(format0x value: UInt64) {
-        self = "0x" + String(value, radix: 16)
+        // Written in place: values up to 13 hex digits fit a small string and never allocate.
+        let digits = Swift.max(1, (64 - value.leadingZeroBitCount + 3) / 4)
+        self.init(unsafeUninitializedCapacity: 2 + digits) { buffer in
+            buffer[0] = UInt8(ascii: "0")
+            buffer[1] = UInt8(ascii: "x")
+            var v = value
+            for i in stride(from: digits + 1, through: 2, by: -1) {
+                let nibble = UInt8(v & 0xF)
+                buffer[i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+                v >>= 4
+            }
+            return 2 + digits
+        }
     }
 }

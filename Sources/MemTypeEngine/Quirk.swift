@@ -38,13 +38,13 @@ public enum Quirk: Int, Sendable, CaseIterable, Comparable {
     /// Accepts `IGNORE_GUEST_PAT` or `KVM_X86_QUIRK_IGNORE_GUEST_PAT`, any case.
     public init?(name: String) {
         let prefix = "KVM_X86_QUIRK_"
-        var bare = name
-        if name.utf8.count > prefix.utf8.count, String(name.utf8.prefix(prefix.utf8.count))!.equalsIgnoringASCIICase(prefix) {
-            bare = String(name.utf8.dropFirst(prefix.utf8.count))!
-        }
-        guard let q = Quirk.allCases.first(where: { $0.name.equalsIgnoringASCIICase(bare) }) else { return nil }
-        self = q
+        let bare = name.hasASCIICaseInsensitivePrefix(prefix) ? name.utf8.dropFirst(prefix.utf8.count) : name.utf8[...]
+        guard let q = Quirk.byName.first(where: { asciiCaseInsensitiveEqual($0.0.utf8, bare) }) else { return nil }
+        self = q.1
     }
+
+    /// Built once; `allCases` would build a new array on every call.
+    private static let byName = Quirk.allCases.map { ($0.name, $0) }
 
     public var mask: QuirkMask { QuirkMask(rawValue: 1 << UInt64(rawValue)) }
 

@@ -1,0 +1,359 @@
+import JSON
+import MemTypeEngine
+import MemTypeWire
+import VMStore
+
+/// The VM-config store's wire format: VM specs and merge patches in,
+/// records, host profiles and history out. Field names are the ones the
+/// store's history uses (`/quirks/IGNORE_GUEST_PAT`, `/host/kernel`,
+/// `/labels/env`), so a history entry's `field` is a JSON pointer into the
+/// VM representation.
+///
+/// Decoding rules shared by PUT and PATCH:
+/// - objects are closed: an unknown key is 422 with its pointer; the
+///   read-only members of the representation (`revision`, `created_at`,
+///   `updated_at`, `disabled_quirks`) are 422 too, saying so;
+/// - `null` means "absent": in a PUT the field takes its default, in a
+///   PATCH (RFC 7386) it removes the field (optional fields), resets it to
+///   its default (`type`, `noncoherent_dma`, `host.vendor`, ...) or, for a
+///   quirk, reverts it to the VM's baseline's choice.
+enum VMWire {
+    static let specKeys = ["id", "baseline", "quirks", "host", "host_profile", "type", "noncoherent_dma",
+                           "display_devices", "guest_kernel", "labels"]
+    static let readOnlyKeys = ["revision", "created_at", "updated_at", "disabled_quirks"]
+    static let hostKeys = ["vendor", "self_snoop", "tdp", "cpu", "kernel", "kvm_model"]
+    static let hostProfileKeys = ["name"] + hostKeys
+    static let cpuKeys = ["family", "model", "stepping"]
+
+    static let vendors = Vendor.allCases.map { ($0.rawValue, $0) }
+    static let vmTypes = VMType.allCases.map { ($0.rawValue, $0) }
+    static let models = KVMModel.allCases.map { ($0.rawValue, $0) }
+    static let choices = QuirkChoice.allCases.map { ($0.rawValue, $0) }
+
+    // MARK: - Decoding
+
+    /// The members of an object whose keys must be in `allowed`; a read-only
+    /// key gets its own message instead of "unknown field".
+    static func object(_ f: Field, allowed: [String], readOnly: [String] = readOnlyKeys) throws(InvalidField) -> Members {
+        if case .object(let o) = f.value {
+            for key in readOnly where o[key] != nil {
+                throw InvalidField(pointer: f.pointer + "/" + key,
+                                   message: "read-only: the store sets it (send If-Match with the ETag to make the write conditional)")
+            }
+        }
+        return try f.object(allowed: allowed)
+    }
+
+    /// A member, with `null` treated as absent.
+    static func present(_ m: Members, _ key: String) -> Field? {
+        guard let f = m[key], f.value != .null else { return nil }
+        return f
+    }
+
+    /// The members of an object field as (key, child field) pairs.
+    static func entries(_ f: Field) throws(InvalidField) -> [(key: String, field: Field)] {
+        guard case .object(let o) = f.value else { throw f.invalid("expected an object, got \(kind(f.value))") }
+        let base = f.pointer
+        return o.members.map { ($0.key, Field($0.value, pointer: base + "/" + JSONPointer.escape($0.key))) }
+    }
+
+    static func kind(_ v: JSONValue) -> String {
+        switch v {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// The body of `PUT /v1/vms/{id}` as a store spec.
+    static func spec(_ body: JSONValue, id: String) throws(InvalidField) -> VMSpec {
+        let m = try object(Field(body), allowed: specKeys)
+        if let f = present(m, "id"), try f.string() != id {
+            throw f.invalid("must equal the id in the path ('\(id)'), or be left out")
+        }
+        let host: HostRef
+        switch (present(m, "host"), present(m, "host_profile")) {
+        case (let h?, nil): host = .inline(try hostSpec(h, base: HostSpec()))
+        case (nil, let p?): host = .profile(try p.string())
+        case (nil, nil):
+            throw InvalidField(pointer: "/host", message: "required: describe the host inline (host) or name a host profile (host_profile)")
+        case (_?, let p?):
+            throw p.invalid("give either host or host_profile, not both")
+        }
+        var spec = VMSpec(host: host)
+        spec.baseline = try present(m, "baseline")?.string()
+        if let f = present(m, "quirks") {
+            for (quirk, choice) in try quirkChoices(f) { if let choice { spec.quirks[quirk] = choice } }
+        }
+        if let f = present(m, "type") { spec.type = try f.oneOf(vmTypes) }
+        if let f = present(m, "noncoherent_dma") { spec.noncoherentDMA = try f.bool() }
+        if let f = present(m, "display_devices") { spec.displayDevices = try displayDevices(f) }
+        spec.guestKernel = try present(m, "guest_kernel")?.string()
+        if let f = present(m, "labels") { spec.labels = try labels(f, base: [:]) }
+        return spec
+    }
+
+    /// A host object merged onto `base` (RFC 7386: absent keeps, null resets
+    /// to the default or removes). A PUT merges onto `HostSpec()`.
+    static func hostSpec(_ f: Field, base: HostSpec, allowed: [String] = hostKeys) throws(InvalidField) -> HostSpec {
+        let m = try object(f, allowed: allowed, readOnly: ["revision", "created_at", "updated_at"])
+        var h = base
+        let defaults = HostSpec()
+        if let v = m["vendor"] { h.vendor = v.value == .null ? defaults.vendor : try v.oneOf(vendors) }
+        if let v = m["self_snoop"] { h.selfSnoop = v.value == .null ? defaults.selfSnoop : try v.bool() }
+        if let v = m["tdp"] { h.tdp = v.value == .null ? defaults.tdp : try v.bool() }
+        if let v = m["cpu"] {
+            if v.value == .null {
+                h.cpu = nil
+            } else {
+                let c = try v.object(allowed: cpuKeys)
+                let old = h.cpu
+                func number(_ key: String, _ range: ClosedRange<Int>, _ current: Int?) throws(InvalidField) -> Int {
+                    if let f = c[key] {
+                        guard f.value != .null else {
+                            throw f.invalid("required in cpu: it cannot be removed (set cpu to null to remove the whole cpu)")
+                        }
+                        return try f.int(in: range)
+                    }
+                    guard let current else { throw InvalidField(pointer: c.pointer + "/" + key, message: "required field is missing") }
+                    return current
+                }
+                var cpu = CPUModel(family: try number("family", 0...0xFFFF, old?.family),
+                                   model: try number("model", 0...0xFFFF, old?.model),
+                                   stepping: old?.stepping)
+                if let s = c["stepping"] { cpu.stepping = s.value == .null ? nil : try s.int(in: 0...0xFFFF) }
+                h.cpu = cpu
+            }
+        }
+        if let v = m["kernel"] { h.kernel = v.value == .null ? nil : try v.string() }
+        if let v = m["kvm_model"] { h.kvmModel = v.value == .null ? nil : try v.oneOf(models) }
+        return h
+    }
+
+    /// `{"QUIRK_NAME": "disable" | "keep_enabled" | null}`; null: the baseline's choice.
+    static func quirkChoices(_ f: Field) throws(InvalidField) -> [(Quirk, QuirkChoice?)] {
+        var out: [(Quirk, QuirkChoice?)] = []
+        for (key, field) in try entries(f) {
+            guard let quirk = Quirk(name: key) else {
+                throw field.invalid("unknown quirk; known: " + Quirk.allCases.map(\.name).joined(separator: ", "))
+            }
+            if out.contains(where: { $0.0 == quirk }) { throw field.invalid("names \(quirk.name) a second time") }
+            out.append((quirk, field.value == .null ? nil : try field.oneOf(choices)))
+        }
+        return out
+    }
+
+    /// Labels merged onto `base`: a string sets, null removes.
+    static func labels(_ f: Field, base: [String: String]) throws(InvalidField) -> [String: String] {
+        var labels = base
+        for (key, field) in try entries(f) {
+            if field.value == .null { labels[key] = nil } else { labels[key] = try field.string() }
+        }
+        return labels
+    }
+
+    static func displayDevices(_ f: Field) throws(InvalidField) -> [String] {
+        var out: [String] = []
+        for item in try f.array(maxCount: Validation.maxDisplayDevices) { out.append(try item.string()) }
+        return out
+    }
+
+    /// Applies an RFC 7386 merge patch to a stored record (inside the store's
+    /// transaction). A changed `baseline` is a move: the new baseline's whole
+    /// mask, then the patch's explicit quirk choices.
+    static func apply(patch body: JSONValue, to r: inout VMRecord, catalogue: [Baseline]) throws(InvalidField) {
+        let m = try object(Field(body), allowed: specKeys)
+        if let f = m["id"], f.value != .null, try f.string() != r.id {
+            throw f.invalid("the id cannot change (it is '\(r.id)')")
+        }
+        if let f = m["baseline"] {
+            guard f.value != .null else { throw f.invalid("required: a VM always has a baseline (name another to move it)") }
+            let name = try f.string()
+            if name != r.baseline { r.move(to: try adoptable(name, in: catalogue, pointer: f.pointer)) }
+        }
+        if let f = m["quirks"] {
+            func baseline() throws(InvalidField) -> Baseline {
+                guard let b = catalogue.first(where: { $0.name == r.baseline }) else {
+                    throw f.invalid("the VM's baseline '\(r.baseline)' is not in this build's catalogue, so its choices are unknown; name each quirk's choice")
+                }
+                return b
+            }
+            if f.value == .null {
+                r.disabledQuirks = try baseline().disabledQuirks
+            } else {
+                for (quirk, choice) in try quirkChoices(f) {
+                    if let choice { r.set(quirk, choice) } else { r.set(quirk, try baseline().choice(for: quirk)) }
+                }
+            }
+        }
+        let h = m["host"], p = m["host_profile"]
+        if h != nil || p != nil {
+            var profile = r.host.profileName
+            var inline: HostSpec? = if case .inline(let spec) = r.host { spec } else { nil }
+            if let p { profile = p.value == .null ? nil : try p.string() }
+            if let h { inline = h.value == .null ? nil : try hostSpec(h, base: inline ?? HostSpec()) }
+            switch (inline, profile) {
+            case (let spec?, nil): r.host = .inline(spec)
+            case (nil, let name?): r.host = .profile(name)
+            case (nil, nil):
+                throw InvalidField(pointer: h != nil ? "/host" : "/host_profile",
+                                   message: "a VM needs a host: describe it inline (host) or name a host profile (host_profile)")
+            case (_?, let name?):
+                throw InvalidField(pointer: h != nil ? "/host" : "/host_profile",
+                                   message: h != nil && p == nil
+                                       ? "the VM references host profile '\(name)': send \"host_profile\": null with the inline host"
+                                       : "give either host or host_profile, not both (set the other to null)")
+            }
+        }
+        if let f = m["type"] { r.type = f.value == .null ? .regular : try f.oneOf(vmTypes) }
+        if let f = m["noncoherent_dma"] { r.noncoherentDMA = f.value == .null ? false : try f.bool() }
+        if let f = m["display_devices"] { r.displayDevices = f.value == .null ? [] : try displayDevices(f) }
+        if let f = m["guest_kernel"] { r.guestKernel = f.value == .null ? nil : try f.string() }
+        if let f = m["labels"] { r.labels = f.value == .null ? [:] : try labels(f, base: r.labels) }
+    }
+
+    /// A baseline a write may adopt, with the store's message under `pointer`.
+    static func adoptable(_ name: String, in catalogue: [Baseline], pointer: String) throws(InvalidField) -> Baseline {
+        do {
+            return try Resolution.adoptableBaseline(name, in: catalogue)
+        } catch {
+            if case .invalid(_, let message) = error { throw InvalidField(pointer: pointer, message: message) }
+            throw InvalidField(pointer: pointer, message: error.description)
+        }
+    }
+
+    // MARK: - Encoding
+
+    /// The VM representation: every stored field, each quirk's choice by name.
+    static func write(_ r: VMRecord, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("id", r.id)
+        w.member("baseline", r.baseline)
+        w.member("disabled_quirks", String(format0x: r.disabledQuirks.rawValue))
+        w.key("quirks")
+        w.beginObject()
+        for q in Quirk.allCases { w.member(q.name, r.choice(for: q).rawValue) }
+        w.endObject()
+        switch r.host {
+        case .inline(let spec):
+            w.key("host")
+            w.beginObject()
+            writeMembers(spec, to: &w)
+            w.endObject()
+            w.member("host_profile", JSONValue.null)
+        case .profile(let name):
+            w.member("host", JSONValue.null)
+            w.member("host_profile", name)
+        }
+        w.member("type", r.type.rawValue)
+        w.member("noncoherent_dma", r.noncoherentDMA)
+        w.key("display_devices")
+        w.beginArray()
+        for d in r.displayDevices { w.string(d) }
+        w.endArray()
+        w.key("guest_kernel")
+        if let g = r.guestKernel { w.string(g) } else { w.null() }
+        w.key("labels")
+        writeLabels(r.labels, to: &w)
+        w.member("revision", r.revision)
+        w.member("created_at", r.createdAt.rfc3339)
+        w.member("updated_at", r.updatedAt.rfc3339)
+        w.endObject()
+    }
+
+    static func writeLabels(_ labels: [String: String], to w: inout JSONWriter) {
+        w.beginObject()
+        for key in labels.keys.sorted() { w.member(key, labels[key]!) }
+        w.endObject()
+    }
+
+    /// `{"id", "revision", "baseline"}`: which stored VM an answer was computed from.
+    static func writeSummary(_ r: VMRecord, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("id", r.id)
+        w.member("revision", r.revision)
+        w.member("baseline", r.baseline)
+        w.endObject()
+    }
+
+    /// A host spec's members (into an open object), with null for what is unset.
+    static func writeMembers(_ h: HostSpec, to w: inout JSONWriter) {
+        w.member("vendor", h.vendor.rawValue)
+        w.member("self_snoop", h.selfSnoop)
+        w.member("tdp", h.tdp)
+        w.key("cpu")
+        if let cpu = h.cpu {
+            w.beginObject()
+            w.member("family", cpu.family)
+            w.member("model", cpu.model)
+            w.key("stepping")
+            if let s = cpu.stepping { w.int(s) } else { w.null() }
+            w.endObject()
+        } else {
+            w.null()
+        }
+        w.key("kernel")
+        if let k = h.kernel { w.string(k) } else { w.null() }
+        w.key("kvm_model")
+        if let m = h.kvmModel { w.string(m.rawValue) } else { w.null() }
+    }
+
+    static func write(_ p: HostProfileRecord, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("name", p.name)
+        writeMembers(p.spec, to: &w)
+        w.member("revision", p.revision)
+        w.member("created_at", p.createdAt.rfc3339)
+        w.member("updated_at", p.updatedAt.rfc3339)
+        w.endObject()
+    }
+
+    static func write(_ e: HistoryEntry, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("sequence", Int(e.sequence))
+        w.member("revision", e.revision)
+        w.member("action", e.action.rawValue)
+        w.member("actor", e.actor)
+        w.member("at", e.at.rfc3339)
+        w.key("changes")
+        w.beginArray()
+        for c in e.changes {
+            w.beginObject()
+            w.member("field", c.field)
+            w.key("old")
+            if let o = c.old { w.string(o) } else { w.null() }
+            w.key("new")
+            if let n = c.new { w.string(n) } else { w.null() }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+    }
+
+    static func write(_ page: HistoryPage, to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for e in page.entries { write(e, to: &w) }
+        w.endArray()
+        writeCursor(page.nextCursor, to: &w)
+        w.endObject()
+    }
+
+    static func writeCursor(_ cursor: String?, to w: inout JSONWriter) {
+        w.key("next_cursor")
+        if let cursor { w.string(cursor) } else { w.null() }
+    }
+
+    /// A quirk mask as `"0x..."` plus the names of its bits.
+    static func writeMask(_ mask: QuirkMask, key: String, namesKey: String, to w: inout JSONWriter) {
+        w.member(key, String(format0x: mask.rawValue))
+        w.key(namesKey)
+        w.beginArray()
+        for q in mask.quirks { w.string(q.name) }
+        w.endArray()
+    }
+}
