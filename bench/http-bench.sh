@@ -5,8 +5,11 @@
 #   3. POST /v1/decisions/batch     - 100 decisions per request (reported as decisions/s)
 #   4. nginx GET of a static file holding the same response bytes as (2)
 #      - the practical ceiling of this machine
+#   5. GET /v1/vms/{id}/decision for random ids among VMS (default 100000)
+#      VMs stored in SQLite - per-VM lookups, with p99
 #
 # Usage: bash bench/http-bench.sh [seconds-per-run] [connections]
+# The seeded store is kept in bench-out/ and reused by later runs.
 # Needs: wrk, nginx (apt-get install -y wrk nginx-light), a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +27,18 @@ for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk nginx-light" >&2; exit 1; }
 done
 
+VMS=${VMS:-100000}
 swift build -c release --product memtyped >/dev/null
-BIN=$(swift build -c release --show-bin-path)/memtyped
-"$BIN" --port "$PORT" --threads "$SERVER_THREADS" 2>"$WORK/memtyped.log" &
+swift build -c release --product memtype-bench >/dev/null
+BIN_DIR=$(swift build -c release --show-bin-path)
+BIN=$BIN_DIR/memtyped
+mkdir -p bench-out
+SEEDED=bench-out/seed-$VMS.sqlite
+if [ ! -f "$SEEDED" ]; then
+    "$BIN_DIR/memtype-bench" seed-store "$SEEDED.tmp" "$VMS"
+    mv "$SEEDED.tmp" "$SEEDED"; rm -f "$SEEDED.tmp-wal" "$SEEDED.tmp-shm"
+fi
+"$BIN" --port "$PORT" --threads "$SERVER_THREADS" --db "$SEEDED" 2>"$WORK/memtyped.log" &
 echo $! >"$WORK/memtyped.pid"
 for _ in $(seq 50); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -40,6 +52,12 @@ wrk.headers["Content-Type"] = "application/json"
 local f = io.open("$1", "rb"); wrk.body = f:read("*a"); f:close()
 LUA
 }
+cat >"$WORK/vm.lua" <<LUA
+math.randomseed(42)
+request = function()
+    return wrk.format("GET", "/v1/vms/vm-" .. math.random(0, $VMS - 1) .. "/decision?gpa=0xfd000000&pat_index=2")
+end
+LUA
 printf '%s' "$BODY" >"$WORK/decision.json"
 printf '%s' "$BATCH" >"$WORK/batch.json"
 post_script "$WORK/decision.json" >"$WORK/decision.lua"
@@ -78,15 +96,18 @@ read -r H HP HE < <(rate "http://127.0.0.1:$PORT/healthz")
 read -r D DP DE < <(rate -s "$WORK/decision.lua" "http://127.0.0.1:$PORT/v1/decisions")
 read -r B BP BE < <(rate -s "$WORK/batch.lua" "http://127.0.0.1:$PORT/v1/decisions/batch")
 read -r N NP NE < <(rate "http://127.0.0.1:$NGINX_PORT/decision.json")
+read -r V VP VE < <(rate -s "$WORK/vm.lua" "http://127.0.0.1:$PORT/")
 printf '%-44s %12s %10s %8s\n' "run" "req/s" "p99" "non-2xx"
 printf '%-44s %12s %10s %8s\n' "memtyped GET /healthz" "$H" "$HP" "$HE"
 printf '%-44s %12s %10s %8s\n' "memtyped POST /v1/decisions" "$D" "$DP" "$DE"
 printf '%-44s %12s %10s %8s\n' "memtyped POST /v1/decisions/batch (x100)" "$B" "$BP" "$BE"
 printf '%-44s %12s %10s %8s\n' "nginx GET static decision bytes" "$N" "$NP" "$NE"
-python3 - "$H" "$D" "$B" "$N" <<'PY'
+printf '%-44s %12s %10s %8s\n' "memtyped GET /v1/vms/{id}/decision ($VMS VMs)" "$V" "$VP" "$VE"
+python3 - "$H" "$D" "$B" "$N" "$V" <<'PY'
 import sys
-h, d, b, n = map(float, sys.argv[1:])
+h, d, b, n, v = map(float, sys.argv[1:])
 print(f"decision / healthz = {d/h:.2f}  (target >= 0.70)")
 print(f"decision / nginx   = {d/n:.2f}  (target >= 1.00)")
 print(f"batch decisions/s  = {b*100:,.0f}")
+print(f"per-VM / healthz   = {v/h:.2f}  (target >= 0.50)")
 PY
