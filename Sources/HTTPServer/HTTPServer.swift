@@ -39,9 +39,11 @@ public final class HTTPServer: Sendable {
 
     /// Graceful stop: stop accepting (new connections are refused at once),
     /// let in-flight requests finish for up to `shutdownGraceSeconds` (their
-    /// responses carry `Connection: close`), then close every connection and
-    /// join the worker threads. Idempotent; concurrent callers all return
-    /// once the server has stopped. Must not be called from a handler.
+    /// responses carry `Connection: close`; stop waits until nothing has been
+    /// in flight for 50 ms, to catch requests still arriving on open
+    /// connections), then close every connection and join the worker
+    /// threads. Idempotent; concurrent callers all return once the server
+    /// has stopped. Must not be called from a handler.
     public func stop() {
         control.stop(core: core, graceSeconds: configuration.shutdownGraceSeconds)
     }
@@ -245,12 +247,30 @@ final class DaemonControl: @unchecked Sendable {
             mhd_shim_refuse_connections(quiesced)
         }
 
+        // Drain: wait until no request has been in flight for a short settle
+        // time (a request is counted once its headers are parsed, so one that
+        // is still arriving on an open connection shows up a moment later),
+        // or until the grace period is over.
         if graceSeconds > 0 {
-            let deadline = mhd_shim_monotonic_ns() + Int64(min(graceSeconds, 86_400) * 1e9)
+            let start = mhd_shim_monotonic_ns()
+            let deadline = start + Int64(min(graceSeconds, 86_400) * 1e9)
+            let settle = min(Self.drainSettleNanoseconds, deadline - start)
+            var idleSince: Int64? = nil
             var pause: Int64 = 500_000
-            while core.load(.inFlight) > 0 && mhd_shim_monotonic_ns() < deadline {
+            while true {
+                let now = mhd_shim_monotonic_ns()
+                if now >= deadline { break }
+                if core.load(.inFlight) > 0 {
+                    idleSince = nil
+                } else if core.load(.openConnections) == 0 {
+                    break  // nothing can arrive any more
+                } else if let since = idleSince {
+                    if now - since >= settle { break }
+                } else {
+                    idleSince = now
+                }
                 mhd_shim_sleep_ns(pause)
-                pause = min(pause * 2, 10_000_000)
+                pause = min(pause * 2, 5_000_000)
             }
         }
 
@@ -272,6 +292,10 @@ final class DaemonControl: @unchecked Sendable {
         tlsKey = nil
         phase = .stopped
     }
+
+    /// How long `stop()` waits with nothing in flight before closing the
+    /// remaining (idle) connections.
+    static let drainSettleNanoseconds: Int64 = 50_000_000
 
     private static func validate(_ c: HTTPServerConfiguration) throws(HTTPServerError) {
         guard (0...65535).contains(c.port) else {

@@ -88,6 +88,7 @@ public final class RawHTTPClient {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private var start = 0
+    private var scratch = [UInt8](repeating: 0, count: 65536)
 
     /// Connects to `host` (an IPv4 or IPv6 literal) and `port`.
     public init(host: String = "127.0.0.1", port: Int, timeout: Double = 5) throws(RawHTTPClientError) {
@@ -250,8 +251,8 @@ public final class RawHTTPClient {
     /// client.
     public func abort() {
         guard fd >= 0 else { return }
-        var linger = Glibc_linger(l_onoff: 1, l_linger: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc_linger>.size))
+        var linger = LingerOption(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<LingerOption>.size))
         close()
     }
 
@@ -403,10 +404,9 @@ public final class RawHTTPClient {
                 throw .receiveFailed(errno: errno, message: errnoText(errno))
             }
             if ready == 0 { continue }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
-                buffer.append(contentsOf: chunk[0..<n])
+                buffer.append(contentsOf: scratch[0..<n])
                 return true
             }
             if n == 0 { return false }
@@ -474,14 +474,13 @@ public func sleepMilliseconds(_ milliseconds: Int) {
 
 // MARK: - Platform shims
 
+private typealias LingerOption = linger
 #if canImport(Darwin)
 private let sockStream = SOCK_STREAM
-private typealias Glibc_linger = linger
-private let sendFlags: Int32 = 0
+private let sendFlags: Int32 = 0  // SO_NOSIGPIPE is set on the socket
 #else
 private let sockStream = Int32(SOCK_STREAM.rawValue)
-private typealias Glibc_linger = linger
-private let sendFlags = Int32(MSG_NOSIGNAL)
+private let sendFlags = Int32(MSG_NOSIGNAL)  // a closed peer must not kill the test with SIGPIPE
 #endif
 
 private func systemSend(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {

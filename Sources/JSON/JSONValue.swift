@@ -14,24 +14,37 @@
 // - `maxDepth` counts nested containers: `maxDepth: 0` accepts only scalars,
 //   the default 64 accepts 64 levels of `[`/`{`. The parser is iterative,
 //   so the limit is a resource policy, not a stack guard: even a very large
-//   `maxDepth` cannot overflow the stack.
+//   `maxDepth` cannot overflow the stack while parsing. (Destroying,
+//   comparing and encoding a `JSONValue` are recursive, so very deep trees
+//   are still best avoided.)
 // - A UTF-8 byte order mark is rejected (RFC 8259 lets a parser choose).
 // - `JSONParseError.column` counts Unicode scalars, not bytes; it has a
 //   public memberwise initializer.
-// - `JSONNumber` gains `init?(literal:)` (validating), `init(_: some
-//   BinaryInteger)` and `init?(_: Double)` (nil for NaN/infinity).
-//   `uint64`/`int64` treat `-0` as 0. `double` is nil when the literal
-//   overflows `Double` (e.g. `1e400`) instead of returning an infinity.
-//   Equality compares literals (`1` != `1.0`).
-// - `JSONObject` equality is order-sensitive; its subscript also has a
-//   setter; it has `count`, `isEmpty` and a dictionary-literal initializer.
+// - `JSONNumber.literal` is a computed property (`{ get }`) rather than a
+//   stored `let`: integers that fit in 64 bits are stored as integers, so
+//   parsing them allocates nothing and `uint64`/`int64` are free. Added:
+//   `init?(literal:)` (validating), `init(_: some BinaryInteger)`,
+//   `init?(_: Double)` (nil for NaN/infinity). `uint64`/`int64` treat `-0`
+//   as 0. `double` is nil when the literal overflows `Double` (`1e400`)
+//   instead of returning an infinity. Equality compares literals
+//   (`1` != `1.0`).
+// - Strings and object keys compare by UTF-8 bytes, not by Swift's Unicode
+//   canonical equivalence: `"\u00e9"` and `"e\u0301"` are different keys
+//   (for lookup and for the duplicate check) and different `JSONValue`s.
+//   `JSONValue` equality therefore is hand-written; two values are equal
+//   exactly when they encode to the same bytes. `JSONObject` equality is
+//   order-sensitive.
+// - `JSONObject`'s subscript also has a setter; it has `count`, `isEmpty`
+//   and a dictionary-literal initializer (order kept, duplicates trap).
 // - `JSONValue` has optional accessors (`stringValue`, `objectValue`,
-//   `subscript(key)`, ...) and literal conformances for building values.
+//   `uint64Value`, `subscript(key)`, `subscript(index)`, ...) and literal
+//   conformances for building values.
 // - `JSONWriter.init(capacity:pretty:)`; `double(_:)` writes `null` for NaN
 //   and the infinities (no trap, no invalid output). Structural misuse (a
-//   value without a key inside an object, mismatched `end…`) is caught by
-//   `assert` in debug builds only. Extra helpers: `number(_:)`,
-//   `member(_:_:)` overloads, `object(_:)`/`array(_:)` closures, `reset()`.
+//   value without a key inside an object, mismatched `end...`, a second
+//   top-level value) is caught by `assert` in debug builds only. Extra
+//   helpers: `number(_:)`, `member(_:_:)` overloads, `object(_:)` and
+//   `array(_:)` closures, `isComplete`, `reset()`.
 // - `raw(_:)` accepts any `Sequence<UInt8>`; spliced bytes are not
 //   re-indented in pretty mode.
 

@@ -95,7 +95,7 @@ public struct JSONWriter: Sendable {
     /// Writes an object key (escaped like ``string(_:)``) and its colon;
     /// the next call must write the member's value.
     public mutating func key(_ key: String) {
-        assert(inObject, "JSONWriter.key(_:) called outside an object")
+        assert(depth > 0 && innermostIsObject != false, "JSONWriter.key(_:) called outside an object")
         assert(!afterKey, "JSONWriter.key(_:) called twice without a value in between")
         let prefix = Prefix(comma: hasElements, indent: pretty ? 2 * depth : -1)
         hasElements = true
@@ -258,12 +258,11 @@ public struct JSONWriter: Sendable {
 
     // MARK: Internals
 
-    private var inObject: Bool {
-        depth > 0 && (depth > 64 || objectBits & (1 << UInt64(depth - 1)) != 0)
-    }
-
-    private var inArray: Bool {
-        depth > 0 && (depth > 64 || objectBits & (1 << UInt64(depth - 1)) == 0)
+    /// Whether the innermost open container is an object; `nil` at the top
+    /// level and deeper than the 64 levels tracked (assertions then pass).
+    private var innermostIsObject: Bool? {
+        guard depth > 0 && depth <= 64 else { return nil }
+        return objectBits & (1 << UInt64(depth - 1)) != 0
     }
 
     /// What goes before a token: a comma, and in pretty mode a line break
@@ -303,7 +302,7 @@ public struct JSONWriter: Sendable {
             afterKey = false
             return .none
         }
-        assert(!inObject, "JSONWriter: a value inside an object needs key(_:) first")
+        assert(innermostIsObject != true, "JSONWriter: a value inside an object needs key(_:) first")
         assert(depth > 0 || !hasElements, "JSONWriter: only one top-level value may be written")
         let prefix = Prefix(comma: hasElements, indent: pretty && depth > 0 ? 2 * depth : -1)
         hasElements = true
@@ -325,7 +324,8 @@ public struct JSONWriter: Sendable {
     }
 
     private mutating func endContainer(_ close: UInt8, isObject: Bool) {
-        assert(isObject ? inObject : inArray, "JSONWriter: end\(isObject ? "Object" : "Array")() does not match the open container")
+        assert(depth > 0 && innermostIsObject != !isObject,
+               "JSONWriter: end\(isObject ? "Object" : "Array")() does not match the open container")
         assert(!afterKey, "JSONWriter: endObject() right after key(_:), the member has no value")
         depth -= 1
         let prefix = Prefix(comma: false, indent: pretty && hasElements ? 2 * depth : -1)

@@ -98,19 +98,26 @@ extension MTRRState {
         gpa < 0x80000 ? 16 : gpa < 0xC0000 ? 14 : 12
     }
 
+    /// How many blocks one range question may visit. Natural (contiguous)
+    /// masks need a few dozen; only masks with holes in their low bits can
+    /// need more, up to one block per 4 KiB page. The cap keeps every
+    /// request bounded (a 64 TiB range of such a mask would otherwise walk
+    /// 2^34 pages).
+    public static let blockBudget = 1 << 14
+
     /// The single type of every page in the naturally aligned block
-    /// [start, start + 2^shift), or nil when the block holds pages of two types.
+    /// [start, start + 2^shift), or nil when the block holds pages of two
+    /// types, or when deciding would take more than `blockBudget` blocks
+    /// (only masks with holes in their low bits get there). Nil is the safe
+    /// answer for its callers: a smaller EPT leaf.
     ///
-    /// Exact for arbitrary (even non-contiguous) masks: a variable range's
+    /// Exact for arbitrary masks within the budget: a variable range's
     /// match is constant over the block when the block's high address bits
     /// decide it; otherwise the block is split in halves.
     public func uniformType(blockStart start: UInt64, shift: UInt64, cpuidMTRR: Bool) -> MemoryType? {
-        var runs: [MTRRRun] = []
-        var budget = Int.max
-        guard walk(start: start, shift: shift, cpuidMTRR: cpuidMTRR, stopAtSecondType: true, runs: &runs, budget: &budget) else {
-            return nil
-        }
-        return runs.count == 1 ? runs[0].type : nil
+        var walker = BlockWalker(state: self, cpuidMTRR: cpuidMTRR, stopAtSecondType: true, maxRuns: 1, budget: MTRRState.blockBudget)
+        guard walker.walk(start: start, shift: shift) else { return nil }
+        return walker.runs.count == 1 ? walker.runs[0].type : nil
     }
 
     /// The largest EPT level (up to `requested`) KVM would map at `gpa` while
@@ -126,52 +133,26 @@ extension MTRRState {
         return .size4K
     }
 
-    /// Maximal runs of one type over [start, end) (4 KiB aligned, end exclusive).
-    /// Returns nil if the range breaks into more than `maxRuns` runs.
+    /// Maximal runs of one type over [start, end) (4 KiB aligned, end
+    /// exclusive). Returns nil if the range breaks into more than `maxRuns`
+    /// runs or needs more than `blockBudget` blocks to decide.
     public func runs(from start: UInt64, to end: UInt64, cpuidMTRR: Bool, maxRuns: Int = 4096) -> [MTRRRun]? {
-        var runs: [MTRRRun] = []
-        var budget = maxRuns
+        var walker = BlockWalker(state: self, cpuidMTRR: cpuidMTRR, stopAtSecondType: false, maxRuns: maxRuns, budget: MTRRState.blockBudget)
         var cursor = start
         while cursor < end {
             // The largest aligned block starting at cursor that fits below end.
             var shift = UInt64(cursor == 0 ? 63 : cursor.trailingZeroBitCount)
             while shift > 12 && (shift >= 64 || end - cursor < (1 << shift)) { shift -= 1 }
-            guard walk(start: cursor, shift: shift, cpuidMTRR: cpuidMTRR, stopAtSecondType: false, runs: &runs, budget: &budget) else {
-                return nil
-            }
+            guard walker.walk(start: cursor, shift: shift) else { return nil }
             cursor += 1 << shift
         }
-        return runs
-    }
-
-    /// Appends the runs of the block [start, start + 2^shift) to `runs`,
-    /// merging with the last run. Returns false when stopped early.
-    private func walk(
-        start: UInt64, shift: UInt64, cpuidMTRR: Bool, stopAtSecondType: Bool,
-        runs: inout [MTRRRun], budget: inout Int
-    ) -> Bool {
-        let size: UInt64 = 1 << shift
-        if blockIsUniform(start: start, shift: shift) {
-            let type = lookup(gpa: start, cpuidMTRR: cpuidMTRR).type
-            if let last = runs.last, last.type == type, last.end == start {
-                runs[runs.count - 1] = MTRRRun(start: last.start, end: start + size, type: type)
-                return true
-            }
-            if stopAtSecondType && !runs.isEmpty { return false }
-            budget -= 1
-            if budget < 0 { return false }
-            runs.append(MTRRRun(start: start, end: start + size, type: type))
-            return true
-        }
-        let half = shift - 1
-        return walk(start: start, shift: half, cpuidMTRR: cpuidMTRR, stopAtSecondType: stopAtSecondType, runs: &runs, budget: &budget)
-            && walk(start: start + (1 << half), shift: half, cpuidMTRR: cpuidMTRR, stopAtSecondType: stopAtSecondType, runs: &runs, budget: &budget)
+        return walker.runs
     }
 
     /// True when every input of `lookup` is constant over the block, so one
     /// lookup gives the type of all its pages. (False does not prove two
     /// types: the caller splits and merges.)
-    private func blockIsUniform(start: UInt64, shift: UInt64) -> Bool {
+    fileprivate func blockIsUniform(start: UInt64, shift: UInt64) -> Bool {
         if shift <= 12 || !enabled { return true }
         if fixedEnabled && start < 0x100000 {
             // Below 1 MiB the fixed sub-range decides; above it the variable ranges.
@@ -186,6 +167,45 @@ extension MTRRState {
             // of them, and the high bits agree, some pages match and some don't.
             if mask & low != 0 && (start & mask & ~low) == (range.physBase & mask & ~low) { return false }
         }
+        return true
+    }
+}
+
+/// Splits aligned blocks until each has one type, appending maximal runs.
+/// Every visited block costs one unit of `budget`, every new run counts
+/// against `maxRuns`; running out of either stops the walk (returns false).
+private struct BlockWalker {
+    let state: MTRRState
+    let cpuidMTRR: Bool
+    /// Stop at the first block whose type differs from the first run's.
+    let stopAtSecondType: Bool
+    let maxRuns: Int
+    var budget: Int
+    var runs: [MTRRRun] = []
+
+    init(state: MTRRState, cpuidMTRR: Bool, stopAtSecondType: Bool, maxRuns: Int, budget: Int) {
+        self.state = state
+        self.cpuidMTRR = cpuidMTRR
+        self.stopAtSecondType = stopAtSecondType
+        self.maxRuns = maxRuns
+        self.budget = budget
+    }
+
+    mutating func walk(start: UInt64, shift: UInt64) -> Bool {
+        budget -= 1
+        if budget < 0 { return false }
+        guard state.blockIsUniform(start: start, shift: shift) else {
+            let half = shift - 1
+            return walk(start: start, shift: half) && walk(start: start + (1 << half), shift: half)
+        }
+        let end = start + (1 << shift)
+        let type = state.lookup(gpa: start, cpuidMTRR: cpuidMTRR).type
+        if let last = runs.last, last.type == type, last.end == start {
+            runs[runs.count - 1] = MTRRRun(start: last.start, end: end, type: type)
+            return true
+        }
+        if !runs.isEmpty && (stopAtSecondType || runs.count >= maxRuns) { return false }
+        runs.append(MTRRRun(start: start, end: end, type: type))
         return true
     }
 }

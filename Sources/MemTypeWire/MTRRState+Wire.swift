@@ -105,7 +105,7 @@ extension MTRRState {
     /// The index into `fixed` for `"0x250"`, `"592"` or `"MTRRfix64K_00000"`.
     static func fixedIndex(_ key: String) -> Int? {
         if let i = fixedMSRNames.firstIndex(where: { $0.lowercased() == key.lowercased() }) { return i }
-        guard let address = Field.parseUInt64(key) else { return nil }
-        return fixedMSRs.firstIndex(of: UInt32(truncatingIfNeeded: address))
+        guard let address = Field.parseUInt64(key), address <= UInt64(UInt32.max) else { return nil }
+        return fixedMSRs.firstIndex(of: UInt32(address))
     }
 }

@@ -12,7 +12,7 @@ struct MTRRResolveRequest {
 
     enum Target {
         case gpa(UInt64)
-        case range(start: UInt64, end: UInt64)
+        case range(start: UInt64, end: UInt64, runs: [MTRRRun])
     }
 
     /// The most runs one answer lists; a range that breaks into more is refused (422).
@@ -37,15 +37,14 @@ struct MTRRResolveRequest {
             guard end & 0xFFF == 0 else { throw endField.invalid("must be 4 KiB aligned (the end is exclusive)") }
             guard start < end else { throw endField.invalid("must be above start") }
             guard end <= limit else { throw endField.invalid("must not exceed 2^MAXPHYADDR") }
-            target = .range(start: start, end: end)
+            guard let runs = mtrr.runs(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) else {
+                throw f.invalid("the range holds more than \(MTRRResolveRequest.maxRuns) runs, or its MTRR masks have holes that make it too costly to resolve (more than \(MTRRState.blockBudget) blocks); ask for a smaller range")
+            }
+            target = .range(start: start, end: end, runs: runs)
         case (nil, nil):
             throw InvalidField(pointer: m.pointer + "/gpa", message: "give gpa (one page) or range ({start, end})")
         case (_?, let f?):
             throw f.invalid("give either gpa or range, not both")
-        }
-        if case .range(let start, let end) = target,
-           mtrr.runs(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) == nil {
-            throw InvalidField(pointer: m.pointer + "/range", message: "the range holds more than \(MTRRResolveRequest.maxRuns) runs; ask for a smaller one")
         }
     }
 
@@ -75,12 +74,12 @@ struct MTRRResolveRequest {
             }
             w.endObject()
             w.member("max_level", mtrr.maxMappingLevel(gpa: gpa, requested: .size1G, cpuidMTRR: cpuidMTRR).name)
-        case .range(let start, let end):
+        case .range(let start, let end, let runs):
             w.member("start", String(format0x: start))
             w.member("end", String(format0x: end))
             w.key("runs")
             w.beginArray()
-            for run in mtrr.runs(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) ?? [] {
+            for run in runs {
                 w.beginObject()
                 w.member("start", String(format0x: run.start))
                 w.member("end", String(format0x: run.end))

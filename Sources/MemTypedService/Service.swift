@@ -43,7 +43,7 @@ public final class MemTypedService: HTTPHandler {
             }
         }
         let elapsed = MemTypedService.now() - start
-        metrics.end(route: label, method: request.method, status: response.status, nanoseconds: elapsed)
+        metrics.end(route: label, method: MemTypedService.metricMethod(request.method), status: response.status, nanoseconds: elapsed)
         if configuration.accessLog {
             logger.info("\(request.method) \(request.path) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
         }
@@ -69,6 +69,15 @@ public final class MemTypedService: HTTPHandler {
         default: "HTTP \(status)"
         }
         return Problem(status: status, title: title, detail: detail).response()
+    }
+
+    /// The method as a metrics label: arbitrary method names would make
+    /// unbounded series, so anything unusual is counted as `other`.
+    static func metricMethod(_ method: String) -> String {
+        switch method {
+        case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS": method
+        default: "other"
+        }
     }
 
     static func now() -> Int64 {

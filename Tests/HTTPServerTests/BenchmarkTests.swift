@@ -34,8 +34,9 @@ struct HTTPServerBenchmark {
         defer { server.stop() }
         let url = "http://127.0.0.1:\(server.port)/v1/decision?gfn=0x1000"
         let seconds = ProcessInfo.processInfo.environment["HTTPSERVER_BENCH_SECONDS"] ?? "5"
+        let connections = ProcessInfo.processInfo.environment["HTTPSERVER_BENCH_CONNECTIONS"] ?? "64"
 
-        let get = measured { run(["wrk", "-t1", "-c64", "-d\(seconds)s", "--latency", url]) }
+        let get = measured { run(["wrk", "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", url]) }
         print("=== \(threading) GET\n\(get?.output ?? "wrk failed")")
 
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("memtyped-post-\(getpid()).lua").path
@@ -45,7 +46,7 @@ struct HTTPServerBenchmark {
             wrk.headers["Content-Type"] = "application/json"
             """.write(toFile: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: script) }
-        let post = measured { run(["wrk", "-t1", "-c64", "-d\(seconds)s", "--latency", "-s", script, url]) }
+        let post = measured { run(["wrk", "-t1", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, url]) }
         print("=== \(threading) POST\n\(post?.output ?? "wrk failed")")
         #expect(get?.status == 0)
         #expect(server.inFlight == 0 || waitUntil { server.inFlight == 0 })

@@ -404,6 +404,35 @@ struct HTTPServerTests {
         }
     }
 
+    /// Clients that send part of a request and close at once: the data and
+    /// the FIN arrive together. (With libmicrohttpd 0.9.75's epoll mode most
+    /// of these connections stayed open, in flight, until the idle timeout.)
+    @Test(arguments: [
+        HTTPServerConfiguration.Threading.pool(threads: 2), .pool(threads: 1), .threadPerConnection,
+    ])
+    func partialRequestFollowedByImmediateCloseIsReleased(threading: HTTPServerConfiguration.Threading) throws {
+        try withServer({ $0.threading = threading }) { server in
+            for i in 0..<60 {
+                let client = try RawHTTPClient(port: server.port)
+                switch i % 3 {
+                case 0:
+                    try client.sendRequest("POST", "/echo", headers: [(name: "Content-Length", value: "50000")])
+                    try client.send([UInt8](repeating: 1, count: 30_000))
+                case 1:
+                    try client.sendRequest("POST", "/echo", headers: [(name: "Content-Length", value: "500")])
+                    try client.send([UInt8](repeating: 1, count: 300))
+                default:
+                    try client.sendRequest("POST", "/echo", headers: [(name: "Transfer-Encoding", value: "chunked")])
+                    try client.send(RawHTTPClient.chunk([UInt8](repeating: 1, count: 2000)))
+                }
+                client.close()
+            }
+            // Well before the 30 s idle timeout.
+            #expect(waitUntil(seconds: 3) { server.inFlight == 0 && server.openConnections == 0 },
+                    "inFlight \(server.inFlight), open \(server.openConnections)")
+        }
+    }
+
     // MARK: Stopping
 
     @Test(arguments: [
@@ -412,7 +441,12 @@ struct HTTPServerTests {
     func gracefulStopFinishesInFlightRequestAndRefusesNewConnections(
         threading: HTTPServerConfiguration.Threading
     ) throws {
-        let server = HTTPServer(configuration: testConfiguration { $0.threading = threading }, handler: EchoHandler())
+        let slowStarted = Locked(0)
+        let handler = ClosureHTTPHandler { request in
+            if request.path == "/slow" { slowStarted.withLock { $0 += 1 } }
+            return EchoHandler().handle(request)
+        }
+        let server = HTTPServer(configuration: testConfiguration { $0.threading = threading }, handler: handler)
         try server.start()
         let port = server.port
 
@@ -422,7 +456,9 @@ struct HTTPServerTests {
 
         let slow = try RawHTTPClient(port: port)
         try slow.sendRequest("GET", "/slow")
-        #expect(waitUntil { server.inFlight == 1 })
+        // The handler is now sleeping its 300 ms.
+        #expect(waitUntil { slowStarted.withLock { $0 } == 1 })
+        #expect(server.inFlight == 1)
 
         let started = Date()
         let stopper = TestThread { server.stop() }
@@ -476,6 +512,18 @@ struct HTTPServerTests {
         for thread in threads { thread.join() }
         #expect(server.inFlight == 0)
         #expect(try slow.readResponse().status == 200)
+    }
+
+    @Test func droppingARunningServerStopsIt() throws {
+        var port = 0
+        do {
+            let server = HTTPServer(configuration: testConfiguration(), handler: EchoHandler())
+            try server.start()
+            port = server.port
+            #expect(try RawHTTPClient(port: port).request("GET", "/").status == 200)
+        }
+        let failure = connectFailure(port: port)
+        #expect(failure?.isConnectionRefused == true, "\(String(describing: failure))")
     }
 
     // MARK: Modes and addresses

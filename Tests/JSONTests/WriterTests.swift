@@ -200,3 +200,68 @@ private func text(_ writer: JSONWriter) -> String {
         #expect(parsed[999] == "item 999 with \"escapes\"\n")
     }
 }
+
+@Suite struct WriterNestingTests {
+    @Test func nestingDeeperThanTheTrackedLevelsStillWorks() throws {
+        // The writer tracks container kinds for its debug assertions only
+        // 64 levels deep; deeper writing must neither assert nor misplace
+        // commas.
+        var w = JSONWriter()
+        for level in 0..<100 {
+            if level % 2 == 0 {
+                w.beginArray()
+                w.int(level)
+            } else {
+                w.beginObject()
+                w.member("n", level)
+                w.key("next")
+            }
+        }
+        w.null()
+        for level in (0..<100).reversed() {
+            if level % 2 == 0 { w.endArray() } else { w.endObject() }
+        }
+        #expect(w.isComplete)
+        var value = try JSONParser.parse(w.bytes, maxDepth: 100)
+        for level in 0..<100 {
+            if level % 2 == 0 {
+                #expect(value[0] == .number(JSONNumber(level)))
+                value = try #require(value[1])
+            } else {
+                #expect(value["n"] == .number(JSONNumber(level)))
+                value = try #require(value["next"])
+            }
+        }
+        #expect(value == .null)
+    }
+}
+
+#if DEBUG
+/// Structural misuse is a programming error the writer catches with
+/// `assert`, i.e. in debug builds only.
+@Suite struct WriterMisuseTests {
+    @Test func valueWithoutKeyInsideObjectAsserts() async {
+        await #expect(processExitsWith: .failure) {
+            var w = JSONWriter()
+            w.beginObject()
+            w.int(1)
+        }
+    }
+
+    @Test func mismatchedEndAsserts() async {
+        await #expect(processExitsWith: .failure) {
+            var w = JSONWriter()
+            w.beginArray()
+            w.endObject()
+        }
+    }
+
+    @Test func secondTopLevelValueAsserts() async {
+        await #expect(processExitsWith: .failure) {
+            var w = JSONWriter()
+            w.int(1)
+            w.int(2)
+        }
+    }
+}
+#endif

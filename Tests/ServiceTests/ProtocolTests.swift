@@ -156,3 +156,46 @@ import Testing
         #expect(spec.bodyText.hasPrefix("openapi: 3.1"))
     }
 }
+
+/// Inputs found by schemathesis that once crashed or pinned the server.
+@Suite struct RegressionTests {
+    @Test func nonASCIIInNamesIsA422NotACrash() throws {
+        let s = try TestServer()
+        for body in [#"{"kernel":"6.1😀"}"#, #"{"vm":{"disabled_quirks":["KVM_X86_QUIRK😀"]}}"#, #"{"access":{"level":"2é"}}"#] {
+            #expect(try s.request("POST", "/v1/decisions", json: body).status == 422, "\(body)")
+        }
+        #expect(try s.request("GET", "/healthz").status == 200)
+    }
+
+    @Test func holeyMasksOverHugeRangesAreRefusedNotWalked() throws {
+        let s = try TestServer()
+        // A mask with holes in its low bits over 64 TiB: 2^34 pages if walked page by page.
+        let mtrr = #"{"enabled":true,"default":"WB","variable":[{"phys_base":"0x6","phys_mask":"0x1800"}]}"#
+        let r = try s.request("POST", "/v1/mtrr/resolve", json: #"{"mtrr":\#(mtrr),"range":{"start":0,"end":"0x400000000000"}}"#)
+        #expect(r.status == 422)
+        #expect(try r.json()["pointer"] == "/range")
+        // A UC range with that mask in a 1 GiB decision: every other 4 KiB page is UC,
+        // so only 4 KiB leaves work; the answer comes within the block budget.
+        let uc = #"{"enabled":true,"default":"WB","variable":[{"phys_base":"0x0","phys_mask":"0x1800"}]}"#
+        let d = try s.request("POST", "/v1/decisions",
+                              json: #"{"model":"A","vm":{"noncoherent_dma":true},"vcpu":{"mtrr":\#(uc)},"access":{"level":"1G"}}"#)
+        #expect(d.status == 200)
+        #expect(try d.json()["max_level"] == "4K")
+        #expect(try s.request("GET", "/healthz").status == 200)
+    }
+
+    @Test func fixedRangeKeysAreNotTruncated() throws {
+        let s = try TestServer()
+        let r = try s.request("POST", "/v1/mtrr/resolve", json: #"{"mtrr":{"enabled":true,"fixed_enabled":true,"fixed":{"0x100000250":"UC"}},"gpa":0}"#)
+        #expect(r.status == 422)
+        #expect(try r.json()["pointer"] == "/mtrr/fixed/0x100000250")
+    }
+
+    @Test func unusualMethodsShareOneMetricsSeries() throws {
+        let s = try TestServer()
+        for i in 0..<5 { _ = try s.request("M\(i)XYZ", "/x\(i)") }
+        let metrics = try s.request("GET", "/metrics").bodyText
+        #expect(metrics.contains(#"method="other""#))
+        #expect(!metrics.contains("M0XYZ"))
+    }
+}

@@ -1,0 +1,341 @@
+import HTTPServer
+import JSON
+import MemTypeEngine
+import MemTypeWire
+import VMStore
+
+/// The baseline catalogue and baseline moves.
+///
+/// A move gives a VM another baseline's name and its whole quirk mask
+/// (earlier per-VM overrides are dropped, as `VMRecord.move(to:)` defines);
+/// it goes through `updateVM`, so it is one transaction recorded in history
+/// as `baseline_move`. A VM already on the target baseline is `unchanged`
+/// (its overrides are kept). A dry run computes the same report and writes
+/// nothing: revision and history stay as they are.
+extension MemTypedService {
+    static let baselineRoutes: [Route] = [
+        Route("GET", "/v1/baselines") { s, c throws(Problem) in try s.getBaselines(c) },
+        Route("POST", "/v1/vms/{id}/baseline-move", json: true) { s, c throws(Problem) in try s.postBaselineMove(c) },
+        Route("POST", "/v1/baseline-moves", json: true) { s, c throws(Problem) in try s.postBaselineMoves(c) },
+    ]
+
+    /// The catalogue this build knows, oldest first; `current` marks the one
+    /// new VMs get (the store's, i.e. `--baseline`).
+    func getBaselines(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let current = configuration.store?.currentBaseline.name ?? Baseline.current.name
+        if configuration.store != nil { _ = try configuration.auth.authorize(c.request, for: .read) }
+        return .json(capacity: 1024) { w in
+            w.beginObject()
+            w.member("current", current)
+            w.key("items")
+            w.beginArray()
+            for b in Baseline.catalogue {
+                w.beginObject()
+                w.member("name", b.name)
+                w.member("description", b.description)
+                VMWire.writeMask(b.disabledQuirks, key: "disabled_quirks", namesKey: "disabled_quirk_names", to: &w)
+                w.member("deprecated", b.deprecated)
+                w.member("current", b.name == current)
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    // MARK: - Reports
+
+    /// `{"baseline", "disabled_quirks", "disabled_quirk_names"}` of one side of a move.
+    static func writeSide(_ r: VMRecord, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("baseline", r.baseline)
+        VMWire.writeMask(r.disabledQuirks, key: "disabled_quirks", namesKey: "disabled_quirk_names", to: &w)
+        w.endObject()
+    }
+
+    /// The bochs framebuffer access: RAM-backed VRAM at 0xfd000000 mapped
+    /// through Linux PAT entry 2 (UC-) by a guest driver that predates 9388ccf69925.
+    static let probeAccess = GuestAccess(gpa: 0xFD00_0000, patIndex: PATIndex(2)!)
+
+    static func writeOutcome(_ d: Decision, to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("ept")
+        if let ept = d.ept { w.string(ept.type.name) } else { w.null() }
+        w.key("ipat")
+        if let ept = d.ept { w.bool(ept.ipat) } else { w.null() }
+        w.key("effective")
+        if let e = d.effective { w.string(e.name) } else { w.null() }
+        w.endObject()
+    }
+
+    /// What a move changes for decisions on the VM's host (null without a host):
+    /// the quirk states before and after, whether KVM_ENABLE_CAP would fail,
+    /// the bochs probe's outcome, and `memory_types_change`: whether any
+    /// access can get a different EPT type or IPAT (the engine is asked for
+    /// the probe with CR0.CD clear and set, which reaches every rule that
+    /// reads a quirk).
+    static func writeEffect(before: VMRecord, after: VMRecord, host: HostSpec?, to w: inout JSONWriter) {
+        guard let host else { w.null(); return }
+        let selection = host.kernelSelection
+        let eb = QuirkEvaluator.evaluate(model: selection.model, kernel: selection.version, host: host.hostProfile, vm: before.vmConfig)
+        let ea = QuirkEvaluator.evaluate(model: selection.model, kernel: selection.version, host: host.hostProfile, vm: after.vmConfig)
+        let vcpu = VCPUState(pat: .linux)
+        let probeBefore = DecisionEngine.decide(decisionRequest(before, host: host, vcpu: vcpu, access: probeAccess))
+        let probeAfter = DecisionEngine.decide(decisionRequest(after, host: host, vcpu: vcpu, access: probeAccess))
+        let cd = VCPUState(cr0CD: true, pat: .linux)
+        let cdBefore = DecisionEngine.decide(decisionRequest(before, host: host, vcpu: cd, access: probeAccess))
+        let cdAfter = DecisionEngine.decide(decisionRequest(after, host: host, vcpu: cd, access: probeAccess))
+        let changes = probeBefore.ept != probeAfter.ept || probeBefore.effective != probeAfter.effective
+            || cdBefore.ept != cdAfter.ept || cdBefore.effective != cdAfter.effective
+
+        w.beginObject()
+        w.member("model", selection.model.rawValue)
+        w.key("kernel")
+        if let v = selection.version { w.string(v.description) } else { w.null() }
+        w.member("memory_types_change", changes)
+        w.key("quirk_states")
+        w.beginObject()
+        for (b, a) in [(eb.ignoreGuestPAT, ea.ignoreGuestPAT), (eb.cdNwCleared, ea.cdNwCleared)] {
+            w.key(b.quirk.name)
+            w.beginObject()
+            for (key, s) in [("before", b), ("after", a)] {
+                w.key(key)
+                w.beginObject()
+                w.member("state", s.state.rawValue)
+                w.member("reason", s.reason.rawValue)
+                w.endObject()
+            }
+            w.endObject()
+        }
+        w.endObject()
+        w.key("enable_cap_error")
+        w.beginObject()
+        w.key("before")
+        if eb.enableCapFails { w.string("EINVAL") } else { w.null() }
+        w.key("after")
+        if ea.enableCapFails { w.string("EINVAL") } else { w.null() }
+        w.endObject()
+        w.key("probe")
+        w.beginObject()
+        w.member("description", "bochs framebuffer: RAM at 0xfd000000 mapped through Linux PAT entry 2 (UC-)")
+        w.key("access")
+        w.beginObject()
+        w.member("gpa", String(format0x: probeAccess.gpa))
+        w.member("pat", "linux")
+        w.member("pat_index", probeAccess.patIndex.value)
+        w.endObject()
+        w.key("before")
+        writeOutcome(probeBefore, to: &w)
+        w.key("after")
+        writeOutcome(probeAfter, to: &w)
+        w.endObject()
+        w.endObject()
+    }
+
+    // MARK: - One VM
+
+    static let moveKeys = ["baseline", "dry_run"]
+
+    /// `POST /v1/vms/{id}/baseline-move` with `{"baseline": NAME, "dry_run": BOOL}`; If-Match honored.
+    func postBaselineMove(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let store = try requireStore()
+        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let id = c.capture("id")
+        guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
+        let body = try Self.parse(c.request.body)
+        let target: Baseline
+        let dryRun: Bool
+        do throws(InvalidField) {
+            let m = try Field(body).object(allowed: Self.moveKeys)
+            let f = try m.required("baseline")
+            target = try VMWire.adoptable(try f.string(), in: Baseline.catalogue, pointer: f.pointer)
+            dryRun = try m["dry_run"].map { f throws(InvalidField) in try f.bool() } ?? false
+        } catch {
+            throw Problem(invalid: error)
+        }
+        let pre = Preconditions(c.request.headers)
+        let before: VMRecord
+        let after: VMRecord
+        if dryRun {
+            before = try loadVM(store, id)
+            guard pre.ifMatchHolds(current: before.revision), pre.ifNoneMatchHolds(current: before.revision) else {
+                throw Self.preconditionFailed("\(Self.vmSubject(id)) is at revision \(before.revision) (ETag \(ETag.value(before.revision))), which the request's If-Match/If-None-Match does not allow")
+            }
+            var moved = before
+            if moved.baseline != target.name { moved.move(to: target) }
+            after = moved
+        } else {
+            var seen: VMRecord?
+            after = try conditionalWrite(
+                pre, kind: .modify, subject: Self.vmSubject(id),
+                current: { () throws(StoreError) in try store.getVM(id)?.revision }
+            ) { expected throws(StoreError) in
+                try store.updateVM(id, expectedRevision: expected, actor: actor) { r throws(StoreError) in
+                    seen = r
+                    if r.baseline != target.name { r.move(to: target) }
+                }
+            }
+            before = seen ?? after
+        }
+        let unchanged = before.baseline == target.name
+        let hostSpec = try? host(of: after, in: store)
+        return .json(headers: [ETag.header(after.revision)], capacity: 2048) { w in
+            w.beginObject()
+            w.key("vm")
+            VMWire.writeSummary(after, to: &w)
+            w.member("dry_run", dryRun)
+            w.member("result", unchanged ? "unchanged" : dryRun ? "would_move" : "moved")
+            w.key("from")
+            Self.writeSide(before, to: &w)
+            w.key("to")
+            Self.writeSide(after, to: &w)
+            w.key("changes")
+            Self.writeChanges(before: before, after: after, to: &w)
+            w.key("effect")
+            Self.writeEffect(before: before, after: after, host: hostSpec, to: &w)
+            w.endObject()
+        }
+    }
+
+    /// The baseline and quirk fields a move changes, as in history.
+    static func writeChanges(before: VMRecord, after: VMRecord, to w: inout JSONWriter) {
+        w.beginArray()
+        for ch in fieldChanges(from: before.flattenedFields, to: after.flattenedFields) {
+            w.beginObject()
+            w.member("field", ch.field)
+            w.key("old")
+            if let o = ch.old { w.string(o) } else { w.null() }
+            w.key("new")
+            if let n = ch.new { w.string(n) } else { w.null() }
+            w.endObject()
+        }
+        w.endArray()
+    }
+
+    // MARK: - Bulk
+
+    static let bulkKeys = ["to", "filter", "dry_run", "limit", "cursor"]
+    static let filterKeys = ["baseline", "labels", "quirks", "host_profile"]
+
+    /// `POST /v1/baseline-moves`: moves every VM the filter matches (one page
+    /// of at most `limit`, in id order) to `to`. Each VM moves in its own
+    /// transaction, conditional on the revision the report shows as
+    /// `revision_before`: a VM changed since it was listed fails with 412 and
+    /// nothing else is affected. The batch as a whole is not atomic.
+    func postBaselineMoves(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let store = try requireStore()
+        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let body = try Self.parse(c.request.body)
+        let target: Baseline
+        let dryRun: Bool
+        var query = VMQuery()
+        do throws(InvalidField) {
+            let m = try Field(body).object(allowed: Self.bulkKeys)
+            let to = try m.required("to")
+            target = try VMWire.adoptable(try to.string(), in: Baseline.catalogue, pointer: to.pointer)
+            dryRun = try m["dry_run"].map { f throws(InvalidField) in try f.bool() } ?? false
+            if let f = VMWire.present(m, "limit") { query.limit = try f.int(in: 1...VMQuery.maxLimit) }
+            if let f = VMWire.present(m, "cursor") { query.cursor = try f.string() }
+            if let f = VMWire.present(m, "filter") {
+                let filter = try f.object(allowed: Self.filterKeys)
+                query.baseline = try VMWire.present(filter, "baseline")?.string()
+                query.hostProfile = try VMWire.present(filter, "host_profile")?.string()
+                if let l = VMWire.present(filter, "labels") {
+                    for (key, field) in try VMWire.entries(l) { query.labels[key] = try field.string() }
+                }
+                if let q = VMWire.present(filter, "quirks") {
+                    for (quirk, choice) in try VMWire.quirkChoices(q) {
+                        guard let choice else {
+                            throw InvalidField(pointer: q.pointer + "/" + quirk.name, message: "expected \"disable\" or \"keep_enabled\"")
+                        }
+                        query.quirks[quirk] = choice
+                    }
+                }
+            }
+        } catch {
+            throw Problem(invalid: error)
+        }
+        let page: VMPage
+        do { page = try store.listVMs(query) } catch {
+            throw problem(error, subject: "the VM listing", pointers: { field in
+                field == "/cursor" || field == "/limit" ? field : "/filter" + field
+            })
+        }
+
+        var hosts: [String: HostSpec] = [:]
+        func hostSpec(_ r: VMRecord) -> HostSpec? {
+            switch r.host {
+            case .inline(let spec): return spec
+            case .profile(let name):
+                if let h = hosts[name] { return h }
+                let h = try? store.getHost(name)?.spec
+                if let h { hosts[name] = h }
+                return h
+            }
+        }
+
+        var w = JSONWriter(capacity: 512 + 1400 * page.items.count)
+        var counts = (wouldMove: 0, moved: 0, unchanged: 0, failed: 0)
+        w.beginObject()
+        w.member("to", target.name)
+        w.member("dry_run", dryRun)
+        w.key("items")
+        w.beginArray()
+        for r in page.items {
+            var after = r
+            if r.baseline != target.name { after.move(to: target) }
+            var result: String
+            var failure: Problem?
+            if r.baseline == target.name {
+                result = "unchanged"
+                counts.unchanged += 1
+            } else if dryRun {
+                result = "would_move"
+                counts.wouldMove += 1
+            } else {
+                do {
+                    after = try store.updateVM(r.id, expectedRevision: r.revision, actor: actor) { x throws(StoreError) in
+                        x.move(to: target)
+                    }
+                    result = "moved"
+                    counts.moved += 1
+                } catch {
+                    failure = problem(error, subject: Self.vmSubject(r.id), kind: .modify, conditional: true)
+                    result = "failed"
+                    counts.failed += 1
+                    after = r
+                }
+            }
+            w.beginObject()
+            w.member("id", r.id)
+            w.member("result", result)
+            w.member("revision_before", r.revision)
+            w.member("revision", after.revision)
+            w.key("from")
+            Self.writeSide(r, to: &w)
+            w.key("to")
+            var intended = r
+            if r.baseline != target.name { intended.move(to: target) }
+            Self.writeSide(intended, to: &w)
+            w.key("effect")
+            Self.writeEffect(before: r, after: intended, host: hostSpec(r), to: &w)
+            if let failure {
+                w.key("problem")
+                failure.write(to: &w)
+            }
+            w.endObject()
+        }
+        w.endArray()
+        w.key("summary")
+        w.beginObject()
+        w.member("matched", page.items.count)
+        w.member("would_move", counts.wouldMove)
+        w.member("moved", counts.moved)
+        w.member("unchanged", counts.unchanged)
+        w.member("failed", counts.failed)
+        w.endObject()
+        VMWire.writeCursor(page.nextCursor, to: &w)
+        w.endObject()
+        return .json(w.bytes)
+    }
+}

@@ -1,0 +1,264 @@
+import HTTPServer
+import JSON
+import MemTypeWire
+import VMStore
+
+/// Entity tags are revisions: a record at revision 7 has the strong ETag
+/// `"r7"`. Revisions never repeat for one id (a re-created VM continues
+/// after its deleted incarnation), so a tag never matches the wrong state.
+enum ETag {
+    static func value(_ revision: Int) -> String { "\"r\(revision)\"" }
+    static func header(_ revision: Int) -> (name: String, value: String) { ("ETag", value(revision)) }
+}
+
+/// `If-Match` and `If-None-Match` (RFC 9110 section 13.1), evaluated against
+/// a revision. If-Match compares strongly (a weak `W/"r7"` never matches),
+/// If-None-Match weakly. A tag that is not one of ours never matches.
+struct Preconditions: Sendable {
+    enum Tags: Sendable, Equatable {
+        case any
+        /// The revisions named; nil for a tag that is not ours. `weak` tags keep their revision.
+        case list([(weak: Bool, revision: Int?)])
+
+        static func == (a: Tags, b: Tags) -> Bool {
+            switch (a, b) {
+            case (.any, .any): true
+            case (.list(let x), .list(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.weak == $1.weak && $0.revision == $1.revision }
+            default: false
+            }
+        }
+    }
+
+    var ifMatch: Tags?
+    var ifNoneMatch: Tags?
+
+    init(_ headers: HTTPHeaders) {
+        ifMatch = Preconditions.parse(headers.values("If-Match"))
+        ifNoneMatch = Preconditions.parse(headers.values("If-None-Match"))
+    }
+
+    var isEmpty: Bool { ifMatch == nil && ifNoneMatch == nil }
+
+    static func parse(_ values: [String]) -> Tags? {
+        guard !values.isEmpty else { return nil }
+        var tags: [(weak: Bool, revision: Int?)] = []
+        for value in values {
+            for raw in value.split(separator: ",") {
+                var t = Substring(String(raw).trimmingSpaces())
+                if t == "*" { return .any }
+                if t.isEmpty { continue }
+                var weak = false
+                if t.hasPrefix("W/") { weak = true; t = t.dropFirst(2) }
+                var revision: Int?
+                if t.count >= 4, t.hasPrefix("\"r"), t.hasSuffix("\""),
+                   t.dropFirst(2).dropLast().allSatisfy({ $0 >= "0" && $0 <= "9" }), let n = Int(t.dropFirst(2).dropLast()), n > 0 {
+                    revision = n
+                }
+                tags.append((weak, revision))
+            }
+        }
+        return .list(tags)
+    }
+
+    /// If-Match holds for `current` (nil: the resource does not exist).
+    func ifMatchHolds(current: Int?) -> Bool {
+        guard let ifMatch else { return true }
+        guard let current else { return false }
+        switch ifMatch {
+        case .any: return true
+        case .list(let tags): return tags.contains { !$0.weak && $0.revision == current }
+        }
+    }
+
+    /// If-None-Match holds (nothing it names is the current state).
+    func ifNoneMatchHolds(current: Int?) -> Bool {
+        guard let ifNoneMatch, let current else { return true }
+        switch ifNoneMatch {
+        case .any: return false
+        case .list(let tags): return !tags.contains { $0.revision == current }
+        }
+    }
+
+    /// The single expected revision that expresses these conditions for the
+    /// store (`0`: must not exist), if there is one; nil: evaluate in a loop.
+    var pinnedRevision: Int? {
+        switch (ifMatch, ifNoneMatch) {
+        case (nil, .any?): return 0
+        case (.list(let tags)?, nil) where tags.count == 1 && !tags[0].weak && tags[0].revision != nil: return tags[0].revision
+        default: return nil
+        }
+    }
+}
+
+/// What a write does when the record is missing: a PUT creates it (so a
+/// failed If-Match is 412), every other write answers 404 (RFC 9110
+/// section 13.2.1: preconditions are ignored when the answer would not be 2xx).
+enum WriteKind { case put, modify }
+
+extension MemTypedService {
+    static func preconditionFailed(_ detail: String) -> Problem {
+        Problem(status: 412, type: "/problems/precondition-failed", title: "Precondition Failed", detail: detail)
+    }
+
+    static func notFound(_ subject: String) -> Problem {
+        Problem(status: 404, title: "Not Found", detail: "no \(subject)")
+    }
+
+    /// The problem for a store error. `pointers` rewrites the store's field
+    /// pointers (list filters become `/query/...`).
+    func problem(_ error: StoreError, subject: String, kind: WriteKind? = nil, conditional: Bool = false,
+                 pointers: (String) -> String = { $0 }) -> Problem {
+        switch error {
+        case .notFound:
+            if kind == .put && conditional {
+                return Self.preconditionFailed("\(subject) does not exist, and If-Match needs it to")
+            }
+            return Self.notFound(subject)
+        case .alreadyExists:
+            return conditional ? Self.preconditionFailed("\(subject) already exists")
+                : Problem(status: 409, type: "/problems/conflict", title: "Conflict", detail: "\(subject) already exists")
+        case .revisionMismatch(let current):
+            return Self.preconditionFailed(
+                "\(subject) is at revision \(current) (ETag \(ETag.value(current))), which the request's If-Match/If-None-Match does not allow")
+        case .conflict(let message):
+            return Problem(status: 409, type: "/problems/conflict", title: "Conflict", detail: message)
+        case .invalid(let field, let message):
+            if field == "/actor" {
+                logger.error("the token name cannot be recorded as a history actor: \(message)")
+                return Problem(status: 500, type: "/problems/server-configuration", title: "Internal Server Error",
+                               detail: "the caller's token name is not usable as a history actor (1-128 bytes, no control characters); fix the tokens file")
+            }
+            let pointer = pointers(field)
+            return Problem(invalid: InvalidField(pointer: pointer, message: message))
+        case .backend(let message):
+            logger.error("store failure on \(subject): \(message)")
+            return Problem(status: 500, type: "/problems/store-failure", title: "Internal Server Error",
+                           detail: "the VM-config store failed; the server log has the cause")
+        }
+    }
+
+    /// Runs a write under the request's preconditions. `write` gets the
+    /// store's `expectedRevision`: nil (unconditional), 0 (must not exist)
+    /// or a revision. Conditions the store cannot express in one number
+    /// (`If-Match: *`, several tags, `If-None-Match` with tags) are evaluated
+    /// against the current revision, and the write is then pinned to exactly
+    /// that revision, so the check and the write are still atomic; if the
+    /// record changed in between, the evaluation is repeated.
+    func conditionalWrite<T>(_ pre: Preconditions, kind: WriteKind, subject: String,
+                             current: () throws(StoreError) -> Int?,
+                             _ write: (Int?) throws(StoreError) -> T) throws(Problem) -> T {
+        if pre.isEmpty {
+            do { return try write(nil) } catch { throw problem(error, subject: subject, kind: kind) }
+        }
+        if let pinned = pre.pinnedRevision {
+            do { return try write(pinned) } catch { throw problem(error, subject: subject, kind: kind, conditional: true) }
+        }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let now: Int?
+            do { now = try current() } catch { throw problem(error, subject: subject) }
+            if now == nil && kind == .modify { throw Self.notFound(subject) }
+            guard pre.ifMatchHolds(current: now) else {
+                throw Self.preconditionFailed(now.map { "\(subject) is at revision \($0) (ETag \(ETag.value($0))), which If-Match does not name" }
+                    ?? "\(subject) does not exist, and If-Match needs it to")
+            }
+            guard pre.ifNoneMatchHolds(current: now) else {
+                throw Self.preconditionFailed(now.map { "\(subject) exists at revision \($0) (ETag \(ETag.value($0))), which If-None-Match excludes" }
+                    ?? "\(subject) does not exist")
+            }
+            do {
+                return try write(now ?? 0)
+            } catch {
+                switch error {
+                case .revisionMismatch, .notFound, .alreadyExists:
+                    if attempt < 4 { continue }
+                    throw problem(error, subject: subject, kind: kind, conditional: true)
+                default:
+                    throw problem(error, subject: subject, kind: kind, conditional: true)
+                }
+            }
+        }
+    }
+
+    /// For GET: 412 when If-Match fails, 304 (with the ETag) when If-None-Match matches, else nil.
+    static func conditionalRead(_ request: HTTPRequest, revision: Int) throws(Problem) -> HTTPResponse? {
+        guard request.headers["If-Match"] != nil || request.headers["If-None-Match"] != nil else { return nil }
+        let pre = Preconditions(request.headers)
+        guard pre.ifMatchHolds(current: revision) else {
+            throw preconditionFailed("the resource is at revision \(revision) (ETag \(ETag.value(revision))), which If-Match does not name")
+        }
+        if !pre.ifNoneMatchHolds(current: revision) {
+            return HTTPResponse(status: 304, headers: [ETag.header(revision)])
+        }
+        return nil
+    }
+
+    /// A path segment that names a record to create: 422 at `/path/<name>` if it is not a valid id.
+    static func checkNewID(_ id: String, segment: String) throws(Problem) {
+        do {
+            try Validation.identifier(id, field: "/path/\(segment)")
+        } catch {
+            if case .invalid(let field, let message) = error {
+                throw Problem(invalid: InvalidField(pointer: field, message: message))
+            }
+        }
+    }
+
+    /// Whether `id` could name a stored record (an invalid one is simply not found).
+    static func isValidID(_ id: String) -> Bool {
+        do { try Validation.identifier(id, field: "/id"); return true } catch { return false }
+    }
+}
+
+/// Query parameters, checked like a closed JSON object: an unknown name,
+/// or a second value for a parameter that takes one, is 422 with the
+/// pointer `/query/<name>`.
+struct QueryParameters {
+    let items: [(name: String, value: String)]
+
+    init(_ request: HTTPRequest, allowed: [String], repeatable: [String] = []) throws(Problem) {
+        items = request.query
+        var seen: [String] = []
+        for (name, _) in items {
+            guard allowed.contains(name) || repeatable.contains(name) else {
+                throw QueryParameters.invalid(name, "unknown query parameter; expected one of: " + (allowed + repeatable).joined(separator: ", "))
+            }
+            if !repeatable.contains(name) {
+                if seen.contains(name) { throw QueryParameters.invalid(name, "given more than once") }
+                seen.append(name)
+            }
+        }
+    }
+
+    subscript(_ name: String) -> String? { items.first { $0.name == name }?.value }
+
+    func values(_ name: String) -> [String] { items.filter { $0.name == name }.map(\.value) }
+
+    static func invalid(_ name: String, _ message: String) -> Problem {
+        Problem(invalid: InvalidField(pointer: "/query/" + JSONPointer.escape(name), message: message))
+    }
+
+    /// The parameter as a wire field, so the wire decoders' errors point at `/query/<name>`.
+    static func field(_ name: String, _ value: String) -> Field {
+        Field(.string(value), pointer: "/query/" + name)
+    }
+
+    /// `limit`: 1...1000 (default 100).
+    func limit() throws(Problem) -> Int {
+        guard let text = self["limit"] else { return VMQuery.defaultLimit }
+        guard !text.isEmpty, text.utf8.count <= 7, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(text),
+              (1...VMQuery.maxLimit).contains(n)
+        else {
+            throw QueryParameters.invalid("limit", "must be an integer from 1 to \(VMQuery.maxLimit), got \"\(text.prefix(20))\"")
+        }
+        return n
+    }
+
+    /// The store's pointers for list parameters, as query pointers.
+    static func pointer(_ storeField: String) -> String {
+        if storeField.hasPrefix("/labels") { return "/query/label" }
+        if storeField.hasPrefix("/quirks") { return "/query/quirk" }
+        return "/query" + storeField
+    }
+}

@@ -1,0 +1,218 @@
+import HTTPServer
+import JSON
+import MemTypeEngine
+import MemTypeWire
+import VMStore
+
+/// Decisions for a stored VM: the engine's inputs come from the record (its
+/// disabled-quirk mask, type, non-coherent DMA) and its host (inline or the
+/// named profile; the host kernel selects the KVM model, none: the newest),
+/// the request only says which access on which vCPU.
+extension MemTypedService {
+    static let vmDecisionRoutes: [Route] = [
+        Route("GET", "/v1/vms/{id}/decision") { s, c throws(Problem) in try s.getVMDecision(c) },
+        Route("POST", "/v1/vms/{id}/decisions", json: true) { s, c throws(Problem) in try s.postVMDecision(c) },
+        Route("GET", "/v1/vms/{id}/kvm-quirks") { s, c throws(Problem) in try s.getVMKVMQuirks(c) },
+    ]
+
+    /// The host a VM's decisions use: one extra lookup only for a profile.
+    func host(of record: VMRecord, in store: any VMStore) throws(Problem) -> HostSpec {
+        switch record.host {
+        case .inline(let spec):
+            return spec
+        case .profile(let name):
+            let found: HostProfileRecord?
+            do { found = try store.getHost(name) } catch { throw problem(error, subject: "host profile '\(name)'") }
+            guard let found else {
+                throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
+                              detail: "VM '\(record.id)' references host profile '\(name)', which does not exist")
+            }
+            return found.spec
+        }
+    }
+
+    /// The engine request for a stored VM on its host.
+    static func decisionRequest(_ record: VMRecord, host: HostSpec, vcpu: VCPUState = VCPUState(),
+                                access: GuestAccess = GuestAccess()) -> DecisionRequest {
+        DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: record.vmConfig, vcpu: vcpu, access: access)
+    }
+
+    /// Cross-field checks: the access's are the client's (422 at `prefix`),
+    /// the VM's are the stored record's (409: fix the record or its host).
+    static func validate(_ request: DecisionRequest, record: VMRecord, gpa: String, private tdxPrivate: String) throws(Problem) {
+        do {
+            try request.validate()
+        } catch {
+            switch error.field {
+            case .accessGPA: throw Problem(invalid: InvalidField(pointer: gpa, message: error.message))
+            case .accessPrivate: throw Problem(invalid: InvalidField(pointer: tdxPrivate, message: error.message))
+            case .vmType, .disabledQuirks:
+                throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
+                              detail: "the stored VM '\(record.id)' cannot run on its host: \(error.message); change the VM's type or its host")
+            }
+        }
+    }
+
+    /// The engine's decision with `"vm": {"id", "revision", "baseline"}` added as its last member.
+    static func decisionResponse(_ decision: Decision, record: VMRecord) -> HTTPResponse {
+        var w = JSONWriter(capacity: 2560)
+        decision.write(to: &w)
+        var suffix = JSONWriter(capacity: 128)
+        VMWire.writeSummary(record, to: &suffix)
+        var body = w.bytes
+        body.removeLast()  // the decision's closing brace
+        body.append(contentsOf: #","vm":"#.utf8)
+        body.append(contentsOf: suffix.bytes)
+        body.append(UInt8(ascii: "}"))
+        return .json(body)
+    }
+
+    /// `GET /v1/vms/{id}/decision?gpa=&pat_index=&pte=&level=&mmio=&private=&pat=`: the hot path.
+    /// One `getVM`, a host lookup only for a profile, the engine's writer for the body.
+    func getVMDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let store = try requireStore()
+        _ = try configuration.auth.authorize(c.request, for: .read)
+        var access = GuestAccess()
+        var vcpu = VCPUState()
+        var pte: Field?
+        var seen: UInt8 = 0
+        do throws(InvalidField) {
+            for (name, value) in c.request.query {
+                let bit: UInt8
+                switch name {
+                case "gpa":
+                    bit = 1
+                    access.gpa = try Field(.string(value), pointer: "/query/gpa").uint64()
+                case "pat_index":
+                    bit = 2
+                    access.patIndex = PATIndex(try Field(.string(value), pointer: "/query/pat_index").int(in: 0...7))!
+                case "pte":
+                    bit = 4
+                    pte = Field(.string(value), pointer: "/query/pte")
+                case "level":
+                    bit = 8
+                    guard let level = PageLevel(name: value) else {
+                        throw InvalidField(pointer: "/query/level", message: "unknown level \"\(value.prefix(20))\"; expected 4K, 2M or 1G")
+                    }
+                    access.level = level
+                case "mmio":
+                    bit = 16
+                    access.mmio = try Self.queryBool(value, pointer: "/query/mmio")
+                case "private":
+                    bit = 32
+                    access.tdxPrivate = try Self.queryBool(value, pointer: "/query/private")
+                case "pat":
+                    bit = 64
+                    vcpu.pat = try PAT(Field(.string(value), pointer: "/query/pat"))
+                default:
+                    throw InvalidField(pointer: "/query/" + JSONPointer.escape(name),
+                                       message: "unknown query parameter; expected gpa, pat_index, pte, level, mmio, private, pat")
+                }
+                guard seen & bit == 0 else { throw InvalidField(pointer: "/query/" + name, message: "given more than once") }
+                seen |= bit
+            }
+            if let pte {
+                guard seen & 2 == 0 else { throw pte.invalid("give either pte or pat_index, not both") }
+                // A raw paging-structure entry: the PAT bit's position depends on the level.
+                access.patIndex = PATIndex(entry: try pte.uint64(), level: access.level)
+                access.patIndexFromEntry = true
+            }
+        } catch {
+            throw Problem(invalid: error)
+        }
+        let record = try loadVM(store, c.capture("id"))
+        let request = Self.decisionRequest(record, host: try host(of: record, in: store), vcpu: vcpu, access: access)
+        try Self.validate(request, record: record, gpa: "/query/gpa", private: "/query/private")
+        return Self.decisionResponse(DecisionEngine.decide(request), record: record)
+    }
+
+    static func queryBool(_ value: String, pointer: String) throws(InvalidField) -> Bool {
+        switch value {
+        case "true", "1": true
+        case "false", "0": false
+        default: throw InvalidField(pointer: pointer, message: "expected true or false, got \"\(value.prefix(20))\"")
+        }
+    }
+
+    static let vmDecisionKeys = ["vcpu", "access"]
+
+    /// `POST /v1/vms/{id}/decisions` with `{"vcpu": {...}, "access": {...}}` (both optional). A read.
+    func postVMDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let store = try requireStore()
+        _ = try configuration.auth.authorize(c.request, for: .read)
+        let body = try Self.parse(c.request.body)
+        var vcpu = VCPUState()
+        var access = GuestAccess()
+        do {
+            let m = try Field(body).object(allowed: Self.vmDecisionKeys)
+            if let f = m["vcpu"] { vcpu = try VCPUState(f) }
+            if let f = m["access"] { access = try GuestAccess(f) }
+        } catch {
+            throw Problem(invalid: error)
+        }
+        let record = try loadVM(store, c.capture("id"))
+        let request = Self.decisionRequest(record, host: try host(of: record, in: store), vcpu: vcpu, access: access)
+        try Self.validate(request, record: record, gpa: "/access/gpa", private: "/access/private")
+        return Self.decisionResponse(DecisionEngine.decide(request), record: record)
+    }
+
+    /// `kernel=` or `model=` from the query, else the host's own selection.
+    static func kernelSelection(_ q: QueryParameters, host: HostSpec) throws(Problem) -> KernelSelection {
+        switch (q["kernel"], q["model"]) {
+        case (let k?, nil):
+            guard k.utf8.count <= Validation.maxKernelLength, let v = KernelVersion(k) else {
+                throw QueryParameters.invalid("kernel", "\"\(k.prefix(40))\" is not a kernel version; expected e.g. 6.6, v6.10.3, 6.11-rc2, 6.16")
+            }
+            return .version(v)
+        case (nil, let m?):
+            guard let model = VMWire.models.first(where: { $0.0.equalsIgnoringASCIICase(m) })?.1 else {
+                throw QueryParameters.invalid("model", "unknown model \"\(m.prefix(20))\"; expected A, B, C, D or E")
+            }
+            return .model(model)
+        case (nil, nil):
+            return host.kernelSelection
+        case (_?, _?):
+            throw QueryParameters.invalid("model", "give either kernel or model, not both")
+        }
+    }
+
+    /// `GET /v1/vms/{id}/kvm-quirks[?kernel=|model=]`: what the VMM does at VM
+    /// creation: the KVM_CAP_DISABLE_QUIRKS2 mask, whether KVM would refuse it,
+    /// and each decision-relevant quirk's resulting state.
+    func getVMKVMQuirks(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let store = try requireStore()
+        _ = try configuration.auth.authorize(c.request, for: .read)
+        let q = try QueryParameters(c.request, allowed: ["kernel", "model"])
+        let record = try loadVM(store, c.capture("id"))
+        let hostSpec = try host(of: record, in: store)
+        let selection = try Self.kernelSelection(q, host: hostSpec)
+        let model = selection.model
+        let eval = QuirkEvaluator.evaluate(model: model, kernel: selection.version, host: hostSpec.hostProfile, vm: record.vmConfig)
+        return .json(capacity: 2048) { w in
+            w.beginObject()
+            w.key("vm")
+            VMWire.writeSummary(record, to: &w)
+            w.key("host")
+            w.beginObject()
+            VMWire.writeMembers(hostSpec, to: &w)
+            w.endObject()
+            w.key("host_profile")
+            if let name = record.host.profileName { w.string(name) } else { w.null() }
+            w.key("model")
+            model.write(to: &w, kernel: selection.version)
+            w.key("disable_quirks2")
+            w.beginObject()
+            VMWire.writeMask(eval.requested, key: "mask", namesKey: "names", to: &w)
+            w.member("call_needed", !eval.applicableRequest.isEmpty)
+            w.member("would_fail", eval.enableCapFails)
+            w.key("error")
+            if eval.enableCapFails { w.string("EINVAL") } else { w.null() }
+            VMWire.writeMask(eval.refused, key: "refused", namesKey: "refused_names", to: &w)
+            VMWire.writeMask(eval.applicableRequest, key: "mask_to_apply", namesKey: "names_to_apply", to: &w)
+            w.endObject()
+            w.key("quirks")
+            eval.write(to: &w)
+            w.endObject()
+        }
+    }
+}
