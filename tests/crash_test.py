@@ -19,12 +19,14 @@ TOKEN = "crash-test-token-0123456789"
 
 
 def start(binary, db, tokens, log):
+    offset = os.path.getsize(log)  # only this start's lines count
     proc = subprocess.Popen([binary, "--port", "0", "--db", db, "--tokens", tokens, "--threads", "2"],
                             stdout=subprocess.DEVNULL, stderr=open(log, "a"))
     deadline = time.time() + 20
     while time.time() < deadline:
         with open(log) as f:
-            for line in f.read().splitlines()[::-1]:
+            f.seek(offset)
+            for line in f.read().splitlines():
                 if "listening on http://127.0.0.1:" in line:
                     port = int(line.rsplit(":", 1)[1])
                     if proc.poll() is None:
