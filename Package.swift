@@ -91,6 +91,6 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"]),
         .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),
-        .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON", "HTTPServer", "HTTPTestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON", "HTTPServer", "HTTPTestSupport", "VMStore"]),
     ]
 )

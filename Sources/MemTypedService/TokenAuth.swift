@@ -31,6 +31,10 @@ public struct TokenAuth: Sendable {
             guard words.count == 2 || (words.count == 3 && words[2] == "read") else {
                 throw TokenFileError(line: n + 1, message: "expected NAME TOKEN [read]")
             }
+            // The name becomes the history actor: keep it to what the store accepts.
+            guard words[0].utf8.count <= 64, words[0].utf8.allSatisfy({ TokenAuth.nameBytes.contains($0) }) else {
+                throw TokenFileError(line: n + 1, message: "name must be 1-64 characters of A-Z a-z 0-9 . _ -")
+            }
             guard words[1].utf8.count >= 16 else {
                 throw TokenFileError(line: n + 1, message: "token for \(words[0]) is shorter than 16 characters")
             }
@@ -72,6 +76,8 @@ public struct TokenAuth: Sendable {
         }
         return found
     }
+
+    static let nameBytes = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-".utf8)
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
