@@ -181,8 +181,9 @@ extension MemTypedService {
         let hostSpec = try? host(of: after, in: store)
         return .json(headers: [ETag.header(after.revision)], capacity: 2048) { w in
             w.beginObject()
+            // The VM as stored now: after a real move, before a dry run.
             w.key("vm")
-            VMWire.writeSummary(after, to: &w)
+            VMWire.writeSummary(dryRun ? before : after, to: &w)
             w.member("dry_run", dryRun)
             w.member("result", unchanged ? "unchanged" : dryRun ? "would_move" : "moved")
             w.key("from")
