@@ -108,13 +108,18 @@ extension EffectiveCell {
         w.member("type", type.name)
         w.key("footnotes")
         w.beginArray()
-        for note in footnotes.notes {
-            w.beginObject()
-            w.member("number", note.rawValue)
-            w.member("text", note.text)
-            w.endObject()
-        }
+        for note in footnotes.notes { note.write(to: &w) }
         w.endArray()
+        w.endObject()
+    }
+}
+
+extension TableFootnote {
+    /// `{"number": 2, "text": "..."}`.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("number", rawValue)
+        w.member("text", text)
         w.endObject()
     }
 }

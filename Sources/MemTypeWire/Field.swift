@@ -164,7 +164,8 @@ public struct Members: Sendable {
 }
 
 extension JSONValue {
-    var kindName: String {
+    /// "a string", "an object": for error messages.
+    public var kindName: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"

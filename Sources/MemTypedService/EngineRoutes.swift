@@ -118,12 +118,7 @@ extension MemTypedService {
             w.endArray()
             w.key("footnotes")
             w.beginArray()
-            for note in TableFootnote.allCases {
-                w.beginObject()
-                w.member("number", note.rawValue)
-                w.member("text", note.text)
-                w.endObject()
-            }
+            for note in TableFootnote.allCases { note.write(to: &w) }
             w.endArray()
             w.endObject()
         }

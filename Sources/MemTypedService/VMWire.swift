@@ -52,20 +52,9 @@ enum VMWire {
 
     /// The members of an object field as (key, child field) pairs.
     static func entries(_ f: Field) throws(InvalidField) -> [(key: String, field: Field)] {
-        guard case .object(let o) = f.value else { throw f.invalid("expected an object, got \(kind(f.value))") }
+        guard case .object(let o) = f.value else { throw f.invalid("expected an object, got \(f.value.kindName)") }
         let base = f.pointer
         return o.members.map { ($0.key, Field($0.value, pointer: base + "/" + JSONPointer.escape($0.key))) }
-    }
-
-    static func kind(_ v: JSONValue) -> String {
-        switch v {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
     }
 
     /// The body of `PUT /v1/vms/{id}` as a store spec.
