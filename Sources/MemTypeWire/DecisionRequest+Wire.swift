@@ -199,6 +199,6 @@ enum WireNames {
     static let vcpuKeys = ["cr0_cd", "pat", "mtrr", "cpuid_mtrr", "maxphyaddr"]
     static let accessKeys = ["gpa", "mmio", "pte", "pat_index", "level", "private"]
     static let pteKeys = ["pwt", "pcd", "pat"]
-    static let mtrrKeys = ["enabled", "fixed_enabled", "default", "def_type", "fixed", "variable"]
+    static let mtrrKeys = ["enabled", "fixed_enabled", "default", "def_type", "fixed", "variable", "proc_mtrr"]
     static let rangeKeys = ["base", "size", "type", "phys_base", "phys_mask"]
 }

@@ -4,7 +4,7 @@ import MemTypeEngine
 /// Guest MTRRs on the wire: the friendly form (`enabled`, `fixed_enabled`,
 /// `default`) or the raw MTRRdefType (`def_type`), fixed-range MSRs by
 /// address or SDM name, and variable ranges as `base`/`size`/`type` or raw
-/// `phys_base`/`phys_mask` pairs.
+/// `phys_base`/`phys_mask` pairs, or pasted from `/proc/mtrr` (`proc_mtrr`).
 extension MTRRState {
     public init(_ field: Field, maxPhysAddr: Int) throws(InvalidField) {
         let m = try field.object(allowed: WireNames.mtrrKeys)
@@ -43,6 +43,15 @@ extension MTRRState {
         }
 
         var variable: [VariableMTRR] = []
+        if let f = m["proc_mtrr"] {
+            if m.contains("variable") { throw f.fail("give either variable or proc_mtrr, not both") }
+            let text = try f.string()
+            do throws(KernelTextFormats.LineError) {
+                variable = try KernelTextFormats.procMTRR(text, maxPhysAddr: maxPhysAddr)
+            } catch {
+                throw f.fail("/proc/mtrr \(error)")
+            }
+        }
         if let f = m["variable"] {
             for (n, item) in try f.array(maxCount: MTRRState.variableCount).enumerated() {
                 let r = try item.object(allowed: WireNames.rangeKeys)

@@ -15,7 +15,7 @@ public final class MemTypedService: HTTPHandler {
     let configuration: ServiceConfiguration
     let metrics: ServiceMetrics
     let logger: Logger
-    let router = Router(routes: MemTypedService.engineRoutes + MemTypedService.vmRoutes + MemTypedService.operationalRoutes)
+    let router = Router(routes: MemTypedService.engineRoutes + MemTypedService.guestRoutes + MemTypedService.vmRoutes + MemTypedService.operationalRoutes)
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "memtyped")) {
         self.configuration = configuration

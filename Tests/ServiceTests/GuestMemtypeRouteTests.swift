@@ -1,0 +1,59 @@
+import HTTPTestSupport
+import JSON
+import Testing
+
+@Suite struct GuestMemtypeRouteTests {
+    /// The whole bochs story: the old driver's ioremap() then TTM's ioremap_wc() of
+    /// the framebuffer BAR gets UC-, which 6.11-rc1 turns into UC and 6.11 leaves WB.
+    @Test func bochsEndToEnd() throws {
+        let s = try TestServer()
+        func run(_ kernel: String) throws -> JSONValue {
+            try s.request("POST", "/v1/guest/memtype", json: """
+                {"ram": [{"start": 0, "end": "0x80000000"}],
+                 "calls": [{"call": "ioremap", "start": "0xfd000000", "size": "0x1000000"},
+                           {"call": "ioremap_wc", "start": "0xfd000000", "size": "0x1000000"}],
+                 "kvm": {"kernel": "\(kernel)", "host": {"cpu": {"family": 6, "model": "0x8f"}}}}
+                """).json()
+        }
+        let rc1 = try run("6.11-rc1")
+        #expect(rc1["results", 1, "type"] == "UC-")
+        #expect(rc1["results", 1, "substituted"] == true)
+        #expect(rc1["results", 1, "linux_pat_index"] == 2)
+        #expect(rc1["results", 1, "rules", 0, "rule"] == "PAT.tree-first-entry-wins")
+        #expect(rc1["results", 1, "kvm", "effective"] == "UC")
+        #expect(rc1["reservations"]?.arrayValue?.count == 2)
+        #expect(try run("6.11")["results", 1, "kvm", "effective"] == "WB")
+    }
+
+    @Test func pastedPATMemtypeListAndErrors() throws {
+        let s = try TestServer()
+        let j = try s.request("POST", "/v1/guest/memtype", json: #"""
+            {"pat_memtype_list": "PAT memtype list:\nPAT: [mem 0x00000000fd000000-0x00000000fe000000] uncached-minus\n",
+             "calls": [{"call": "ioremap_wt", "start": "0xfd000000", "end": "0xfe000000"},
+                       {"call": "iounmap", "start": "0x1000", "end": "0x2000"}]}
+            """#).json()
+        #expect(j["results", 0, "outcome"] == "mapped")
+        #expect(j["results", 0, "type"] == "UC-")
+        #expect(j["results", 1, "outcome"] == "einval")
+        let bad = try s.request("POST", "/v1/guest/memtype", json: #"{"pat_memtype_list": "PAT: [mem 0x2-0x1] uncached", "calls": []}"#)
+        #expect(bad.status == 422)
+        #expect(try bad.json()["pointer"] == "/pat_memtype_list")
+        let badCall = try s.request("POST", "/v1/guest/memtype", json: #"{"calls": [{"call": "ioremap_nope", "start": 0, "size": 4096}]}"#)
+        #expect(try badCall.json()["pointer"] == "/calls/0/call")
+    }
+
+    @Test func procMTRRInADecision() throws {
+        let s = try TestServer()
+        let body = #"""
+            {"model": "A", "vm": {"noncoherent_dma": true},
+             "vcpu": {"pat": "linux", "mtrr": {"enabled": true, "default": "WB",
+               "proc_mtrr": "reg00: base=0x0c0000000 ( 3072MB), size= 1024MB, count=1: uncachable"}},
+             "access": {"gpa": "0xc0000000", "pat_index": 1}}
+            """#
+        let j = try s.request("POST", "/v1/decisions", json: body).json()
+        #expect(j["ept", "type"] == "UC")
+        #expect(j["effective"] == "WC")
+        let bad = try s.request("POST", "/v1/decisions", json: #"{"vcpu": {"mtrr": {"proc_mtrr": "reg00: nonsense"}}}"#)
+        #expect(try bad.json()["pointer"] == "/vcpu/mtrr/proc_mtrr")
+    }
+}
