@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The HTTP contract check: validates openapi.yaml (and that its examples
-# match their schemas), starts memtyped on a free loopback port, runs
-# schemathesis against every operation, then stops the server with SIGTERM
-# and requires a clean exit. Exits non-zero on any failure.
+# The HTTP contract check: validates openapi.yaml (and that its examples,
+# parameter examples included, match their schemas), starts memtyped on a free
+# loopback port with a fresh VM-config store (--db) and a tokens file
+# (--tokens), seeds the store with curl, runs schemathesis against every
+# operation with a write token, then against the write operations with a
+# read-only token (403) and with none (401), stops the server with SIGTERM and
+# requires a clean exit. Exits non-zero on any failure: a server error, a
+# response that breaks the schema, or a status or header the spec does not
+# document.
 #
 # Environment (all optional):
 #   MEMTYPED_BIN          a built memtyped to test; otherwise it is built here
 #   API_CHECK_SCRATCH     --scratch-path for that build (default: SwiftPM's .build)
 #   API_CHECK_VENV        where the Python tools live (default: ./.venv-api)
 #   API_CHECK_EXAMPLES    schemathesis --max-examples per operation (default: 50)
-#   API_CHECK_TIMEOUT     hard limit on the schemathesis run, seconds (default: 600)
+#   API_CHECK_TIMEOUT     hard limit on each schemathesis run, seconds (default: 600)
 #   API_CHECK_SEED        schemathesis --seed, to replay a run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +71,7 @@ log "validating $SPEC"
 # Every example in the document must match its own schema: schemathesis sends
 # the request examples, but nothing else would check the response examples.
 "$VENV/bin/python" - "$SPEC" <<'PY' || die "an example in $SPEC does not match its schema"
-import sys, yaml, jsonschema
+import json, sys, yaml, jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -79,7 +84,8 @@ def esc(key):
 def at(pointer):
     node = doc
     for part in pointer.split("/")[1:]:
-        node = node[part.replace("~1", "/").replace("~0", "~")]
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if isinstance(node, list) else node[part]
     return node
 
 def deref(pointer):
@@ -89,9 +95,15 @@ def deref(pointer):
     return pointer
 
 checked = bad = 0
+seen = set()
 
 def check(where, schema_pointer, value):
+    """Validates once per (schema, value): shared components are reached from many operations."""
     global checked, bad
+    key = (schema_pointer, json.dumps(value, sort_keys=True))
+    if key in seen:
+        return
+    seen.add(key)
     checked += 1
     validator = jsonschema.Draft202012Validator({"$ref": "urn:spec#" + schema_pointer}, registry=registry)
     for error in validator.iter_errors(value):
@@ -109,9 +121,25 @@ def media(where, holder):
         for name in m.get("examples") or {}:
             check(f"{where} {mtype} examples/{name}", mp + "/schema", at(deref(f"{mp}/examples/{esc(name)}"))["value"])
 
+def parameters(where, holder):
+    """Parameter examples (`example`, `examples`) against the parameter's schema."""
+    for i in range(len(at(holder).get("parameters") or [])):
+        pp = deref(f"{holder}/parameters/{i}")
+        param = at(pp)
+        label = f"{where} parameter {param['name']}"
+        if "example" in param:
+            check(f"{label} example", pp + "/schema", param["example"])
+        for name in param.get("examples") or {}:
+            check(f"{label} examples/{name}", pp + "/schema", at(deref(f"{pp}/examples/{esc(name)}"))["value"])
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 for path, item in doc["paths"].items():
+    parameters(f"{path}", f"/paths/{esc(path)}")
     for method, op in item.items():
+        if method not in METHODS:
+            continue
         op_pointer = f"/paths/{esc(path)}/{method}"
+        parameters(f"{method.upper()} {path}", op_pointer)
         if "requestBody" in op:
             media(f"{method.upper()} {path} request", op_pointer + "/requestBody")
         for status in op["responses"]:
@@ -151,10 +179,18 @@ alive() {
     [ "$state" != Z ]
 }
 
+# The VM-config store: a fresh SQLite file, and a tokens file with a write
+# token (the one schemathesis sends) and a read-only one (for the 403 pass).
+TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+READ_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+printf 'api-check %s\napi-check-reader %s read\n' "$TOKEN" "$READ_TOKEN" >"$WORK/tokens"
+chmod 600 "$WORK/tokens"
+
 # Explicit flags win over any MEMTYPED_* in the environment; the limits are
-# the defaults openapi.yaml documents.
+# the defaults openapi.yaml documents, and reads stay open (no --read-auth).
 cd "$WORK"
-"$MEMTYPED_BIN" --host 127.0.0.1 --port 0 --max-batch 1000 --max-body 1048576 2>"$SERVER_LOG" &
+"$MEMTYPED_BIN" --host 127.0.0.1 --port 0 --max-batch 1000 --max-body 1048576 \
+    --db "$WORK/store.sqlite" --baseline legacy-ignore-guest-pat --tokens "$WORK/tokens" 2>"$SERVER_LOG" &
 SERVER_PID=$!
 
 PORT=""
@@ -177,27 +213,68 @@ sys.exit(served != open(sys.argv[2], "rb").read())
 PY
     die "GET /openapi.yaml does not serve this $SPEC (rebuild memtyped)"
 
-# --- 4. schemathesis -------------------------------------------------------
+# --- 4. Seeding the store --------------------------------------------------
+# Records for reads and writes to find: the documented example (web-01, with
+# VGA, on the Sapphire Rapids profile spr-6-16 running 6.16: the ids the
+# spec's parameter examples name), a profile no VM references (a DELETE can
+# succeed), a VM with an inline host on the other baseline, and a TDX VM its
+# AMD host cannot run (its decisions are 409). schemathesis also reuses the ids
+# it sees in responses, so its later requests reach these records.
+command -v curl >/dev/null || die "curl is needed to seed the store (apt-get install curl)"
+seed() { # METHOD PATH BODY EXPECTED-STATUS
+    local status
+    status=$(curl -sS -o "$WORK/seed.out" -w '%{http_code}' -X "$1" "$BASE$2" \
+        -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data-binary "$3") ||
+        die "seeding: $1 $2: curl failed"
+    [ "$status" = "$4" ] || { cat "$WORK/seed.out" >&2; echo >&2; die "seeding: $1 $2 answered $status, expected $4"; }
+}
+seed PUT /v1/hosts/spr-6-16 '{"vendor": "intel", "self_snoop": true, "tdp": true, "cpu": {"family": 6, "model": "0x8f", "stepping": 8}, "kernel": "6.16"}' 201
+seed PUT /v1/hosts/spare '{"vendor": "amd", "kernel": "6.12"}' 201
+seed PUT /v1/vms/web-01 '{"baseline": "legacy-ignore-guest-pat", "host_profile": "spr-6-16", "display_devices": ["VGA"], "guest_kernel": "6.1", "labels": {"team": "web"}}' 201
+seed PATCH /v1/vms/web-01 '{"labels": {"owner": "web-oncall"}}' 200
+seed PUT /v1/vms/desk-02 '{"baseline": "honor-guest-pat-2025", "host": {"cpu": {"family": 6, "model": 106}, "kernel": "6.18"}, "display_devices": ["virtio-gpu"], "labels": {"team": "desktop"}}' 201
+seed PUT /v1/vms/td-01 '{"host": {"vendor": "amd"}, "type": "tdx"}' 201
+log "seeded: host profiles spr-6-16 and spare, VMs web-01, desk-02 and td-01"
+
+# --- 5. schemathesis -------------------------------------------------------
 # One worker: with two, Python 3.11 (Debian 12's) intermittently fails inside
 # Hypothesis with "SystemError: AST constructor recursion depth mismatch"
 # (ast.parse racing between threads), which schemathesis reports as errors.
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method,allow_header_conformance
-st=("$VENV/bin/schemathesis" run "$SPEC"
-    --url "$BASE"
-    --checks "$CHECKS"
-    --phases examples,coverage,fuzzing
-    --max-examples "$EXAMPLES"
-    --workers 1
-    --request-timeout 10
-    --generation-database none
-    --no-color)
-[ -z "${API_CHECK_SEED:-}" ] || st+=(--seed "$API_CHECK_SEED")
-log "running: ${st[*]}"
+run_schemathesis() { # LABEL ARGS...
+    local label=$1
+    shift
+    local st=("$VENV/bin/schemathesis" run "$SPEC"
+        --url "$BASE"
+        --checks "$CHECKS"
+        --workers 1
+        --request-timeout 10
+        --generation-database none
+        --no-color
+        "$@")
+    [ -z "${API_CHECK_SEED:-}" ] || st+=(--seed "$API_CHECK_SEED")
+    local shown="${st[*]}"
+    shown=${shown//$TOKEN/\$TOKEN}
+    log "running ($label): ${shown//$READ_TOKEN/\$READ_TOKEN}"
+    # The run ends by itself; the timeout is a backstop against a hung server.
+    timeout --kill-after=10 "$TIMEOUT" "${st[@]}"
+}
 status=0
-# The run ends by itself; the timeout is a backstop against a hung server.
-timeout --kill-after=10 "$TIMEOUT" "${st[@]}" || status=$?
+# Every operation, with the write token. The stateful phase chains the links
+# schemathesis infers (PUT /v1/vms/{id} -> GET/PATCH/DELETE ..., and so on).
+run_schemathesis "every operation, write token" --header "Authorization: Bearer $TOKEN" \
+    --phases examples,coverage,fuzzing,stateful --max-examples "$EXAMPLES" || status=$?
+# The writes again, as callers the server must refuse: a read-only token
+# (403), then no token (401 with WWW-Authenticate). schemathesis' warning that
+# authentication failed is the point here, so warnings are off.
+# (operationIds: putVM, patchVM, deleteVM, moveVMBaseline, moveBaselines, putHostProfile, deleteHostProfile)
+WRITES=(--include-operation-id-regex '^(put|patch|delete|move)[A-Z]')
+[ "$status" != 0 ] || run_schemathesis "writes, read-only token" --header "Authorization: Bearer $READ_TOKEN" \
+    "${WRITES[@]}" --phases examples,fuzzing --max-examples 5 --warnings off || status=$?
+[ "$status" != 0 ] || run_schemathesis "writes, no token" \
+    "${WRITES[@]}" --phases examples,fuzzing --max-examples 5 --warnings off || status=$?
 
-# --- 5. Shutdown -----------------------------------------------------------
+# --- 6. Shutdown -----------------------------------------------------------
 alive "$SERVER_PID" || { cat "$SERVER_LOG" >&2; die "memtyped died during the run"; }
 log "stopping memtyped with SIGTERM"
 kill -TERM "$SERVER_PID"
