@@ -33,9 +33,18 @@ hex_value (char c)
 
 /**
  * MHD_OPTION_UNESCAPE_CALLBACK: like MHD's default (decode "%HH", leave
- * malformed escapes alone) except that "%00" is kept literally. The URL
- * reaches the access handler as a C string, so a decoded NUL would silently
- * cut the path short ("/admin%00.json" would route as "/admin").
+ * malformed escapes alone) except that three escapes are kept literally:
+ * - "%00": the URL reaches the access handler as a C string, so a decoded
+ *   NUL would silently cut the path short ("/admin%00.json" would route as
+ *   "/admin");
+ * - "%2F": a decoded slash would split a path segment, so
+ *   "/v1/vms/web-01%2Fhistory" would route as the history of "web-01";
+ * - "%25": kept so that the Swift side can finish decoding query arguments
+ *   ("%2F" to "/", "%25" to "%") in one unambiguous pass; left alone, "%252F"
+ *   would become "%2F" here and "/" there.
+ * MHD applies this to the path and to each query name and value alike;
+ * the path keeps the three escapes, query arguments lose the last two in
+ * HTTPServer's collectQueryPairCallback.
  */
 static size_t
 unescape_keeping_nul (void *cls, struct MHD_Connection *connection, char *s)
@@ -50,9 +59,10 @@ unescape_keeping_nul (void *cls, struct MHD_Connection *connection, char *s)
     {
       int hi = hex_value (r[1]);
       int lo = (hi >= 0) ? hex_value (r[2]) : -1;
-      if ( (lo >= 0) && (0 != hi * 16 + lo) )
+      int v = (lo >= 0) ? hi * 16 + lo : -1;
+      if ( (v > 0) && ('/' != v) && ('%' != v) )
       {
-        *w++ = (char) (hi * 16 + lo);
+        *w++ = (char) v;
         r += 3;
         continue;
       }

@@ -55,8 +55,10 @@ extension HTTPHeaders: ExpressibleByDictionaryLiteral {
 public struct HTTPRequest: Sendable {
     /// The request method exactly as sent ("GET", "POST", ...).
     public var method: String
-    /// The URL path without the query string. libmicrohttpd has already
-    /// percent-decoded it (so "%2F" arrives as "/").
+    /// The URL path without the query string, percent-decoded except for
+    /// "%00", "%2F" and "%25", which stay as sent: a decoded NUL or slash
+    /// could cut the path short or split a segment ("/v1/vms/a%2Fhistory"
+    /// is one segment `a%2Fhistory`, not two).
     public var path: String
     /// Query arguments, percent-decoded ('+' becomes a space), in order.
     /// An argument without '=' has an empty value.

@@ -83,6 +83,43 @@ let collectPairCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, 
     return .YES
 }
 
+/// For query arguments: as `collectPairCallback`, then the decoding the C
+/// unescape callback leaves to this side ("%2F" to "/", "%25" to "%").
+let collectQueryPairCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
+    let pairs = cls.unsafelyUnwrapped.assumingMemoryBound(to: [(name: String, value: String)].self)
+    pairs.pointee.append((name: finishQueryDecoding(key, keySize), value: finishQueryDecoding(value, valueSize)))
+    return .YES
+}
+
+/// Decodes the escapes `unescape_keeping_nul` keeps for query arguments:
+/// "%2F"/"%2f" to "/" and "%25" to "%" ("%00" stays literal). One pass, so
+/// "%252F" (which the C side turned into "%252F" unchanged) becomes "%2F".
+private func finishQueryDecoding(_ pointer: UnsafePointer<CChar>?, _ count: Int) -> String {
+    guard let pointer, count > 0 else { return "" }
+    let bytes = UnsafeRawBufferPointer(start: pointer, count: count)
+    guard bytes.contains(UInt8(ascii: "%")) else { return String(decoding: bytes, as: UTF8.self) }
+    var out: [UInt8] = []
+    out.reserveCapacity(count)
+    var i = 0
+    while i < count {
+        if bytes[i] == UInt8(ascii: "%"), i + 2 < count {
+            let decoded: UInt8? = switch (bytes[i + 1], bytes[i + 2]) {
+            case (UInt8(ascii: "2"), UInt8(ascii: "F")), (UInt8(ascii: "2"), UInt8(ascii: "f")): UInt8(ascii: "/")
+            case (UInt8(ascii: "2"), UInt8(ascii: "5")): UInt8(ascii: "%")
+            default: nil
+            }
+            if let decoded {
+                out.append(decoded)
+                i += 3
+                continue
+            }
+        }
+        out.append(bytes[i])
+        i += 1
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
 @inline(__always)
 private func makeString(_ pointer: UnsafePointer<CChar>?, _ count: Int) -> String {
     guard let pointer, count > 0 else { return "" }
@@ -179,7 +216,7 @@ extension ServerCore {
         let request = HTTPRequest(
             method: method.map { String(cString: $0) } ?? "",
             path: makePath(url),
-            query: collect(connection, .GET_ARGUMENT_KIND),
+            query: collect(connection, .GET_ARGUMENT_KIND, collectQueryPairCallback),
             headers: HTTPHeaders(collect(connection, .HEADER_KIND)),
             body: body
         )
@@ -206,13 +243,15 @@ extension ServerCore {
     }
 
     @inline(__always)
-    private func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind) -> [(name: String, value: String)] {
+    private func collect(
+        _ connection: OpaquePointer, _ kind: MHD_ValueKind, _ iterator: MHD_KeyValueIteratorN = collectPairCallback
+    ) -> [(name: String, value: String)] {
         var pairs: [(name: String, value: String)] = []
         let count = MHD_get_connection_values_n(connection, kind, nil, nil)
         guard count > 0 else { return pairs }
         pairs.reserveCapacity(Int(count))
         withUnsafeMutablePointer(to: &pairs) { pointer in
-            _ = MHD_get_connection_values_n(connection, kind, collectPairCallback, pointer)
+            _ = MHD_get_connection_values_n(connection, kind, iterator, pointer)
         }
         return pairs
     }

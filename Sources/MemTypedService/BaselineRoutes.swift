@@ -245,10 +245,8 @@ extension MemTypedService {
                     for (key, field) in try VMWire.entries(l) { query.labels[key] = try field.string() }
                 }
                 if let q = VMWire.present(filter, "quirks") {
-                    for (quirk, choice) in try VMWire.quirkChoices(q) {
-                        guard let choice else {
-                            throw InvalidField(pointer: q.pointer + "/" + quirk.name, message: "expected \"disable\" or \"keep_enabled\"")
-                        }
+                    for (quirk, choice, field) in try VMWire.quirkEntries(q) {
+                        guard let choice else { throw field.invalid("expected \"disable\" or \"keep_enabled\"") }
                         query.quirks[quirk] = choice
                     }
                 }

@@ -31,15 +31,35 @@ extension MemTypedService {
         }
     }
 
+    /// A stored VM's decision inputs for a read, its host resolved: 404 if the
+    /// id is not valid or not stored, 409 if its host profile is gone. One store
+    /// read (`VMStore.decisionInputs`), whatever the host.
+    func loadDecisionInputs(_ store: any VMStore, _ id: String) throws(Problem) -> (VMDecisionInputs, HostSpec) {
+        guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
+        let found: VMDecisionInputs?
+        do { found = try store.decisionInputs(id) } catch { throw problem(error, subject: Self.vmSubject(id)) }
+        guard let found else { throw Self.notFound(Self.vmSubject(id)) }
+        guard let host = found.host else {
+            throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
+                          detail: "VM '\(id)' references host profile '\(found.hostProfile ?? "")', which does not exist")
+        }
+        return (found, host)
+    }
+
     /// The engine request for a stored VM on its host.
     static func decisionRequest(_ record: VMRecord, host: HostSpec, vcpu: VCPUState = VCPUState(),
                                 access: GuestAccess = GuestAccess()) -> DecisionRequest {
         DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: record.vmConfig, vcpu: vcpu, access: access)
     }
 
+    static func decisionRequest(_ inputs: VMDecisionInputs, host: HostSpec, vcpu: VCPUState,
+                                access: GuestAccess) -> DecisionRequest {
+        DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: inputs.vmConfig, vcpu: vcpu, access: access)
+    }
+
     /// Cross-field checks: the access's are the client's (422 at `prefix`),
     /// the VM's are the stored record's (409: fix the record or its host).
-    static func validate(_ request: DecisionRequest, record: VMRecord, gpa: String, private tdxPrivate: String) throws(Problem) {
+    static func validate(_ request: DecisionRequest, id: String, gpa: String, private tdxPrivate: String) throws(Problem) {
         do {
             try request.validate()
         } catch {
@@ -48,18 +68,19 @@ extension MemTypedService {
             case .accessPrivate: throw Problem(invalid: InvalidField(pointer: tdxPrivate, message: error.message))
             case .vmType, .disabledQuirks:
                 throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
-                              detail: "the stored VM '\(record.id)' cannot run on its host: \(error.message); change the VM's type or its host")
+                              detail: "the stored VM '\(id)' cannot run on its host: \(error.message); change the VM's type or its host")
             }
         }
     }
 
     /// The engine's decision with `"vm": {"id", "revision", "baseline"}` added as its last member.
-    static func decisionResponse(_ decision: Decision, record: VMRecord) -> HTTPResponse {
-        var w = JSONWriter(capacity: 2560)
+    static func decisionResponse(_ decision: Decision, inputs: VMDecisionInputs) -> HTTPResponse {
+        var w = JSONWriter(capacity: 3072)
         decision.write(to: &w)
         var suffix = JSONWriter(capacity: 128)
-        VMWire.writeSummary(record, to: &suffix)
+        writeSummary(inputs, to: &suffix)
         var body = w.bytes
+        w = JSONWriter(capacity: 0)  // drops the writer's reference: `body` is unique, edited in place
         body.removeLast()  // the decision's closing brace
         body.append(contentsOf: #","vm":"#.utf8)
         body.append(contentsOf: suffix.bytes)
@@ -67,8 +88,18 @@ extension MemTypedService {
         return .json(body)
     }
 
+    /// `VMWire.writeSummary(_:to:)`'s object, from decision inputs.
+    static func writeSummary(_ inputs: VMDecisionInputs, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("id", inputs.id)
+        w.member("revision", inputs.revision)
+        w.member("baseline", inputs.baseline)
+        w.endObject()
+    }
+
     /// `GET /v1/vms/{id}/decision?gpa=&pat_index=&pte=&level=&mmio=&private=&pat=`: the hot path.
-    /// One `getVM`, a host lookup only for a profile, the engine's writer for the body.
+    /// One store read (`decisionInputs`: the VM and its host profile in one
+    /// statement), the engine's writer for the body.
     func getVMDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
         _ = try configuration.auth.authorize(c.request, for: .read)
@@ -120,10 +151,10 @@ extension MemTypedService {
         } catch {
             throw Problem(invalid: error)
         }
-        let record = try loadVM(store, c.capture("id"))
-        let request = Self.decisionRequest(record, host: try host(of: record, in: store), vcpu: vcpu, access: access)
-        try Self.validate(request, record: record, gpa: "/query/gpa", private: "/query/private")
-        return Self.decisionResponse(DecisionEngine.decide(request), record: record)
+        let (inputs, host) = try loadDecisionInputs(store, c.capture("id"))
+        let request = Self.decisionRequest(inputs, host: host, vcpu: vcpu, access: access)
+        try Self.validate(request, id: inputs.id, gpa: "/query/gpa", private: "/query/private")
+        return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
     }
 
     static func queryBool(_ value: String, pointer: String) throws(InvalidField) -> Bool {
@@ -150,10 +181,10 @@ extension MemTypedService {
         } catch {
             throw Problem(invalid: error)
         }
-        let record = try loadVM(store, c.capture("id"))
-        let request = Self.decisionRequest(record, host: try host(of: record, in: store), vcpu: vcpu, access: access)
-        try Self.validate(request, record: record, gpa: "/access/gpa", private: "/access/private")
-        return Self.decisionResponse(DecisionEngine.decide(request), record: record)
+        let (inputs, host) = try loadDecisionInputs(store, c.capture("id"))
+        let request = Self.decisionRequest(inputs, host: host, vcpu: vcpu, access: access)
+        try Self.validate(request, id: inputs.id, gpa: "/access/gpa", private: "/access/private")
+        return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
     }
 
     /// `kernel=` or `model=` from the query, else the host's own selection.
@@ -183,21 +214,20 @@ extension MemTypedService {
         let store = try requireStore()
         _ = try configuration.auth.authorize(c.request, for: .read)
         let q = try QueryParameters(c.request, allowed: ["kernel", "model"])
-        let record = try loadVM(store, c.capture("id"))
-        let hostSpec = try host(of: record, in: store)
+        let (inputs, hostSpec) = try loadDecisionInputs(store, c.capture("id"))
         let selection = try Self.kernelSelection(q, host: hostSpec)
         let model = selection.model
-        let eval = QuirkEvaluator.evaluate(model: model, kernel: selection.version, host: hostSpec.hostProfile, vm: record.vmConfig)
+        let eval = QuirkEvaluator.evaluate(model: model, kernel: selection.version, host: hostSpec.hostProfile, vm: inputs.vmConfig)
         return .json(capacity: 2048) { w in
             w.beginObject()
             w.key("vm")
-            VMWire.writeSummary(record, to: &w)
+            Self.writeSummary(inputs, to: &w)
             w.key("host")
             w.beginObject()
             VMWire.writeMembers(hostSpec, to: &w)
             w.endObject()
             w.key("host_profile")
-            if let name = record.host.profileName { w.string(name) } else { w.null() }
+            if let name = inputs.hostProfile { w.string(name) } else { w.null() }
             w.key("model")
             model.write(to: &w, kernel: selection.version)
             w.key("disable_quirks2")

@@ -124,13 +124,19 @@ enum VMWire {
 
     /// `{"QUIRK_NAME": "disable" | "keep_enabled" | null}`; null: the baseline's choice.
     static func quirkChoices(_ f: Field) throws(InvalidField) -> [(Quirk, QuirkChoice?)] {
-        var out: [(Quirk, QuirkChoice?)] = []
+        try quirkEntries(f).map { ($0.quirk, $0.choice) }
+    }
+
+    /// `quirkChoices` with each entry's field, for errors that point at the
+    /// key as the client spelled it (a quirk may be named by alias).
+    static func quirkEntries(_ f: Field) throws(InvalidField) -> [(quirk: Quirk, choice: QuirkChoice?, field: Field)] {
+        var out: [(quirk: Quirk, choice: QuirkChoice?, field: Field)] = []
         for (key, field) in try entries(f) {
             guard let quirk = Quirk(name: key) else {
                 throw field.invalid("unknown quirk; known: " + Quirk.allCases.map(\.name).joined(separator: ", "))
             }
-            if out.contains(where: { $0.0 == quirk }) { throw field.invalid("names \(quirk.name) a second time") }
-            out.append((quirk, field.value == .null ? nil : try field.oneOf(choices)))
+            if out.contains(where: { $0.quirk == quirk }) { throw field.invalid("names \(quirk.name) a second time") }
+            out.append((quirk, field.value == .null ? nil : try field.oneOf(choices), field))
         }
         return out
     }

@@ -175,3 +175,36 @@ public struct HostProfileRecord: Sendable, Hashable {
         self.updatedAt = updatedAt
     }
 }
+
+/// What a decision for a stored VM needs, and nothing else: the VM's engine
+/// inputs, its host (inline, or its profile's current spec), and the summary
+/// a decision response names (id, revision, baseline). `VMStore.decisionInputs`
+/// reads it; the SQLite store does so in one statement, one read transaction,
+/// so the VM and its profile come from the same snapshot.
+public struct VMDecisionInputs: Sendable, Hashable {
+    public let id: String
+    public var baseline: String
+    public var revision: Int
+    /// The engine's view of the VM: type, disabled-quirk mask, non-coherent DMA.
+    public var vmConfig: VMConfig
+    /// The profile the VM references; nil when its host is inline.
+    public var hostProfile: String?
+    /// The host the VM's decisions use: inline, or the profile's current spec.
+    /// nil only when the referenced profile does not exist (which the store prevents).
+    public var host: HostSpec?
+
+    public init(id: String, baseline: String, revision: Int, vmConfig: VMConfig, hostProfile: String?, host: HostSpec?) {
+        self.id = id
+        self.baseline = baseline
+        self.revision = revision
+        self.vmConfig = vmConfig
+        self.hostProfile = hostProfile
+        self.host = host
+    }
+
+    /// From a whole record and its resolved host (`VMStore.resolveHost(of:)`).
+    public init(_ record: VMRecord, host: HostSpec?) {
+        self.init(id: record.id, baseline: record.baseline, revision: record.revision, vmConfig: record.vmConfig,
+                  hostProfile: record.host.profileName, host: host)
+    }
+}

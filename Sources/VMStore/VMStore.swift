@@ -19,6 +19,11 @@ public protocol VMStore: Sendable {
 
     func getVM(_ id: String) throws(StoreError) -> VMRecord?
 
+    /// The decision inputs of VM `id` (nil: no such VM): the hot read behind
+    /// `GET /v1/vms/{id}/decision`. Equal to `getVM` plus `resolveHost(of:)`;
+    /// the default does exactly that, backends may read it in one go.
+    func decisionInputs(_ id: String) throws(StoreError) -> VMDecisionInputs?
+
     /// Creates `id` from `spec`: the baseline (spec's, else `currentBaseline`)
     /// supplies the quirk mask, the spec's explicit choices override it, and
     /// the record names the baseline. Fails `.alreadyExists`.
@@ -68,6 +73,11 @@ public protocol VMStore: Sendable {
 extension VMStore {
     public func history(_ id: String) throws(StoreError) -> HistoryPage {
         try history(id, limit: VMQuery.defaultLimit, cursor: nil)
+    }
+
+    public func decisionInputs(_ id: String) throws(StoreError) -> VMDecisionInputs? {
+        guard let record = try getVM(id) else { return nil }
+        return VMDecisionInputs(record, host: try resolveHost(of: record))
     }
 
     public func listHosts() throws(StoreError) -> HostPage {

@@ -95,6 +95,12 @@ struct HTTPServerTests {
             let nul = try client.request("GET", "/a%00b?x=%00y")
             #expect(nul.header("X-Path") == "/a%00b")
             #expect(try client.request("GET", "/query?x=%00y&z=%zz").bodyText == "x=%00y\nz=%zz\n")
+            // A decoded slash would split a segment: "%2F" and "%25" stay in the path...
+            #expect(try client.request("GET", "/v1/vms/a%2Fhistory").header("X-Path") == "/v1/vms/a%2Fhistory")
+            #expect(try client.request("GET", "/a%2fb%25c%41").header("X-Path") == "/a%2fb%25cA")
+            // ...while query arguments are decoded in full, exactly once.
+            #expect(try client.request("GET", "/query?k%2F=a%2Fb&p=100%25&q=%252F&r=%2f%41").bodyText
+                    == "k/=a/b\np=100%\nq=%2F\nr=/A\n")
             // Absolute-form targets route by their path.
             #expect(try client.request("GET", "http://example.test:8080/abs?q=1").header("X-Path") == "/abs")
             #expect(try client.request("GET", "http://example.test").header("X-Path") == "/")

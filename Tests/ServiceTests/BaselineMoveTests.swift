@@ -131,6 +131,7 @@ import VMStore
         for (bad, pointer) in [
             (#"{"to": "nope"}"#, "/to"), (#"{"filter": {}}"#, "/to"),
             (#"{"to": "honor-guest-pat-2025", "filter": {"quirks": {"NOPE": "disable"}}}"#, "/filter/quirks/NOPE"),
+            (#"{"to": "honor-guest-pat-2025", "filter": {"quirks": {"kvm_x86_quirk_ignore_guest_pat": null}}}"#, "/filter/quirks/kvm_x86_quirk_ignore_guest_pat"),
             (#"{"to": "honor-guest-pat-2025", "filter": {"labels": {"bad key": "x"}}}"#, "/filter/labels/bad key"),
             (#"{"to": "honor-guest-pat-2025", "filter": {"colour": "x"}}"#, "/filter/colour"),
             (#"{"to": "honor-guest-pat-2025", "limit": 0}"#, "/limit"),

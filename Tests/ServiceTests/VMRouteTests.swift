@@ -241,6 +241,16 @@ import VMStore
         #expect(rest["next_cursor"] == .null)
         #expect(try s.request("GET", "/v1/vms/nobody/history", token: nil).status == 404)
         #expect(try s.request("GET", "/v1/vms/h/history?limit=0", token: nil).json()["pointer"] == "/query/limit")
+
+        // An encoded slash stays inside the id segment: no route to the
+        // history (or a delete of it) by smuggling "/" through "%2F".
+        #expect(try s.request("GET", "/v1/vms/h%2Fhistory", token: nil).status == 404)
+        #expect(try s.request("DELETE", "/v1/vms/h%2F").status == 404)
+        #expect(try s.getVM("h").status == 200)
+        // A label filter whose key holds a slash still decodes in the query.
+        try s.createVM("l", vmJSON(labels: #"{"team.example.com/owner": "x"}"#))
+        let byLabel = try s.request("GET", "/v1/vms?label=team.example.com%2Fowner%3Dx", token: nil).json()
+        #expect(byLabel["items"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["l"])
     }
 
     @Test func invalidInputsAre422AndChangeNothing() throws {

@@ -70,6 +70,16 @@ final class Statement {
     func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 }
 
+/// A statement a connection prepares on first use and keeps in a fixed slot,
+/// for hot reads: `withStatement(_: PinnedSQL, ...)` finds it by index, where
+/// the SQL-keyed cache would hash the whole SQL text on every call.
+struct PinnedSQL: Sendable {
+    /// The slot; unique per statement, below `PinnedSQL.slots`.
+    let slot: Int
+    let sql: String
+    static let slots = 1
+}
+
 /// One sqlite3 connection with its prepared-statement cache.
 ///
 /// Opened with SQLITE_OPEN_NOMUTEX (multi-thread mode): SQLite does not lock
@@ -81,6 +91,7 @@ final class Statement {
 final class Connection: @unchecked Sendable {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
+    private var pinned = [Statement?](repeating: nil, count: PinnedSQL.slots)
     private static let maxCachedStatements = 128
 
     init(path: String, readOnly: Bool, busyTimeoutMillis: Int32) throws(StoreError) {
@@ -100,6 +111,7 @@ final class Connection: @unchecked Sendable {
 
     deinit {
         cache.removeAll()  // finalizes the statements
+        pinned.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -129,6 +141,27 @@ final class Connection: @unchecked Sendable {
         let statement = try prepare(sql)
         defer { statement.reset() }
         return try body(statement)
+    }
+
+    /// Runs `body` with the pinned statement, preparing it on first use, resetting it afterwards.
+    @inline(__always)
+    func withStatement<T>(_ pinnedSQL: PinnedSQL, _ body: (Statement) throws(StoreError) -> T) throws(StoreError) -> T {
+        let statement: Statement
+        if let s = pinned[pinnedSQL.slot] {
+            statement = s
+        } else {
+            statement = try prepareUncached(pinnedSQL.sql, persistent: true)
+            pinned[pinnedSQL.slot] = statement
+        }
+        defer { statement.reset() }
+        return try body(statement)
+    }
+
+    private func prepareUncached(_ sql: String, persistent: Bool) throws(StoreError) -> Statement {
+        var raw: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(persistent ? SQLITE_PREPARE_PERSISTENT : 0), &raw, nil)
+        guard rc == SQLITE_OK, let raw else { throw error(rc, "prepare") }
+        return Statement(handle: raw, connection: self)
     }
 
     private func prepare(_ sql: String) throws(StoreError) -> Statement {

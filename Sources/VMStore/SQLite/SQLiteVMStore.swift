@@ -40,6 +40,12 @@ public final class SQLiteVMStore: VMStore {
         public var busyTimeoutMillis: Int32
         /// Idle read connections kept open (more are opened under load and closed after).
         public var maxIdleReaders: Int
+        /// Page cache of each read connection, in KiB (`PRAGMA cache_size=-N`).
+        /// SQLite's default is 2 MiB; the B-tree pages of 100k VMs take about
+        /// 10 MiB, and a lookup that misses the cache is a `pread` per page.
+        /// Pages are allocated as read, and SQLite empties a connection's cache
+        /// whenever another connection has committed since its last read.
+        public var readerCacheKiB: Int = 16 * 1024
         /// The wall clock; tests pin it.
         public var clock: @Sendable () -> Timestamp
         /// Test hook: runs inside every write transaction just before COMMIT;
@@ -81,6 +87,17 @@ public final class SQLiteVMStore: VMStore {
         try Self.migrate(conn)
         writer = Locked(conn)
         idleReaders = Locked([])
+    }
+
+    /// Closes the idle read connections before the write connection, so the
+    /// writer's close is the file's last in this process: SQLite then
+    /// checkpoints the WAL into the database file and deletes it. (Closed the
+    /// other way round, the writer sees the readers' locks and skips the
+    /// checkpoint, and a read-only connection cannot checkpoint, so the WAL
+    /// stays behind holding the last commits: anything that copies or moves
+    /// the database file alone, like `bench/http-bench.sh`'s seeding, loses them.)
+    deinit {
+        idleReaders.withLock { $0.removeAll() }
     }
 
     /// The schema version of the open file (`PRAGMA user_version`).
@@ -149,6 +166,7 @@ public final class SQLiteVMStore: VMStore {
             c = idle
         } else {
             c = try Connection(path: path, readOnly: true, busyTimeoutMillis: options.busyTimeoutMillis)
+            try c.execute("PRAGMA cache_size=-\(options.readerCacheKiB)")
         }
         defer {
             let max = options.maxIdleReaders
@@ -162,6 +180,20 @@ public final class SQLiteVMStore: VMStore {
     public func getVM(_ id: String) throws(StoreError) -> VMRecord? {
         try Validation.identifier(id, field: "/id")
         return try read { c throws(StoreError) in try Self.loadVM(c, id) }
+    }
+
+    /// One statement, one read transaction: the VM's decision columns and,
+    /// for a profile reference, the profile's host columns from the same
+    /// snapshot (where `getVM` then `getHost` would be two).
+    public func decisionInputs(_ id: String) throws(StoreError) -> VMDecisionInputs? {
+        try Validation.identifier(id, field: "/id")
+        return try read { c throws(StoreError) in
+            try c.withStatement(Self.selectDecisionInputs) { s throws(StoreError) in
+                s.bind(1, id)
+                guard try s.step() else { return nil }
+                return try decodeDecisionInputs(s, id: id)
+            }
+        }
     }
 
     public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
@@ -525,24 +557,79 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
+    /// The `SELECT` behind `decisionInputs`: columns 0-5 from the VM row, 6-13
+    /// its inline host (`hostColumnsAt`), 14-21 its profile's (NULL when the VM
+    /// has an inline host, or names a profile that does not exist).
+    private static let selectDecisionInputs = PinnedSQL(slot: 0, sql: """
+        SELECT v.baseline, v.disabled_quirks, v.vm_type, v.noncoherent_dma, v.revision, v.host_profile,
+            v.host_vendor, v.host_self_snoop, v.host_tdp, v.host_cpu_family, v.host_cpu_model,
+            v.host_cpu_stepping, v.host_kernel, v.host_kvm_model,
+            h.vendor, h.self_snoop, h.tdp, h.cpu_family, h.cpu_model, h.cpu_stepping, h.kernel, h.kvm_model
+        FROM vms v LEFT JOIN host_profiles h ON h.name = v.host_profile
+        WHERE v.id = ?1
+        """)
+
+    private func decodeDecisionInputs(_ s: Statement, id: String) throws(StoreError) -> VMDecisionInputs {
+        func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(id)': \(what)") }
+        guard let type = s.withBytes(2, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
+        let profile = s.optionalText(5)
+        let host: HostSpec?
+        if profile == nil {
+            guard let inline = try Self.decodeHostSpec(s, at: 6, corrupt: { corrupt("host_" + $0) }) else {
+                throw corrupt("host_vendor")
+            }
+            host = inline
+        } else {
+            host = try Self.decodeHostSpec(s, at: 14) { .backend("corrupt host_profiles row '\(profile!)': \($0)") }
+        }
+        return VMDecisionInputs(
+            id: id, baseline: baselineName(s, 0), revision: s.int(4),
+            vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(1))),
+                               noncoherentDMA: s.bool(3)),
+            hostProfile: profile, host: host)
+    }
+
+    /// A baseline name, sharing the catalogue's string when it is one of them
+    /// (no allocation for names longer than a small string).
+    private func baselineName(_ s: Statement, _ column: Int32) -> String {
+        s.withBytes(column) { bytes in
+            for b in options.catalogue where b.name.utf8.count == bytes.count && b.name.utf8.elementsEqual(bytes) {
+                return b.name
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// The eight host columns starting at `base` (vendor, self_snoop, tdp,
+    /// cpu_family, cpu_model, cpu_stepping, kernel, kvm_model); nil when the
+    /// vendor is NULL. `corrupt` names the bad column (without its prefix).
+    private static func decodeHostSpec(_ s: Statement, at base: Int32,
+                                       corrupt: (String) -> StoreError) throws(StoreError) -> HostSpec? {
+        if s.isNull(base) { return nil }
+        guard let vendor = s.withBytes(base, { Vendor(utf8: $0) }) else { throw corrupt("vendor") }
+        var kvmModel: KVMModel?
+        if let m = s.optionalText(base + 7) {
+            guard let model = KVMModel(rawValue: m) else { throw corrupt("kvm_model") }
+            kvmModel = model
+        }
+        return HostSpec(
+            vendor: vendor, selfSnoop: s.bool(base + 1), tdp: s.bool(base + 2),
+            cpu: s.isNull(base + 3) ? nil : CPUModel(family: s.int(base + 3), model: s.int(base + 4), stepping: s.optionalInt(base + 5)),
+            kernel: s.optionalText(base + 6), kvmModel: kvmModel)
+    }
+
     private static func decodeVM(_ s: Statement) throws(StoreError) -> VMRecord {
         func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(s.text(0))': \(what)") }
         let host: HostRef
         if let profile = s.optionalText(3) {
             host = .profile(profile)
         } else {
-            guard let vendor = Vendor(rawValue: s.text(4)) else { throw corrupt("host_vendor") }
-            var kvmModel: KVMModel?
-            if let m = s.optionalText(11) {
-                guard let model = KVMModel(rawValue: m) else { throw corrupt("host_kvm_model") }
-                kvmModel = model
+            guard let spec = try decodeHostSpec(s, at: 4, corrupt: { corrupt("host_" + $0) }) else {
+                throw corrupt("host_vendor")
             }
-            host = .inline(HostSpec(
-                vendor: vendor, selfSnoop: s.bool(5), tdp: s.bool(6),
-                cpu: s.isNull(7) ? nil : CPUModel(family: s.int(7), model: s.int(8), stepping: s.optionalInt(9)),
-                kernel: s.optionalText(10), kvmModel: kvmModel))
+            host = .inline(spec)
         }
-        guard let type = VMType(rawValue: s.text(12)) else { throw corrupt("vm_type") }
+        guard let type = s.withBytes(12, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
         guard let devices = s.withBytes(14, { PackedStrings.decode($0) }) else { throw corrupt("display_devices") }
         guard let labelList = s.withBytes(16, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
             throw corrupt("labels")
@@ -661,16 +748,8 @@ public final class SQLiteVMStore: VMStore {
     }
 
     private static func decodeHost(_ s: Statement) throws(StoreError) -> HostProfileRecord {
-        guard let vendor = Vendor(rawValue: s.text(1)) else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
-        var kvmModel: KVMModel?
-        if let m = s.optionalText(8) {
-            guard let model = KVMModel(rawValue: m) else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
-            kvmModel = model
-        }
-        let spec = HostSpec(
-            vendor: vendor, selfSnoop: s.bool(2), tdp: s.bool(3),
-            cpu: s.isNull(4) ? nil : CPUModel(family: s.int(4), model: s.int(5), stepping: s.optionalInt(6)),
-            kernel: s.optionalText(7), kvmModel: kvmModel)
+        guard let spec = try decodeHostSpec(s, at: 1, corrupt: { _ in .backend("corrupt host_profiles row '\(s.text(0))'") })
+        else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
         return HostProfileRecord(
             name: s.text(0), spec: spec, revision: s.int(9),
             createdAt: Timestamp(millisSinceEpoch: s.int64(10)), updatedAt: Timestamp(millisSinceEpoch: s.int64(11)))
@@ -708,5 +787,16 @@ extension Connection {
         if sqlite3_get_autocommit(handle) == 0 {
             _ = sqlite3_exec(handle, "ROLLBACK", nil, nil, nil)
         }
+    }
+}
+
+extension RawRepresentable where Self: CaseIterable, RawValue == String {
+    /// The case whose raw value is `bytes` (a column's UTF-8), without making a String.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        for c in Self.allCases where c.rawValue.utf8.elementsEqual(bytes) {
+            self = c
+            return
+        }
+        return nil
     }
 }
