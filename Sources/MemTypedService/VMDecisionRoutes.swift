@@ -78,7 +78,7 @@ extension MemTypedService {
         var w = JSONWriter(capacity: 3072)
         decision.write(to: &w)
         var suffix = JSONWriter(capacity: 128)
-        writeSummary(inputs, to: &suffix)
+        VMWire.writeSummary(inputs, to: &suffix)
         var body = w.bytes
         w = JSONWriter(capacity: 0)  // drops the writer's reference: `body` is unique, edited in place
         body.removeLast()  // the decision's closing brace
@@ -86,15 +86,6 @@ extension MemTypedService {
         body.append(contentsOf: suffix.bytes)
         body.append(UInt8(ascii: "}"))
         return .json(body)
-    }
-
-    /// `VMWire.writeSummary(_:to:)`'s object, from decision inputs.
-    static func writeSummary(_ inputs: VMDecisionInputs, to w: inout JSONWriter) {
-        w.beginObject()
-        w.member("id", inputs.id)
-        w.member("revision", inputs.revision)
-        w.member("baseline", inputs.baseline)
-        w.endObject()
     }
 
     /// `GET /v1/vms/{id}/decision?gpa=&pat_index=&pte=&level=&mmio=&private=&pat=`: the hot path.
@@ -151,10 +142,7 @@ extension MemTypedService {
         } catch {
             throw Problem(invalid: error)
         }
-        let (inputs, host) = try loadDecisionInputs(store, c.capture("id"))
-        let request = Self.decisionRequest(inputs, host: host, vcpu: vcpu, access: access)
-        try Self.validate(request, id: inputs.id, gpa: "/query/gpa", private: "/query/private")
-        return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
+        return try decide(store, c.capture("id"), vcpu: vcpu, access: access, pointers: ("/query/gpa", "/query/private"))
     }
 
     static func queryBool(_ value: String, pointer: String) throws(InvalidField) -> Bool {
@@ -181,9 +169,16 @@ extension MemTypedService {
         } catch {
             throw Problem(invalid: error)
         }
-        let (inputs, host) = try loadDecisionInputs(store, c.capture("id"))
+        return try decide(store, c.capture("id"), vcpu: vcpu, access: access, pointers: ("/access/gpa", "/access/private"))
+    }
+
+    /// The decision for stored VM `id` with the client's vCPU and access;
+    /// `pointers` name where the client gave the access's GPA and private bit.
+    private func decide(_ store: any VMStore, _ id: String, vcpu: VCPUState, access: GuestAccess,
+                        pointers: (gpa: String, private: String)) throws(Problem) -> HTTPResponse {
+        let (inputs, host) = try loadDecisionInputs(store, id)
         let request = Self.decisionRequest(inputs, host: host, vcpu: vcpu, access: access)
-        try Self.validate(request, id: inputs.id, gpa: "/access/gpa", private: "/access/private")
+        try Self.validate(request, id: inputs.id, gpa: pointers.gpa, private: pointers.private)
         return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
     }
 
@@ -221,7 +216,7 @@ extension MemTypedService {
         return .json(capacity: 2048) { w in
             w.beginObject()
             w.key("vm")
-            Self.writeSummary(inputs, to: &w)
+            VMWire.writeSummary(inputs, to: &w)
             w.key("host")
             w.beginObject()
             VMWire.writeMembers(hostSpec, to: &w)

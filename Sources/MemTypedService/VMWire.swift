@@ -267,10 +267,18 @@ enum VMWire {
 
     /// `{"id", "revision", "baseline"}`: which stored VM an answer was computed from.
     static func writeSummary(_ r: VMRecord, to w: inout JSONWriter) {
+        writeSummary(id: r.id, revision: r.revision, baseline: r.baseline, to: &w)
+    }
+
+    static func writeSummary(_ inputs: VMDecisionInputs, to w: inout JSONWriter) {
+        writeSummary(id: inputs.id, revision: inputs.revision, baseline: inputs.baseline, to: &w)
+    }
+
+    private static func writeSummary(id: String, revision: Int, baseline: String, to w: inout JSONWriter) {
         w.beginObject()
-        w.member("id", r.id)
-        w.member("revision", r.revision)
-        w.member("baseline", r.baseline)
+        w.member("id", id)
+        w.member("revision", revision)
+        w.member("baseline", baseline)
         w.endObject()
     }
 
