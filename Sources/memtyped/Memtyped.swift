@@ -23,10 +23,10 @@ struct Memtyped: ParsableCommand {
     @Option(help: "TCP port; 0 picks a free one (printed at start). [default: 8080]")
     var port: Int?
 
-    @Option(help: "Worker threads in the epoll pool. [default: number of CPUs]")
+    @Option(help: "Worker threads in the pool (each polls its own connections). [default: number of CPUs]")
     var threads: Int?
 
-    @Flag(help: "One thread per connection instead of the epoll pool.")
+    @Flag(help: "One thread per connection instead of the pool.")
     var threadPerConnection = false
 
     @Option(help: "Maximum concurrent connections. [default: 1024]")
