@@ -62,6 +62,7 @@ extension MemTypedService {
                 case (_?, let sz?): throw sz.invalid("give either end or size, not both")
                 }
                 guard start < end else { throw InvalidField(pointer: r.pointer + "/end", message: "must be above start") }
+                guard end <= UInt64(1) << UInt64(maxPhysAddr) else { throw InvalidField(pointer: r.pointer + (r.contains("size") ? "/size" : "/end"), message: "the range must end at or below 2^MAXPHYADDR (\(maxPhysAddr) bits)") }
                 calls.append((call, start, end))
             }
             if let f = m["kvm"] {

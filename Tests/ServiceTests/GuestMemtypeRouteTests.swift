@@ -42,6 +42,19 @@ import Testing
         #expect(try badCall.json()["pointer"] == "/calls/0/call")
     }
 
+    /// A call must end at or below 2^MAXPHYADDR: a range near 2^64 overflowed
+    /// the reservation arithmetic and took the whole server down.
+    @Test func callsEndAtOrBelowMaxPhysAddr() throws {
+        let s = try TestServer()
+        let high = try s.request("POST", "/v1/guest/memtype", json: #"{"mtrr": {}, "calls": [{"call": "ioremap_cache", "start": 0, "end": "0xffffffffffffffff"}]}"#)
+        #expect(high.status == 422)
+        #expect(try high.json()["pointer"] == "/calls/0/end")
+        let sized = try s.request("POST", "/v1/guest/memtype", json: #"{"maxphyaddr": 36, "calls": [{"call": "ioremap", "start": "0xfff000000", "size": "0x2000000"}]}"#)
+        #expect(try sized.json()["pointer"] == "/calls/0/size")
+        let atLimit = try s.request("POST", "/v1/guest/memtype", json: #"{"maxphyaddr": 36, "calls": [{"call": "ioremap", "start": "0xfff000000", "size": "0x1000000"}]}"#)
+        #expect(atLimit.status == 200)
+    }
+
     @Test func procMTRRInADecision() throws {
         let s = try TestServer()
         let body = #"""
