@@ -140,6 +140,28 @@ public struct JSONWriter: Sendable {
         emitDecimal(v, negative: false, prefix: takeValuePrefix())
     }
 
+    /// Writes `v` as a JSON string of `0x` and lowercase hex digits
+    /// (`"0xfd000000"`): how 64-bit values go on the wire. Digits are
+    /// written in place, with no intermediate `String`.
+    public mutating func hex(_ v: UInt64) {
+        let digits = max(1, (64 - v.leadingZeroBitCount + 3) / 4)
+        emit(takeValuePrefix(), maxBytes: digits + 4) { out in
+            out[0] = ASCII.quote
+            out[1] = UInt8(ascii: "0")
+            out[2] = UInt8(ascii: "x")
+            var rest = v
+            var i = digits + 2
+            while i >= 3 {
+                let nibble = UInt8(truncatingIfNeeded: rest & 0xF)
+                out[i] = nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
+                rest >>= 4
+                i -= 1
+            }
+            out[digits + 3] = ASCII.quote
+            return digits + 4
+        }
+    }
+
     /// Writes `true` or `false`.
     public mutating func bool(_ b: Bool) {
         emitASCII(b ? "true" : "false", prefix: takeValuePrefix())
@@ -236,6 +258,12 @@ public struct JSONWriter: Sendable {
     public mutating func member(_ key: String, _ value: UInt64) {
         self.key(key)
         uint(value)
+    }
+
+    /// Writes `key` and a 64-bit value as a `"0x..."` string (``hex(_:)``).
+    public mutating func member(_ key: String, hex value: UInt64) {
+        self.key(key)
+        hex(value)
     }
 
     /// Writes `key` and a boolean value.
@@ -402,8 +430,15 @@ public struct JSONWriter: Sendable {
     }
 
     private mutating func emitQuoted(_ s: String, prefix: Prefix, colon: Colon) {
-        var s = s
-        s.withUTF8 { utf8 in emitQuoted(utf8: utf8, prefix: prefix, colon: colon) }
+        // Native and literal strings lend their UTF-8 without a copy or a
+        // uniqueness check; `withUTF8` on a `var` copy is the fallback.
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { utf8 in
+            emitQuoted(utf8: utf8, prefix: prefix, colon: colon)
+        }
+        if done == nil {
+            var s = s
+            s.withUTF8 { utf8 in emitQuoted(utf8: utf8, prefix: prefix, colon: colon) }
+        }
     }
 
     @inline(never)

@@ -52,15 +52,15 @@ public enum DecisionWarning: Sendable, Hashable {
     public var message: String {
         switch self {
         case let .slowUncachedRAM(type, cpu):
-            "RAM-backed memory is \(type) on a CPU (family \(cpu.family), model 0x\(String(cpu.model, radix: 16))) whose UC accesses are known "
-                + "to be ~20x slower than WB: this is the bochs framebuffer / GDM restart failure. Keep IGNORE_GUEST_PAT enabled for this VM, or fix the guest driver (9388ccf69925, Linux 6.13)."
+            // One interpolation per message: its literal segments size the
+            // buffer once, where a `+` chain copies the text at every step.
+            "RAM-backed memory is \(type.name) on a CPU (family \(cpu.family), model \(String(format0x: UInt64(cpu.model)))) whose UC accesses are known to be ~20x slower than WB: this is the bochs framebuffer / GDM restart failure. Keep IGNORE_GUEST_PAT enabled for this VM, or fix the guest driver (9388ccf69925, Linux 6.13)."
         case let .uncachedRAM(type):
-            "RAM-backed memory is \(type): on Sapphire Rapids and Cascade Lake hosts UC is ~20x slower than WB (set host.cpu to know)."
+            "RAM-backed memory is \(type.name): on Sapphire Rapids and Cascade Lake hosts UC is ~20x slower than WB (set host.cpu to know)."
         case let .quirkRequestRefused(refused):
-            "KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2) fails with EINVAL: bits \(String(format0x: refused.rawValue)) ("
-                + refused.quirks.map(\.name).joined(separator: ", ") + ") are not supported here, so no quirk in the request is disabled."
+            "KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2) fails with EINVAL: bits \(String(format0x: refused.rawValue)) (\(refused.quirks.map(\.name).joined(separator: ", "))) are not supported here, so no quirk in the request is disabled."
         case let .selfSnoopErratum(cpu):
-            "Linux clears self-snoop on family \(cpu.family) model 0x\(String(cpu.model, radix: 16)) for errata; host.self_snoop=true is unlikely."
+            "Linux clears self-snoop on family \(cpu.family) model \(String(format0x: UInt64(cpu.model))) for errata; host.self_snoop=true is unlikely."
         case let .kernelOlderThanModels(version):
             "kernel \(version) predates the modelled range (v6.6 and later); it is answered with model A."
         case let .hugePageSplit(requested, mapped):

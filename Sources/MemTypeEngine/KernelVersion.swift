@@ -21,37 +21,47 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
 
     /// Parses a version string, or returns nil if it is not one.
     public init?(_ text: String) {
-        var rest = text.utf8[...]
-        func eat(_ c: Character) -> Bool {
-            guard let first = rest.first, first == c.asciiValue! else { return false }
-            rest = rest.dropFirst()
+        guard let parsed = text.withUTF8Bytes(KernelVersion.parse) else { return nil }
+        self = parsed
+    }
+
+    /// The grammar: `[vV]MAJOR.MINOR[.PATCH][-rcN][suffix]`, where a suffix
+    /// starts with `-`, `+` or `_` (`-45-generic`, `+`, `-arch1-1`).
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> KernelVersion? {
+        var k = 0
+        func eat(_ c: UInt8) -> Bool {
+            guard k < bytes.count, bytes[k] == c else { return false }
+            k += 1
             return true
         }
         func number() -> Int? {
             var value = 0, digits = 0
-            while let b = rest.first, b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9"), digits < 6 {
-                value = value * 10 + Int(b - UInt8(ascii: "0"))
+            while k < bytes.count, bytes[k] >= UInt8(ascii: "0"), bytes[k] <= UInt8(ascii: "9"), digits < 6 {
+                value = value * 10 + Int(bytes[k] - UInt8(ascii: "0"))
                 digits += 1
-                rest = rest.dropFirst()
+                k += 1
             }
             return digits > 0 ? value : nil
         }
-        _ = eat("v") || eat("V")
-        guard let major = number(), major >= 1, eat("."), let minor = number() else { return nil }
+        _ = eat(UInt8(ascii: "v")) || eat(UInt8(ascii: "V"))
+        guard let major = number(), major >= 1, eat(UInt8(ascii: ".")), let minor = number() else { return nil }
         var patch = 0
-        if eat(".") {
+        if eat(UInt8(ascii: ".")) {
             guard let p = number() else { return nil }
             patch = p
         }
         var rc: Int?
-        if asciiCaseInsensitiveEqual(rest.prefix(3), "-rc".utf8) {
-            rest = rest.dropFirst(3)
+        if bytes.count - k >= 3, bytes[k] == UInt8(ascii: "-"), bytes[k + 1] | 0x20 == UInt8(ascii: "r"),
+           bytes[k + 2] | 0x20 == UInt8(ascii: "c") {
+            k += 3
             guard let n = number(), n >= 1 else { return nil }
             rc = n
         }
-        // Anything left must be a distribution suffix: "-45-generic", "+", "-arch1-1".
-        if let first = rest.first, first != UInt8(ascii: "-"), first != UInt8(ascii: "+"), first != UInt8(ascii: "_") { return nil }
-        self.init(major: major, minor: minor, patch: patch, rc: rc)
+        // Anything left must be a distribution suffix.
+        if k < bytes.count, bytes[k] != UInt8(ascii: "-"), bytes[k] != UInt8(ascii: "+"), bytes[k] != UInt8(ascii: "_") {
+            return nil
+        }
+        return KernelVersion(major: major, minor: minor, patch: patch, rc: rc)
     }
 
     public var description: String {

@@ -37,10 +37,17 @@ public enum Quirk: Int, Sendable, CaseIterable, Comparable {
 
     /// Accepts `IGNORE_GUEST_PAT` or `KVM_X86_QUIRK_IGNORE_GUEST_PAT`, any case.
     public init?(name: String) {
-        let prefix = "KVM_X86_QUIRK_"
-        let bare = name.hasASCIICaseInsensitivePrefix(prefix) ? name.utf8.dropFirst(prefix.utf8.count) : name.utf8[...]
-        guard let q = Quirk.byName.first(where: { asciiCaseInsensitiveEqual($0.0.utf8, bare) }) else { return nil }
-        self = q.1
+        let found: Quirk? = name.withUTF8Bytes { text in
+            let prefix: StaticString = "KVM_X86_QUIRK_"
+            let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            var bare = text
+            if text.count >= p.count, asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: text.prefix(p.count)), p) {
+                bare = UnsafeBufferPointer(rebasing: text.dropFirst(p.count))
+            }
+            return Quirk.byName.first { $0.0.withUTF8Bytes { asciiCaseInsensitiveEqual($0, bare) } }?.1
+        }
+        guard let found else { return nil }
+        self = found
     }
 
     /// Built once; `allCases` would build a new array on every call.

@@ -15,7 +15,7 @@ extension Decision {
             w.beginObject()
             w.member("type", ept.type.name)
             w.member("ipat", ept.ipat)
-            w.member("bits", String(format0x: ept.bits))
+            w.member("bits", hex: ept.bits)
             w.endObject()
         } else {
             w.null()
@@ -128,24 +128,26 @@ extension QuirkEvaluation {
     /// Masks as hex strings, the KVM_ENABLE_CAP outcome, and the two quirks' states by name.
     public func write(to w: inout JSONWriter) {
         w.beginObject()
-        w.member("requested", String(format0x: requested.rawValue))
-        w.member("supported", String(format0x: supported.rawValue))
-        w.member("refused", String(format0x: refused.rawValue))
-        w.member("disabled", String(format0x: disabled.rawValue))
+        w.member("requested", hex: requested.rawValue)
+        w.member("supported", hex: supported.rawValue)
+        w.member("refused", hex: refused.rawValue)
+        w.member("disabled", hex: disabled.rawValue)
         w.key("enable_cap")
         w.beginObject()
         w.member("cap", "KVM_CAP_DISABLE_QUIRKS2")
-        w.member("mask", String(format0x: requested.rawValue))
+        w.member("mask", hex: requested.rawValue)
         w.key("error")
         if enableCapFails { w.string("EINVAL") } else { w.null() }
-        w.member("mask_to_apply", String(format0x: applicableRequest.rawValue))
+        w.member("mask_to_apply", hex: applicableRequest.rawValue)
         w.endObject()
         w.key("states")
         w.beginObject()
-        for status in [ignoreGuestPAT, cdNwCleared] {
+        func state(_ status: QuirkStatus) {
             w.key(status.quirk.name)
-            w.cached(Encoded.quirkStatus[status], status.write)
+            w.cached(Encoded.quirkStatus(status), status.write)
         }
+        state(ignoreGuestPAT)
+        state(cdNwCleared)
         w.endObject()
         w.endObject()
     }

@@ -21,18 +21,55 @@ enum Encoded {
             + EffectiveTypeTable.columns.firstIndex(of: c.column)!]
     }
 
-    static let quirkStatus: [QuirkStatus: [UInt8]] = {
-        var table: [QuirkStatus: [UInt8]] = [:]
+    /// Quirk states by `quirkStatusSlot`: an array index, because hashing a
+    /// `QuirkStatus` hashes its enums' raw-value strings on every request.
+    static let quirkStatusTable: [[UInt8]] = {
+        var table = [[UInt8]](repeating: [], count: 2 * 4 * reasonSlots)
         for quirk in [Quirk.ignoreGuestPAT, .cdNwCleared] {
             for state in [QuirkState.enabled, .disabled, .forcedOn, .inapplicable] {
                 for reason in QuirkReason.allCases {
                     let status = QuirkStatus(quirk: quirk, state: state, reason: reason)
-                    table[status] = encode(status.write)
+                    table[quirkStatusSlot(status)!] = encode(status.write)
                 }
             }
         }
         return table
     }()
+
+    static func quirkStatus(_ s: QuirkStatus) -> [UInt8]? {
+        quirkStatusSlot(s).map { quirkStatusTable[$0] }
+    }
+
+    private static let reasonSlots = 9
+
+    /// The slot of `s` in `quirkStatusTable`; nil for a quirk the table lacks.
+    /// (Exhaustive switches: a new state or reason does not compile until it has a slot.)
+    private static func quirkStatusSlot(_ s: QuirkStatus) -> Int? {
+        let quirk: Int
+        switch s.quirk {
+        case .ignoreGuestPAT: quirk = 0
+        case .cdNwCleared: quirk = 1
+        default: return nil
+        }
+        let state = switch s.state {
+        case .enabled: 0
+        case .disabled: 1
+        case .forcedOn: 2
+        case .inapplicable: 3
+        }
+        let reason = switch s.reason {
+        case .defaultOn: 0
+        case .disabledOnRequest: 1
+        case .requestRefused: 2
+        case .noSelfSnoop: 3
+        case .shadowPaging: 4
+        case .tdxForcesDisabled: 5
+        case .amdHonorsGuestPAT: 6
+        case .notInKernel: 7
+        case .noCR0CDEmulation: 8
+        }
+        return (quirk * 4 + state) * reasonSlots + reason
+    }
 
     static func encode(_ write: (inout JSONWriter) -> Void) -> [UInt8] {
         var w = JSONWriter(capacity: 256)

@@ -34,7 +34,6 @@ public struct Field: Sendable {
     /// The value as an object whose keys must all be in `allowed` (typos are errors, not silently ignored).
     public func object(allowed: [String]) throws(InvalidField) -> Members {
         guard case .object(let object) = value else { throw fail("expected an object, got \(value.kindName)") }
-        let pointer = self.pointer
         for member in object.members where !allowed.contains(member.key) {
             throw InvalidField(pointer: pointer + "/" + Field.escape(member.key),
                                message: "unknown field; expected one of: " + allowed.joined(separator: ", "))
@@ -111,30 +110,34 @@ public struct Field: Sendable {
 
     /// `0x`-prefixed hex (1-16 digits) or decimal digits; `_` separators allowed.
     static func parseUInt64(_ s: String) -> UInt64? {
-        var utf8 = s.utf8[...]
-        var radix: UInt64 = 10
-        if utf8.count > 2, utf8.first == UInt8(ascii: "0"), utf8.dropFirst().first! | 0x20 == UInt8(ascii: "x") {
-            utf8 = utf8.dropFirst(2)
-            radix = 16
-        }
-        var value: UInt64 = 0
-        var digits = 0
-        for b in utf8 {
-            let d: UInt64
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(b - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(b - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(b - UInt8(ascii: "A") + 10)
-            case UInt8(ascii: "_") where digits > 0: continue
-            default: return nil
+        s.withUTF8Bytes { bytes -> UInt64? in
+            var k = 0
+            var radix: UInt64 = 10
+            if bytes.count > 2, bytes[0] == UInt8(ascii: "0"), bytes[1] | 0x20 == UInt8(ascii: "x") {
+                k = 2
+                radix = 16
             }
-            let (m, o1) = value.multipliedReportingOverflow(by: radix)
-            let (sum, o2) = m.addingReportingOverflow(d)
-            if o1 || o2 { return nil }
-            value = sum
-            digits += 1
+            var value: UInt64 = 0
+            var digits = 0
+            while k < bytes.count {
+                let b = bytes[k]
+                k += 1
+                let d: UInt64
+                switch b {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(b - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(b - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(b - UInt8(ascii: "A") + 10)
+                case UInt8(ascii: "_") where digits > 0: continue
+                default: return nil
+                }
+                let (m, o1) = value.multipliedReportingOverflow(by: radix)
+                let (sum, o2) = m.addingReportingOverflow(d)
+                if o1 || o2 { return nil }
+                value = sum
+                digits += 1
+            }
+            return digits > 0 ? value : nil
         }
-        return digits > 0 ? value : nil
     }
 
     /// RFC 6901 escaping of one reference token.

@@ -120,7 +120,7 @@ extension MemTypedService {
         w.member("description", "bochs framebuffer: RAM at 0xfd000000 mapped through Linux PAT entry 2 (UC-)")
         w.key("access")
         w.beginObject()
-        w.member("gpa", String(format0x: probeAccess.gpa))
+        w.member("gpa", hex: probeAccess.gpa)
         w.member("pat", "linux")
         w.member("pat_index", probeAccess.patIndex.value)
         w.endObject()

@@ -56,7 +56,7 @@ struct MTRRResolveRequest {
         switch target {
         case .gpa(let gpa):
             let lookup = mtrr.lookup(gpa: gpa, cpuidMTRR: cpuidMTRR)
-            w.member("gpa", String(format0x: gpa))
+            w.member("gpa", hex: gpa)
             w.member("type", lookup.type.name)
             w.key("rule")
             DecisionEngine.rule(for: lookup.source).write(to: &w)
@@ -65,7 +65,7 @@ struct MTRRResolveRequest {
             switch lookup.source {
             case .disabled(let cpuid): w.member("cpuid_mtrr", cpuid)
             case .fixed(let msr, let byte):
-                w.member("msr", String(format0x: UInt64(MTRRState.fixedMSRs[msr])))
+                w.member("msr", hex: UInt64(MTRRState.fixedMSRs[msr]))
                 w.member("msr_name", MTRRState.fixedMSRNames[msr])
                 w.member("byte", byte)
             case .variable(let n), .variableUCWins(let n), .variableWTOverWB(let n), .variableUndefinedMix(let n):
@@ -75,14 +75,14 @@ struct MTRRResolveRequest {
             w.endObject()
             w.member("max_level", mtrr.maxMappingLevel(gpa: gpa, requested: .size1G, cpuidMTRR: cpuidMTRR).name)
         case .range(let start, let end, let runs):
-            w.member("start", String(format0x: start))
-            w.member("end", String(format0x: end))
+            w.member("start", hex: start)
+            w.member("end", hex: end)
             w.key("runs")
             w.beginArray()
             for run in runs {
                 w.beginObject()
-                w.member("start", String(format0x: run.start))
-                w.member("end", String(format0x: run.end))
+                w.member("start", hex: run.start)
+                w.member("end", hex: run.end)
                 w.member("type", run.type.name)
                 w.endObject()
             }

@@ -227,7 +227,7 @@ enum VMWire {
         w.beginObject()
         w.member("id", r.id)
         w.member("baseline", r.baseline)
-        w.member("disabled_quirks", String(format0x: r.disabledQuirks.rawValue))
+        w.member("disabled_quirks", hex: r.disabledQuirks.rawValue)
         w.key("quirks")
         w.beginObject()
         for q in Quirk.allCases { w.member(q.name, r.choice(for: q).rawValue) }
@@ -353,7 +353,7 @@ enum VMWire {
 
     /// A quirk mask as `"0x..."` plus the names of its bits.
     static func writeMask(_ mask: QuirkMask, key: String, namesKey: String, to w: inout JSONWriter) {
-        w.member(key, String(format0x: mask.rawValue))
+        w.member(key, hex: mask.rawValue)
         w.key(namesKey)
         w.beginArray()
         for q in mask.quirks { w.string(q.name) }

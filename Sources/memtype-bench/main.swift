@@ -1,6 +1,7 @@
 // Release-mode micro-benchmarks for the decision path (not a test).
 //
 //   swift run -c release memtype-bench [iterations]
+//   bash bench/instructions.sh      (instructions per operation, under callgrind)
 //
 // Prints ns per operation for: a model E decision; a model A decision with
 // non-coherent DMA and eight variable MTRRs (the slowest lookup, also
@@ -32,17 +33,26 @@ func nowNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// Runs `body` `n` times, best of five rounds, and prints ns per call.
+/// `MEMTYPE_BENCH_ONLY=text`: run only the cases whose name contains it.
+/// `MEMTYPE_BENCH_ROUNDS=n`: rounds per case (default 5). With one case and
+/// one round, `bench/instructions.sh` counts instructions per operation
+/// under callgrind, a figure that does not move with the machine's load.
+let only = getenv("MEMTYPE_BENCH_ONLY").map { String(cString: $0) }
+let rounds = getenv("MEMTYPE_BENCH_ROUNDS").flatMap { Int(String(cString: $0)) } ?? 5
+
+/// Runs `body` `n` times, best of `rounds` rounds, and prints ns per call.
 func measure(_ name: String, _ n: Int, _ body: (Int) -> UInt64) {
+    if let only, !name.contains(only) { return }
+    let n = max(n, 1)
     var best = Double.infinity
-    for _ in 0..<5 {
+    for _ in 0..<rounds {
         let start = nowNanoseconds()
         for i in 0..<n { sink &+= body(i) }
         let ns = Double(nowNanoseconds() - start) / Double(n)
         best = min(best, ns)
     }
     let padded = name + String(repeating: " ", count: max(0, 52 - name.count))
-    print("\(padded) \(String(format1: best)) ns/op  (\(n) ops x 5 rounds, best)")
+    print("\(padded) \(String(format1: best)) ns/op  (\(n) ops x \(rounds) rounds, best)")
 }
 
 extension String {

@@ -6,6 +6,22 @@ private func text(_ writer: JSONWriter) -> String {
 }
 
 @Suite struct WriterTests {
+    @Test(arguments: [UInt64(0), 1, 0xf, 0x10, 0xfd00_0000, 0x0007_0406_0007_0406, 1 << 63, .max])
+    func hexMatchesStringFormatting(_ v: UInt64) {
+        var w = JSONWriter()
+        w.beginArray()
+        w.hex(v)
+        w.beginObject()
+        w.member("v", hex: v)
+        w.endObject()
+        w.endArray()
+        let expected = "0x" + String(v, radix: 16)
+        #expect(text(w) == #"["\#(expected)",{"v":"\#(expected)"}]"#)
+        var pretty = JSONWriter(pretty: true)
+        pretty.hex(v)
+        #expect(text(pretty) == "\"\(expected)\"")
+    }
+
     @Test func insertsCommasOnlyBetweenSiblings() {
         var w = JSONWriter()
         w.beginObject()
