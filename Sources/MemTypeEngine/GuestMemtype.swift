@@ -55,6 +55,22 @@ public struct MemtypeReservation: Sendable, Hashable {
     }
 }
 
+/// Consecutive RAM pages reserved with one type: page frame numbers
+/// (address >> 12) [`firstPage`, `endPage`), end exclusive. Page numbers
+/// rather than addresses so that the last page of the 64-bit space has an
+/// end (2^52) too.
+public struct RAMPageRun: Sendable, Hashable {
+    public let firstPage: UInt64
+    public let endPage: UInt64
+    public let type: MemoryType
+
+    public init(firstPage: UInt64, endPage: UInt64, type: MemoryType) {
+        self.firstPage = firstPage
+        self.endPage = endPage
+        self.type = type
+    }
+}
+
 /// What one call returned.
 public enum MemtypeOutcome: Sendable, Hashable {
     /// Mapped with `type`; `substituted` when it differs from the request.
@@ -97,14 +113,19 @@ public enum MemtypeRule: String, Sendable {
 public struct GuestMemtypeState: Sendable, Hashable {
     /// PAT enabled in the guest (`pat_enabled()`); when off nothing is tracked.
     public var patEnabled: Bool
-    /// Guest-physical ranges that are RAM, [start, end).
+    /// Guest-physical ranges that are RAM, [start, end). They may overlap or
+    /// touch: what counts is their union (see `ramKind`).
     public var ram: [Range<UInt64>]
     /// The guest's MTRRs, for the WB-request hint; nil means WB everywhere.
     public var mtrr: MTRRState?
     /// The non-RAM reservations, in insertion order.
     public private(set) var reservations: [MemtypeReservation]
-    /// RAM pages reserved with a type other than WB (page address -> type).
-    public private(set) var ramPages: [UInt64: MemoryType] = [:]
+    /// RAM pages reserved with a type other than WB. Linux keeps this per
+    /// page (in the page flags); here it is the same per-page map stored as
+    /// runs, so a call costs the same over one page or over terabytes: sorted
+    /// by page, disjoint, non-empty, and adjacent runs of one type merged (so
+    /// equal page maps are equal arrays).
+    public private(set) var ramRuns: [RAMPageRun] = []
 
     public init(patEnabled: Bool = true, ram: [Range<UInt64>] = [], mtrr: MTRRState? = nil,
                 reservations: [MemtypeReservation] = []) {
@@ -116,6 +137,13 @@ public struct GuestMemtypeState: Sendable, Hashable {
 
     /// The ISA range Linux never tracks (`is_untracked_pat_range()`).
     static let isaHole: Range<UInt64> = 0xA0000..<0x100000
+
+    /// The type a RAM page has been reserved with, or nil while it is WB (unreserved).
+    public func ramPageType(at address: UInt64) -> MemoryType? {
+        let page = address >> 12
+        let i = firstRunIndex(endingAfter: page)
+        return i < ramRuns.count && ramRuns[i].firstPage <= page ? ramRuns[i].type : nil
+    }
 
     /// Applies one call to [start, end) and returns what the driver got, with the rules that fired.
     public mutating func apply(_ call: IoremapCall, start: UInt64, end: UInt64) -> (MemtypeOutcome, [MemtypeRule]) {
@@ -193,19 +221,61 @@ public struct GuestMemtypeState: Sendable, Hashable {
         rules.append(.ramPerPage)
         if requested == .wp { return (.invalid(reason: "WP is not allowed on RAM"), nil) }
         let type = requested
-        var page = start & ~0xFFF
-        while page < end {
-            if let current = ramPages[page], current != .wb { return (.conflict(existing: current), nil) }
-            page += 0x1000
+        let pages = Self.pages(start: start, end: end)
+        // All or nothing: the lowest page already reserved fails the whole call.
+        let i = firstRunIndex(endingAfter: pages.lowerBound)
+        if i < ramRuns.count, ramRuns[i].firstPage < pages.upperBound, ramRuns[i].type != .wb {
+            return (.conflict(existing: ramRuns[i].type), nil)
         }
-        if type != .wb {
-            page = start & ~0xFFF
-            while page < end {
-                ramPages[page] = type
-                page += 0x1000
+        if type != .wb { setRAMPages(pages, to: type) }
+        return (.mapped(type: type, substituted: type != requested), type)
+    }
+
+    /// The page frame numbers [first, end) that [start, end) touches; start < end.
+    /// `(end - 1) >> 12 + 1` is at most 2^52, so nothing here can overflow.
+    private static func pages(start: UInt64, end: UInt64) -> Range<UInt64> {
+        (start >> 12)..<((end - 1) >> 12 + 1)
+    }
+
+    /// The index of the first run whose end lies above `page` (`ramRuns.count` if none).
+    private func firstRunIndex(endingAfter page: UInt64) -> Int {
+        var lo = 0, hi = ramRuns.count
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if ramRuns[mid].endPage <= page { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Sets every page in `pages` to `type` (nil: back to WB, i.e. unreserved),
+    /// keeping `ramRuns` sorted, disjoint and merged.
+    private mutating func setRAMPages(_ pages: Range<UInt64>, to type: MemoryType?) {
+        guard !pages.isEmpty else { return }
+        // Runs [lo, hi) overlap or touch `pages`; they are replaced by their
+        // parts outside `pages`, plus the new run, merged with same-type neighbours.
+        var lo = firstRunIndex(endingAfter: pages.lowerBound)
+        if lo > 0 && ramRuns[lo - 1].endPage == pages.lowerBound { lo -= 1 }
+        var hi = lo
+        while hi < ramRuns.count && ramRuns[hi].firstPage <= pages.upperBound { hi += 1 }
+        var replacement: [RAMPageRun] = []
+        var newFirst = pages.lowerBound, newEnd = pages.upperBound
+        for run in ramRuns[lo..<hi] {
+            if run.firstPage < pages.lowerBound {
+                // Touches or sticks out below.
+                if run.type == type { newFirst = run.firstPage } else {
+                    replacement.append(RAMPageRun(firstPage: run.firstPage, endPage: Swift.min(run.endPage, pages.lowerBound), type: run.type))
+                }
+            }
+            if run.endPage > pages.upperBound {
+                // Touches or sticks out above.
+                if run.type == type { newEnd = run.endPage } else {
+                    replacement.append(RAMPageRun(firstPage: Swift.max(run.firstPage, pages.upperBound), endPage: run.endPage, type: run.type))
+                }
             }
         }
-        return (.mapped(type: type, substituted: type != requested), type)
+        if let type { replacement.append(RAMPageRun(firstPage: newFirst, endPage: newEnd, type: type)) }
+        replacement.sort { $0.firstPage < $1.firstPage }
+        ramRuns.replaceSubrange(lo..<hi, with: replacement)
     }
 
     /// `memtype_free()`: drops the reservation with exactly this range.
@@ -214,11 +284,7 @@ public struct GuestMemtypeState: Sendable, Hashable {
             return (.released, [.freed])
         }
         if ramKind(start: start, end: end) == .ram {
-            var page = start & ~0xFFF
-            while page < end {
-                ramPages[page] = nil
-                page += 0x1000
-            }
+            setRAMPages(Self.pages(start: start, end: end), to: nil)
             return (.released, [.freed])
         }
         guard let i = reservations.lastIndex(where: { $0.start == start && $0.end == end }) else {
@@ -230,19 +296,48 @@ public struct GuestMemtypeState: Sendable, Hashable {
 
     private enum RAMKind { case ram, none, mixed }
 
+    /// Whether [start, end) is all RAM, has no RAM, or mixes both.
+    ///
+    /// `ram` entries may overlap (a pasted map can list a range twice, or
+    /// nest one in another); they count as their union, as in Linux's own
+    /// e820/resource view, where a byte is RAM or not whatever the listing.
+    /// Merging here rather than refusing overlaps at the wire keeps the
+    /// answer right for every caller of the engine, not only the route.
     private func ramKind(start: UInt64, end: UInt64) -> RAMKind {
-        let covered = ram.reduce(UInt64(0)) { sum, r in
-            let lo = Swift.max(r.lowerBound, start), hi = Swift.min(r.upperBound, end)
-            return hi > lo ? sum + (hi - lo) : sum
+        var touched = false
+        for r in Self.union(ram) where r.lowerBound < end && start < r.upperBound {
+            // The union's ranges are disjoint and never touch, so a range all
+            // RAM lies inside one of them.
+            if r.lowerBound <= start && end <= r.upperBound { return .ram }
+            touched = true
         }
-        if covered == 0 { return .none }
-        return covered >= end - start ? .ram : .mixed
+        return touched ? .mixed : .none
+    }
+
+    /// The union of `ranges` as sorted, disjoint, non-touching, non-empty ranges.
+    static func union(_ ranges: [Range<UInt64>]) -> [Range<UInt64>] {
+        var out: [Range<UInt64>] = []
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) where !r.isEmpty {
+            if let last = out.last, r.lowerBound <= last.upperBound {
+                out[out.count - 1] = last.lowerBound..<Swift.max(last.upperBound, r.upperBound)
+            } else {
+                out.append(r)
+            }
+        }
+        return out
     }
 
     /// The MTRR type of the whole range is WB (`pat_x_mtrr_type()`): a
     /// non-uniform range counts as not WB.
     private func mtrrIsWB(_ mtrr: MTRRState, start: UInt64, end: UInt64) -> Bool {
-        let from = start & ~0xFFF, to = (end + 0xFFF) & ~0xFFF
+        let from = start & ~0xFFF
+        // Rounded up to a page, an end in the last page of the 64-bit space
+        // would be 2^64: walk up to that page and look it up on its own.
+        let lastPage: UInt64 = ~0xFFF
+        let (rounded, wraps) = end.addingReportingOverflow(0xFFF)
+        let to = wraps ? lastPage : rounded & ~0xFFF
+        if wraps && mtrr.lookup(gpa: lastPage, cpuidMTRR: true).type != .wb { return false }
+        if from == to { return wraps }  // only the last page, which is WB
         guard let runs = mtrr.runs(from: from, to: to, cpuidMTRR: true, maxRuns: 2) else { return false }
         return runs.count == 1 && runs[0].type == .wb
     }

@@ -31,8 +31,12 @@ public enum KernelTextFormats {
             }
             guard byRegister[reg] == nil else { throw fail("reg\(reg) appears twice") }
             guard let base = value(after: "base=", in: line).flatMap({ parseHex($0) }) else { throw fail("no base=0x... value") }
-            guard let sizeText = value(after: "size=", in: line), let size = parseSize(sizeText) else {
-                throw fail("no size= value in KB or MB")
+            guard let sizeText = value(after: "size=", in: line) else { throw fail("no size= value in KB or MB") }
+            let size: UInt64
+            switch parseSize(sizeText) {
+            case .size(let s): size = s
+            case .malformed: throw fail("no size= value in KB or MB")
+            case .tooLarge: throw fail("size \(sizeText) is too large for 64 bits")
             }
             // The type is the word after the last ':' (current form) or after "size=...:" (older form).
             let typeName = line.split(separator: ":").dropFirst(1).map { $0.trimmingCharacters(" ") }
@@ -95,15 +99,24 @@ public enum KernelTextFormats {
         return UInt64(t, radix: 16)
     }
 
-    private static func parseSize(_ s: String) -> UInt64? {
+    private enum ParsedSize { case size(UInt64), malformed, tooLarge }
+
+    /// `NNNKB`, `NNNMB` or `NNNGB`, refusing (rather than wrapping) a size past 2^64.
+    private static func parseSize(_ s: String) -> ParsedSize {
         let digits = s.prefix { $0.isASCII && $0.isNumber }
-        guard let n = UInt64(digits), n > 0 else { return nil }
+        let shift: UInt64
         switch s.dropFirst(digits.count).uppercased() {
-        case "KB": return n << 10
-        case "MB": return n << 20
-        case "GB": return n << 30
-        default: return nil
+        case "KB": shift = 10
+        case "MB": shift = 20
+        case "GB": shift = 30
+        default: return .malformed
         }
+        guard !digits.isEmpty else { return .malformed }
+        // All ASCII digits, so UInt64() fails only when the number itself is past 2^64.
+        guard let n = UInt64(digits) else { return .tooLarge }
+        guard n > 0 else { return .malformed }
+        guard n >> (64 - shift) == 0 else { return .tooLarge }
+        return .size(n << shift)
     }
 }
 

@@ -73,3 +73,140 @@ func downgradeRules(requested: MemoryType, offered: MemoryType, refused: Bool) {
     #expect(g.apply(.ioremapCache, start: 0xC000_0000, end: 0xC010_0000) == (.mapped(type: .ucMinus, substituted: true), [.wbMTRRHint, .treeNoOverlap, .ioremapSubstitute]))
     #expect(g.apply(.ioremapCache, start: 0x8000_0000, end: 0x8010_0000).0 == .mapped(type: .wb, substituted: false))
 }
+
+private let setMemoryOnRAMOnly = MemtypeOutcome.invalid(reason: "set_memory_* applies to RAM pages only")
+
+/// One call over 2^46 bytes (2^34 pages) of RAM costs what a one-page call
+/// costs, and behaves exactly as page-by-page tracking would.
+@Test func hugeRAMCallsCostPerCallNotPerPage() {
+    var g = GuestMemtypeState(ram: [0..<(1 << 52)])
+    let big: UInt64 = 1 << 46
+    #expect(g.apply(.setMemoryUC, start: 0x1000, end: big + 0x1000) == (.mapped(type: .ucMinus, substituted: false), [.ramPerPage]))
+    #expect(g.apply(.setMemoryWC, start: big, end: big + 0x2000).0 == .conflict(existing: .ucMinus))
+    // A wider request fails as a whole and reserves nothing: the page before
+    // and the pages after are still free.
+    #expect(g.apply(.setMemoryWT, start: 0, end: 1 << 47).0 == .conflict(existing: .ucMinus))
+    #expect(g.apply(.setMemoryWT, start: 0, end: 0x1000).0 == .mapped(type: .wt, substituted: false))
+    #expect(g.apply(.setMemoryWT, start: big + 0x1000, end: 1 << 47).0 == .mapped(type: .wt, substituted: false))
+    // Freeing a hole in the middle leaves both sides reserved.
+    #expect(g.apply(.setMemoryWB, start: 1 << 40, end: 1 << 41).0 == .released)
+    #expect(g.apply(.setMemoryWC, start: 1 << 40, end: 1 << 41).0 == .mapped(type: .wc, substituted: false))
+    #expect(g.apply(.setMemoryWC, start: (1 << 41) - 0x1000, end: (1 << 41) + 0x1000).0 == .conflict(existing: .wc))
+    #expect(g.apply(.setMemoryWC, start: (1 << 41) + 0x10, end: (1 << 41) + 0x20).0 == .conflict(existing: .ucMinus))
+    #expect(g.apply(.setMemoryWC, start: (1 << 40) - 1, end: 1 << 40).0 == .conflict(existing: .ucMinus))
+    // Freeing all of RAM frees every page.
+    #expect(g.apply(.setMemoryWB, start: 0, end: 1 << 52).0 == .released)
+    #expect(g.apply(.setMemoryWC, start: 0, end: 1 << 52).0 == .mapped(type: .wc, substituted: false))
+}
+
+/// Ranges ending at or near 2^64 go through every path without trapping.
+@Test func rangesNear2To64DoNotTrap() throws {
+    let top = UInt64.max
+    var g = GuestMemtypeState(ram: [0xFFFF_FFFF_0000_0000..<top])
+    // The last page of the 64-bit space (0xFFFF_FFFF_FFFF_F000).
+    #expect(g.apply(.setMemoryUC, start: top - 0x800, end: top) == (.mapped(type: .ucMinus, substituted: false), [.ramPerPage]))
+    #expect(g.apply(.setMemoryWC, start: top - 0xFFF, end: top - 0x800).0 == .conflict(existing: .ucMinus))
+    #expect(g.apply(.setMemoryWC, start: top - 0x1FFF, end: top - 0xFFF).0 == .mapped(type: .wc, substituted: false))
+    #expect(g.apply(.setMemoryWB, start: top - 0x1FFF, end: top).0 == .released)
+    #expect(g.apply(.setMemoryWT, start: 0xFFFF_FFFF_0000_0000, end: top).0 == .mapped(type: .wt, substituted: false))
+    #expect(g.apply(.setMemoryWB, start: 0xFFFF_FFFF_0000_0000, end: top).0 == .released)
+    #expect(g.apply(.ioremap, start: 0xFFFF_FFFE_FFFF_F000, end: top).0 == .invalid(reason: "ioremap refuses RAM the kernel uses (__ioremap_check_ram())"))
+    #expect(g.apply(.setMemoryUC, start: 0xFFFF_FFFE_FFFF_F000, end: top).0 == setMemoryOnRAMOnly)
+
+    // RAM over the whole 64-bit space, listed twice.
+    var all = GuestMemtypeState(ram: [0..<top, 0..<top])
+    #expect(all.apply(.setMemoryUC, start: 0, end: top).0 == .mapped(type: .ucMinus, substituted: false))
+    #expect(all.apply(.setMemoryWC, start: top - 1, end: top).0 == .conflict(existing: .ucMinus))
+    #expect(all.apply(.setMemoryWB, start: 0, end: top).0 == .released)
+
+    // The WB request's MTRR check over the last page.
+    let ucDefault = try MTRRState(defType: 1 << 11 | 0, variable: [])
+    var uc = GuestMemtypeState(mtrr: ucDefault)
+    #expect(uc.apply(.ioremapCache, start: top - 0x800, end: top) == (.mapped(type: .ucMinus, substituted: true), [.wbMTRRHint, .treeNoOverlap, .ioremapSubstitute]))
+    let wbDefault = try MTRRState(defType: 1 << 11 | 6, variable: [])
+    var wb = GuestMemtypeState(mtrr: wbDefault)
+    #expect(wb.apply(.ioremapCache, start: top - 0x800, end: top) == (.mapped(type: .wb, substituted: false), [.treeNoOverlap]))
+    #expect(wb.apply(.ioremapCache, start: 0x1_0000_0000, end: top).0 == .mapped(type: .wb, substituted: false))
+    #expect(wb.apply(.iounmap, start: 0x1_0000_0000, end: top).0 == .released)
+}
+
+/// `ram` entries that overlap count once (their union), as in Linux's
+/// resource view: [0, 0x2000) listed twice does not cover [0, 0x4000).
+@Test func overlappingRAMRangesCountOnce() {
+    var g = GuestMemtypeState(ram: [0..<0x2000, 0..<0x2000])
+    #expect(g.apply(.setMemoryUC, start: 0, end: 0x4000).0 == setMemoryOnRAMOnly)
+    #expect(g.apply(.setMemoryUC, start: 0, end: 0x2000).0 == .mapped(type: .ucMinus, substituted: false))
+    // Overlapping, touching and unordered pieces still make one stretch of RAM.
+    var h = GuestMemtypeState(ram: [0x3000..<0x5000, 0..<0x2000, 0x1000..<0x3000, 0x1800..<0x1900])
+    #expect(h.apply(.setMemoryUC, start: 0, end: 0x5000).0 == .mapped(type: .ucMinus, substituted: false))
+    #expect(h.apply(.setMemoryUC, start: 0x4000, end: 0x6000).0 == setMemoryOnRAMOnly)
+    #expect(h.apply(.ioremap, start: 0x5000, end: 0x6000).0 == .mapped(type: .ucMinus, substituted: false))
+    var gap = GuestMemtypeState(ram: [0..<0x2000, 0x1000..<0x2000, 0x3000..<0x4000])
+    #expect(gap.apply(.setMemoryUC, start: 0, end: 0x4000).0 == setMemoryOnRAMOnly)
+}
+
+/// The runs hold exactly what a per-page map would: random set_memory_*
+/// calls over 64 pages of RAM, against the page-by-page model they replaced.
+@Test func ramRunsMatchAPerPageModel() {
+    let base: UInt64 = 0x10_0000, pageCount: UInt64 = 64
+    let calls: [IoremapCall] = [.setMemoryUC, .setMemoryWC, .setMemoryWT, .setMemoryWB]
+    for seed in UInt64(1)...300 {
+        var rng = SplitMix(state: seed)
+        var g = GuestMemtypeState(ram: [base..<(base + pageCount << 12)])
+        var model: [UInt64: MemoryType] = [:]
+        for step in 0..<40 {
+            let a = base + UInt64(rng.below(Int(pageCount << 12)))
+            let b = base + UInt64(rng.below(Int(pageCount << 12)))
+            guard a != b else { continue }
+            let (start, end) = (Swift.min(a, b), Swift.max(a, b))
+            let call = rng.pick(calls)
+            let pages = stride(from: start & ~0xFFF, to: end, by: 0x1000)
+            let expected: MemtypeOutcome
+            if let requested = call.requested {
+                if let busy = pages.lazy.compactMap({ model[$0] }).first {
+                    expected = .conflict(existing: busy)
+                } else {
+                    for p in pages { model[p] = requested }
+                    expected = .mapped(type: requested, substituted: false)
+                }
+            } else {
+                for p in pages { model[p] = nil }
+                expected = .released
+            }
+            let got = g.apply(call, start: start, end: end).0
+            #expect(got == expected, "seed \(seed) step \(step): \(call) [\(start), \(end))")
+            for p in 0..<pageCount {
+                let address = base + p << 12
+                #expect(g.ramPageType(at: address + UInt64(rng.below(0x1000))) == model[address], "seed \(seed) step \(step) page \(p)")
+            }
+            // Sorted, disjoint, non-empty, and no two touching runs of one type.
+            for (x, y) in zip(g.ramRuns, g.ramRuns.dropFirst()) {
+                #expect(x.endPage <= y.firstPage && !(x.endPage == y.firstPage && x.type == y.type), "seed \(seed) step \(step)")
+            }
+            #expect(g.ramRuns.allSatisfy { $0.firstPage < $0.endPage && $0.type != .wb })
+        }
+    }
+}
+
+/// A call over 2^46 bytes is one run, and freeing its middle leaves two.
+@Test func ramRunsAreRuns() {
+    var g = GuestMemtypeState(ram: [0..<(1 << 52)])
+    _ = g.apply(.setMemoryUC, start: 0x1000, end: (1 << 46) + 0x1000)
+    #expect(g.ramRuns == [RAMPageRun(firstPage: 1, endPage: (1 << 34) + 1, type: .ucMinus)])
+    _ = g.apply(.setMemoryWB, start: 1 << 40, end: 1 << 41)
+    _ = g.apply(.setMemoryWC, start: 0, end: 0x1000)
+    #expect(g.ramRuns == [
+        RAMPageRun(firstPage: 0, endPage: 1, type: .wc),
+        RAMPageRun(firstPage: 1, endPage: 1 << 28, type: .ucMinus),
+        RAMPageRun(firstPage: 1 << 29, endPage: (1 << 34) + 1, type: .ucMinus),
+    ])
+    // Filling the hole with the same type merges the three UC- pieces back into one.
+    _ = g.apply(.setMemoryUC, start: 1 << 40, end: 1 << 41)
+    #expect(g.ramRuns == [RAMPageRun(firstPage: 0, endPage: 1, type: .wc), RAMPageRun(firstPage: 1, endPage: (1 << 34) + 1, type: .ucMinus)])
+    #expect(g.ramPageType(at: (1 << 46) + 0xFFF) == .ucMinus)
+    #expect(g.ramPageType(at: (1 << 46) + 0x1000) == nil)
+    // The last page of the 64-bit space is page 2^52 - 1.
+    var top = GuestMemtypeState(ram: [0..<UInt64.max])
+    _ = top.apply(.setMemoryWT, start: UInt64.max - 1, end: UInt64.max)
+    #expect(top.ramRuns == [RAMPageRun(firstPage: (1 << 52) - 1, endPage: 1 << 52, type: .wt)])
+}

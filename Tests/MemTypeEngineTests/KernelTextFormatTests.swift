@@ -48,3 +48,17 @@ func procMTRRErrorsNameTheLine(text: String, line: Int) {
     #expect(g.apply(.ioremapWC, start: 0xFD00_0000, end: 0xFE00_0000).0 == .mapped(type: .ucMinus, substituted: true))
     #expect(throws: KernelTextFormats.LineError.self) { try KernelTextFormats.patMemtypeList("PAT: [mem 0x2000-0x1000] write-back") }
 }
+
+/// A size too large for 64 bits is refused on its line, not wrapped: 2^34 + 1
+/// GB wrapped to 1 GB and 2^54 + 4 KB to 4 KB, both valid-looking sizes.
+@Test(arguments: ["17179869185GB", "18014398509481988KB", "17592186044417MB", "99999999999GB", "99999999999999999999MB"])
+func procMTRRSizeOverflowIsRefused(size: String) {
+    let text = """
+        reg00: base=0x000000000 (    0MB), size= 2048MB, count=1: write-back
+        reg01: base=0x000000000 (    0MB), size= \(size), count=1: uncachable
+        """
+    #expect { _ = try KernelTextFormats.procMTRR(text, maxPhysAddr: 52) } throws: { error in
+        guard let e = error as? KernelTextFormats.LineError else { return false }
+        return e.line == 2 && e.message.contains("too large")
+    }
+}

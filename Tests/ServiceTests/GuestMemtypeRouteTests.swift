@@ -55,6 +55,55 @@ import Testing
         #expect(atLimit.status == 200)
     }
 
+    /// RAM reservations cost per call, not per page: set_memory_uc over 2^46
+    /// bytes used to walk and store 2^34 pages.
+    @Test func hugeSetMemoryCallsOnRAM() throws {
+        let s = try TestServer()
+        let j = try s.request("POST", "/v1/guest/memtype", json: """
+            {"maxphyaddr": 52, "ram": [{"start": 0, "end": "0x10000000000000"}],
+             "calls": [{"call": "set_memory_uc", "start": 0, "size": "0x400000000000"},
+                       {"call": "set_memory_wc", "start": "0x3ffffffff000", "size": "0x2000"},
+                       {"call": "set_memory_wb", "start": 0, "end": "0x10000000000000"},
+                       {"call": "set_memory_wc", "start": "0x3ffffffff000", "size": "0x2000"}]}
+            """).json()
+        #expect(j["results", 0, "outcome"] == "mapped")
+        #expect(j["results", 0, "type"] == "UC-")
+        #expect(j["results", 1, "outcome"] == "ebusy")
+        #expect(j["results", 1, "existing"] == "UC-")
+        #expect(j["results", 2, "outcome"] == "released")
+        #expect(j["results", 3, "outcome"] == "mapped")
+        #expect(j["results", 3, "type"] == "WC")
+    }
+
+    /// Overlapping `ram` entries count once: [0, 0x2000) twice is not [0, 0x4000).
+    @Test func overlappingRAMEntriesAreMerged() throws {
+        let s = try TestServer()
+        let j = try s.request("POST", "/v1/guest/memtype", json: """
+            {"ram": [{"start": 0, "end": "0x2000"}, {"start": 0, "end": "0x2000"}, {"start": "0x1000", "end": "0x3000"}],
+             "calls": [{"call": "set_memory_uc", "start": 0, "end": "0x4000"},
+                       {"call": "set_memory_uc", "start": 0, "end": "0x3000"}]}
+            """).json()
+        #expect(j["results", 0, "outcome"] == "einval")
+        #expect(j["results", 0, "reason"] == "set_memory_* applies to RAM pages only")
+        #expect(j["results", 1, "outcome"] == "mapped")
+    }
+
+    /// A /proc/mtrr size past 2^64 is a 422 naming the line, not a wrapped size
+    /// ((2^34 + 1) GB used to become 1 GB).
+    @Test func procMTRRSizeOverflowIs422() throws {
+        let s = try TestServer()
+        let bad = try s.request("POST", "/v1/decisions", json: #"""
+            {"model": "A", "vm": {"noncoherent_dma": true},
+             "vcpu": {"pat": "linux", "mtrr": {"enabled": true, "default": "WB",
+               "proc_mtrr": "reg00: base=0x000000000 (    0MB), size= 2048MB, count=1: write-back\nreg01: base=0x0c0000000 ( 3072MB), size= 17179869185GB, count=1: uncachable"}},
+             "access": {"gpa": "0xc0000000", "pat_index": 1}}
+            """#)
+        #expect(bad.status == 422)
+        let problem = try bad.json()
+        #expect(problem["pointer"] == "/vcpu/mtrr/proc_mtrr")
+        #expect(problem["detail"]?.stringValue?.contains("line 2") == true)
+    }
+
     @Test func procMTRRInADecision() throws {
         let s = try TestServer()
         let body = #"""
