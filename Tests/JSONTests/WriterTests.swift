@@ -6,6 +6,28 @@ private func text(_ writer: JSONWriter) -> String {
 }
 
 @Suite struct WriterTests {
+    /// Literal keys take the unescaped fast path; keys that arrive as
+    /// `String` values (labels, client input) are escaped.
+    @Test func literalAndStringKeysAgree() {
+        let dynamic = "quo\"te/\n"
+        let plain = String("plain".reversed())
+        for pretty in [false, true] {
+            var w = JSONWriter(pretty: pretty)
+            w.beginObject()
+            w.member("id", 1)
+            w.member(dynamic, 2)
+            w.key(plain)
+            w.bool(true)
+            w.key("lit")
+            w.null()
+            w.endObject()
+            let expected = pretty
+                ? "{\n  \"id\": 1,\n  \"quo\\\"te/\\n\": 2,\n  \"nialp\": true,\n  \"lit\": null\n}"
+                : #"{"id":1,"quo\"te/\n":2,"nialp":true,"lit":null}"#
+            #expect(text(w) == expected)
+        }
+    }
+
     @Test(arguments: [UInt64(0), 1, 0xf, 0x10, 0xfd00_0000, 0x0007_0406_0007_0406, 1 << 63, .max])
     func hexMatchesStringFormatting(_ v: UInt64) {
         var w = JSONWriter()
