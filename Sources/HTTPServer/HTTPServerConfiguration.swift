@@ -39,7 +39,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// Per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It
     /// holds the request line, headers and read buffer, so it also bounds the
     /// header size; libmicrohttpd answers larger headers itself (431/414).
-    public var perConnectionMemoryLimit: Int = 64 * 1024
+    /// 32 KiB, libmicrohttpd's own default: it zeroes the whole pool after
+    /// every request on a kept-alive connection (`MHD_pool_reset`), which at
+    /// 64 KiB was 6-9% of the server's CPU time under load (perf, see
+    /// BENCHMARKS.md).
+    public var perConnectionMemoryLimit: Int = 32 * 1024
     /// Largest request body buffered for the handler; larger ones get 413.
     /// A larger Content-Length is answered at once (before the body, so no
     /// "100 Continue"; the connection is then closed). A chunked body that
