@@ -6,6 +6,13 @@ import MemTypeEngine
 extension Decision {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
+        writeMembers(to: &w)
+        w.endObject()
+    }
+
+    /// The decision's members, inside an object the caller opened (and may
+    /// add to: a per-VM decision appends `"vm"`).
+    public func writeMembers(to w: inout JSONWriter) {
         w.key("model")
         model.write(to: &w, kernel: kernel)
         w.member("applicability", applicability.rawValue)
@@ -59,7 +66,6 @@ extension Decision {
         w.beginArray()
         for a in assumptions { w.string(a) }
         w.endArray()
-        w.endObject()
     }
 
     /// The decision as compact JSON bytes.

@@ -19,6 +19,9 @@ struct Route: Sendable {
         case capture(String)
     }
 
+    /// `segments` as bytes, for matching without building strings.
+    private let literals: [[UInt8]?]
+
     init(_ method: String, _ pattern: String, json: Bool = false,
          _ handler: @escaping Handler) {
         self.method = method
@@ -26,25 +29,57 @@ struct Route: Sendable {
         self.segments = Route.split(pattern).map { s in
             s.hasPrefix("{") && s.hasSuffix("}") ? .capture(String(s.dropFirst().dropLast())) : .literal(String(s))
         }
+        self.literals = segments.map { if case .literal(let s) = $0 { Array(s.utf8) } else { nil } }
         self.takesJSON = json
         self.handler = handler
     }
 
+    /// The non-empty `/`-separated segments of a path (`//a/` is `["a"]`).
     static func split(_ path: String) -> [Substring] {
         path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { Substring($0) }
     }
 
-    /// The captures if `path` matches, else nil.
-    func match(_ parts: [Substring]) -> [(String, String)]? {
-        guard parts.count == segments.count else { return nil }
-        var captures: [(String, String)] = []
-        for (segment, part) in zip(segments, parts) {
-            switch segment {
-            case .literal(let s): if s != part { return nil }
-            case .capture(let name): captures.append((name, String(part)))
+    /// The captures if the path (its UTF-8, with `segmentCount` segments as
+    /// `split` counts them) matches, else nil. Walks the bytes once; strings
+    /// are made only for the captures of a match.
+    func match(_ path: UnsafeBufferPointer<UInt8>, segmentCount: Int) -> [(String, String)]? {
+        guard segmentCount == segments.count else { return nil }
+        var captured: [Range<Int>] = []
+        var k = 0
+        for literal in literals {
+            while k < path.count && path[k] == UInt8(ascii: "/") { k += 1 }
+            let start = k
+            while k < path.count && path[k] != UInt8(ascii: "/") { k += 1 }
+            if let literal {
+                guard k - start == literal.count else { return nil }
+                for i in 0..<literal.count where path[start + i] != literal[i] { return nil }
+            } else {
+                captured.append(start..<k)
             }
         }
+        var captures: [(String, String)] = []
+        captures.reserveCapacity(captured.count)
+        var next = captured.makeIterator()
+        for case .capture(let name) in segments {
+            let range = next.next()!
+            captures.append((name, String(decoding: UnsafeBufferPointer(rebasing: path[range]), as: UTF8.self)))
+        }
         return captures
+    }
+
+    /// How many segments `split` finds in `path`.
+    static func segmentCount(_ path: UnsafeBufferPointer<UInt8>) -> Int {
+        var count = 0
+        var inSegment = false
+        for b in path {
+            if b == UInt8(ascii: "/") {
+                inSegment = false
+            } else if !inSegment {
+                inSegment = true
+                count += 1
+            }
+        }
+        return count
     }
 }
 
@@ -71,13 +106,16 @@ struct Router: Sendable {
     }
 
     func resolve(method: String, path: String) -> Outcome {
-        let parts = Route.split(path)
-        var allowed: [String] = []
-        for route in routes {
-            guard let captures = route.match(parts) else { continue }
-            if route.method == method || (method == "HEAD" && route.method == "GET") { return .found(route, captures) }
-            if !allowed.contains(route.method) { allowed.append(route.method) }
+        var path = path
+        return path.withUTF8 { bytes in
+            let count = Route.segmentCount(bytes)
+            var allowed: [String] = []
+            for route in routes {
+                guard let captures = route.match(bytes, segmentCount: count) else { continue }
+                if route.method == method || (method == "HEAD" && route.method == "GET") { return .found(route, captures) }
+                if !allowed.contains(route.method) { allowed.append(route.method) }
+            }
+            return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
         }
-        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
     }
 }

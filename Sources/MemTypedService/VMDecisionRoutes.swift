@@ -75,17 +75,13 @@ extension MemTypedService {
 
     /// The engine's decision with `"vm": {"id", "revision", "baseline"}` added as its last member.
     static func decisionResponse(_ decision: Decision, inputs: VMDecisionInputs) -> HTTPResponse {
-        var w = JSONWriter(capacity: 3072)
-        decision.write(to: &w)
-        var suffix = JSONWriter(capacity: 128)
-        VMWire.writeSummary(inputs, to: &suffix)
-        var body = w.bytes
-        w = JSONWriter(capacity: 0)  // drops the writer's reference: `body` is unique, edited in place
-        body.removeLast()  // the decision's closing brace
-        body.append(contentsOf: #","vm":"#.utf8)
-        body.append(contentsOf: suffix.bytes)
-        body.append(UInt8(ascii: "}"))
-        return .json(body)
+        .json(capacity: 3072) { w in
+            w.beginObject()
+            decision.writeMembers(to: &w)
+            w.key("vm")
+            VMWire.writeSummary(inputs, to: &w)
+            w.endObject()
+        }
     }
 
     /// `GET /v1/vms/{id}/decision?gpa=&pat_index=&pte=&level=&mmio=&private=&pat=`: the hot path.
