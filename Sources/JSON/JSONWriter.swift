@@ -104,35 +104,18 @@ public struct JSONWriter: Sendable {
         emitQuoted(key, prefix: prefix, colon: pretty ? .colonSpace : .colon)
     }
 
-    /// Writes a literal object key and its colon. A literal key is copied
-    /// as is, without the escape scan: it must need no escaping (checked in
-    /// debug builds), which holds for every key this project writes.
+    /// Writes a literal object key and its colon, escaped like
+    /// ``string(_:)``. The literal's UTF-8 is read in place: no `String` is
+    /// made, which is most of the cost of a short key.
     public mutating func key(_ key: StaticString) {
         assert(depth > 0 && innermostIsObject != false, "JSONWriter.key(_:) called outside an object")
         assert(!afterKey, "JSONWriter.key(_:) called twice without a value in between")
-        let utf8 = UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
-        assert(key.hasPointerRepresentation && JSONWriter.firstByteNeedingEscape(utf8) == utf8.count,
-               "JSONWriter.key(_: StaticString) needs a key without characters to escape")
         let prefix = Prefix(comma: hasElements, indent: pretty ? 2 * depth : -1)
         hasElements = true
         afterKey = true
         let colon: Colon = pretty ? .colonSpace : .colon
-        emit(prefix, maxBytes: utf8.count + 2 + colon.count) { out in
-            out[0] = ASCII.quote
-            (out + 1).initialize(from: utf8.baseAddress!, count: utf8.count)
-            var k = utf8.count + 1
-            out[k] = ASCII.quote
-            k += 1
-            if colon != .none {
-                out[k] = ASCII.colon
-                k += 1
-                if colon == .colonSpace {
-                    out[k] = ASCII.space
-                    k += 1
-                }
-            }
-            return k
-        }
+        // withUTF8Buffer: a one-scalar literal ("a") is not stored as a pointer.
+        key.withUTF8Buffer { utf8 in emitQuoted(utf8: utf8, prefix: prefix, colon: colon) }
     }
 
     /// Writes an object, calling `body` to write its members:
@@ -274,24 +257,13 @@ public struct JSONWriter: Sendable {
 
     // MARK: Members
 
-    /// Writes `key` and a string value.
-    @_disfavoredOverload
-    public mutating func member(_ key: String, _ value: String) {
-        self.key(key)
-        string(value)
-    }
+    // `member(_:_:)` takes a literal key; a computed key is written with
+    // `key(_:)` and then the value.
 
     /// Writes `key` and a string value.
     public mutating func member(_ key: StaticString, _ value: String) {
         self.key(key)
         string(value)
-    }
-
-    /// Writes `key` and an integer value.
-    @_disfavoredOverload
-    public mutating func member(_ key: String, _ value: Int) {
-        self.key(key)
-        int(value)
     }
 
     /// Writes `key` and an integer value.
@@ -301,23 +273,9 @@ public struct JSONWriter: Sendable {
     }
 
     /// Writes `key` and an unsigned 64-bit integer value.
-    @_disfavoredOverload
-    public mutating func member(_ key: String, _ value: UInt64) {
-        self.key(key)
-        uint(value)
-    }
-
-    /// Writes `key` and an unsigned 64-bit integer value.
     public mutating func member(_ key: StaticString, _ value: UInt64) {
         self.key(key)
         uint(value)
-    }
-
-    /// Writes `key` and a 64-bit value as a `"0x..."` string (``hex(_:)``).
-    @_disfavoredOverload
-    public mutating func member(_ key: String, hex value: UInt64) {
-        self.key(key)
-        hex(value)
     }
 
     /// Writes `key` and a 64-bit value as a `"0x..."` string (``hex(_:)``).
@@ -327,36 +285,15 @@ public struct JSONWriter: Sendable {
     }
 
     /// Writes `key` and a boolean value.
-    @_disfavoredOverload
-    public mutating func member(_ key: String, _ value: Bool) {
-        self.key(key)
-        bool(value)
-    }
-
-    /// Writes `key` and a boolean value.
     public mutating func member(_ key: StaticString, _ value: Bool) {
         self.key(key)
         bool(value)
     }
 
     /// Writes `key` and a `Double` value (`null` if not finite, see ``double(_:)``).
-    @_disfavoredOverload
-    public mutating func member(_ key: String, _ value: Double) {
-        self.key(key)
-        double(value)
-    }
-
-    /// Writes `key` and a `Double` value (`null` if not finite, see ``double(_:)``).
     public mutating func member(_ key: StaticString, _ value: Double) {
         self.key(key)
         double(value)
-    }
-
-    /// Writes `key` and any ``JSONValue`` (e.g. `.null`).
-    @_disfavoredOverload
-    public mutating func member(_ key: String, _ value: JSONValue) {
-        self.key(key)
-        self.value(value)
     }
 
     /// Writes `key` and any ``JSONValue`` (e.g. `.null`).

@@ -230,7 +230,10 @@ enum VMWire {
         w.member("disabled_quirks", hex: r.disabledQuirks.rawValue)
         w.key("quirks")
         w.beginObject()
-        for q in Quirk.allCases { w.member(q.name, r.choice(for: q).rawValue) }
+        for q in Quirk.allCases {
+            w.key(q.name)
+            w.string(r.choice(for: q).rawValue)
+        }
         w.endObject()
         switch r.host {
         case .inline(let spec):
@@ -261,7 +264,10 @@ enum VMWire {
 
     static func writeLabels(_ labels: [String: String], to w: inout JSONWriter) {
         w.beginObject()
-        for key in labels.keys.sorted() { w.member(key, labels[key]!) }
+        for key in labels.keys.sorted() {
+            w.key(key)
+            w.string(labels[key]!)
+        }
         w.endObject()
     }
 
@@ -353,7 +359,8 @@ enum VMWire {
 
     /// A quirk mask as `"0x..."` plus the names of its bits.
     static func writeMask(_ mask: QuirkMask, key: String, namesKey: String, to w: inout JSONWriter) {
-        w.member(key, hex: mask.rawValue)
+        w.key(key)
+        w.hex(mask.rawValue)
         w.key(namesKey)
         w.beginArray()
         for q in mask.quirks { w.string(q.name) }

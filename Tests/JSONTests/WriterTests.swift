@@ -6,8 +6,9 @@ private func text(_ writer: JSONWriter) -> String {
 }
 
 @Suite struct WriterTests {
-    /// Literal keys take the unescaped fast path; keys that arrive as
-    /// `String` values (labels, client input) are escaped.
+    /// Literal keys (read in place, including one-scalar literals, which
+    /// StaticString stores without a pointer) and keys that arrive as
+    /// `String` values (labels, client input) are escaped alike.
     @Test func literalAndStringKeysAgree() {
         let dynamic = "quo\"te/\n"
         let plain = String("plain".reversed())
@@ -15,15 +16,19 @@ private func text(_ writer: JSONWriter) -> String {
             var w = JSONWriter(pretty: pretty)
             w.beginObject()
             w.member("id", 1)
-            w.member(dynamic, 2)
+            w.key(dynamic)
+            w.int(2)
             w.key(plain)
             w.bool(true)
             w.key("lit")
             w.null()
+            w.member("a", 3)
+            w.member("é", 4)
+            w.member("q\"", 5)
             w.endObject()
             let expected = pretty
-                ? "{\n  \"id\": 1,\n  \"quo\\\"te/\\n\": 2,\n  \"nialp\": true,\n  \"lit\": null\n}"
-                : #"{"id":1,"quo\"te/\n":2,"nialp":true,"lit":null}"#
+                ? "{\n  \"id\": 1,\n  \"quo\\\"te/\\n\": 2,\n  \"nialp\": true,\n  \"lit\": null,\n  \"a\": 3,\n  \"é\": 4,\n  \"q\\\"\": 5\n}"
+                : #"{"id":1,"quo\"te/\n":2,"nialp":true,"lit":null,"a":3,"é":4,"q\"":5}"#
             #expect(text(w) == expected)
         }
     }
