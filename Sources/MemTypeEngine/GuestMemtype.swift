@@ -12,7 +12,8 @@ public enum IoremapCall: String, Sendable, CaseIterable {
     case ioremapWT = "ioremap_wt"
     /// WB.
     case ioremapCache = "ioremap_cache"
-    /// Releases the reservation of exactly this range (`memtype_free()`).
+    /// Releases the reservation of this range's pages (`memtype_free()` of
+    /// the page-aligned range `__ioremap_caller()` reserved, as `iounmap()` does).
     case iounmap
     /// RAM pages (`set_memory_uc()` and friends reserve without accepting a substitute).
     case setMemoryUC = "set_memory_uc"
@@ -34,6 +35,7 @@ public enum IoremapCall: String, Sendable, CaseIterable {
     }
 
     /// ioremap maps device memory and takes a substitute type; set_memory_* changes RAM and takes none.
+    /// ioremap and iounmap also work on whole pages (see `GuestMemtypeState.ioremapPages`).
     public var isIoremap: Bool {
         switch self {
         case .ioremap, .ioremapUC, .ioremapWC, .ioremapWT, .ioremapCache, .iounmap: true
@@ -146,8 +148,22 @@ public struct GuestMemtypeState: Sendable, Hashable {
     }
 
     /// Applies one call to [start, end) and returns what the driver got, with the rules that fired.
+    ///
+    /// ioremap* and iounmap reserve and free whole pages, as Linux does (see
+    /// `ioremapPages`): two mappings that share a page but no byte overlap,
+    /// and `reservations` then holds the page-aligned range. set_memory_*
+    /// pass the range on as given, and need no alignment: Linux's
+    /// `set_memory_uc(addr, numpages)` and friends name whole pages, and
+    /// RAM is tracked per page here as in `reserve_ram_pages_type()` /
+    /// `free_ram_pages_type()`, so a set_memory_* call reserves or frees
+    /// every page [start, end) touches, exactly what its page-aligned range would.
     public mutating func apply(_ call: IoremapCall, start: UInt64, end: UInt64) -> (MemtypeOutcome, [MemtypeRule]) {
         guard start < end else { return (.invalid(reason: "empty range"), []) }
+        // The RAM check looks at the caller's bytes, before the alignment, as
+        // `__ioremap_check_mem()` does in __ioremap_caller(). A page that is
+        // only partly in `ram` is not a RAM page to memtype_reserve()
+        // (`pat_pagerange_is_ram()` counts whole pages), so the aligned range
+        // then goes to the interval tree, as it does below.
         let kind = ramKind(start: start, end: end)
         if call.isIoremap && kind != .none {
             return (.invalid(reason: "ioremap refuses RAM the kernel uses (__ioremap_check_ram())"), [])
@@ -155,6 +171,7 @@ public struct GuestMemtypeState: Sendable, Hashable {
         if !call.isIoremap && kind != .ram {
             return (.invalid(reason: "set_memory_* applies to RAM pages only"), [])
         }
+        let (start, end) = call.isIoremap ? Self.ioremapPages(start: start, end: end) : (start, end)
         guard let requested = call.requested else { return free(start: start, end: end) }
         var rules: [MemtypeRule] = []
         let (reserved, offered) = reserve(start: start, end: end, requested: requested, acceptsSubstitute: call.isIoremap, rules: &rules)
@@ -170,8 +187,33 @@ public struct GuestMemtypeState: Sendable, Hashable {
         return (.mapped(type: offered, substituted: true), rules)
     }
 
+    /// The range ioremap reserves and iounmap frees for the caller's
+    /// [start, end), start < end: whole 4 KiB pages, as `__ioremap_caller()`
+    /// in arch/x86/mm/ioremap.c aligns before `memtype_reserve()`
+    /// (`phys_addr &= PAGE_MASK; size = PAGE_ALIGN(last_addr + 1) - phys_addr`)
+    /// and `iounmap()` frees the vm area's page-aligned
+    /// [`phys_addr`, `phys_addr + get_vm_area_size()`).
+    ///
+    /// An end in the last page of the 64-bit space would round up to 2^64,
+    /// which a `UInt64` end cannot hold: it stays at 2^64 - 1, the highest end
+    /// any range here has, so the reservation still covers every byte a range
+    /// can name in that page and iounmap finds it. (Linux never gets there:
+    /// `phys_addr_valid()` refuses addresses past MAXPHYADDR first, as the
+    /// route does.)
+    static func ioremapPages(start: UInt64, end: UInt64) -> (start: UInt64, end: UInt64) {
+        let (rounded, wraps) = end.addingReportingOverflow(0xFFF)
+        return (start & ~0xFFF, wraps ? UInt64.max : rounded & ~0xFFF)
+    }
+
     /// `memtype_reserve(start, end, req, &new)`: the outcome, and the granted
     /// type when ioremap should still check it as a substitute.
+    ///
+    /// Takes the range as given, as `memtype_reserve()` in
+    /// arch/x86/mm/pat/memtype.c does: the page alignment is ioremap's
+    /// (`__ioremap_caller()`, done in `apply`), not memtype_reserve()'s. The
+    /// engine offers no direct memtype_reserve()/memtype_free() call; the
+    /// reservations a state starts with (`init(reservations:)`, a pasted
+    /// pat_memtype_list) are likewise taken as given, not aligned.
     private mutating func reserve(start: UInt64, end: UInt64, requested: MemoryType, acceptsSubstitute: Bool,
                                   rules: inout [MemtypeRule]) -> (MemtypeOutcome, MemoryType?) {
         if !patEnabled {
@@ -278,7 +320,9 @@ public struct GuestMemtypeState: Sendable, Hashable {
         ramRuns.replaceSubrange(lo..<hi, with: replacement)
     }
 
-    /// `memtype_free()`: drops the reservation with exactly this range.
+    /// `memtype_free()`: drops the reservation with exactly this range. Like
+    /// `memtype_free()` in arch/x86/mm/pat/memtype.c it does not align;
+    /// iounmap's range arrives page-aligned from `apply`.
     private mutating func free(start: UInt64, end: UInt64) -> (MemtypeOutcome, [MemtypeRule]) {
         if !patEnabled || (GuestMemtypeState.isaHole.contains(start) && end <= GuestMemtypeState.isaHole.upperBound) {
             return (.released, [.freed])

@@ -210,3 +210,80 @@ private let setMemoryOnRAMOnly = MemtypeOutcome.invalid(reason: "set_memory_* ap
     _ = top.apply(.setMemoryWT, start: UInt64.max - 1, end: UInt64.max)
     #expect(top.ramRuns == [RAMPageRun(firstPage: (1 << 52) - 1, endPage: 1 << 52, type: .wt)])
 }
+
+// ioremap and iounmap work on whole pages, as __ioremap_caller() in
+// arch/x86/mm/ioremap.c aligns before memtype_reserve() and iounmap() frees
+// the vm area's page-aligned range.
+
+/// Two ioremaps of one page that share no byte still meet in the interval
+/// tree: the second gets the first's type, or fails when that is a downgrade
+/// `is_new_memtype_allowed()` forbids.
+@Test func ioremapsSharingAPageButNoBytesConflict() {
+    let page: UInt64 = 0xFD00_0000
+    var g = GuestMemtypeState()
+    #expect(g.apply(.ioremap, start: page, end: page + 0x800) == (.mapped(type: .ucMinus, substituted: false), [.treeNoOverlap]))
+    #expect(g.apply(.ioremapWC, start: page + 0x800, end: page + 0x1000) == (.mapped(type: .ucMinus, substituted: true), [.treeFirstEntryWins, .ioremapSubstitute]))
+    #expect(g.reservations == [
+        MemtypeReservation(start: page, end: page + 0x1000, type: .ucMinus),
+        MemtypeReservation(start: page, end: page + 0x1000, type: .ucMinus),
+    ])
+
+    // WB first, then UC- in the same page (different bytes): UC- coming back
+    // WB is refused, and ioremap frees what it reserved.
+    var wb = GuestMemtypeState()
+    #expect(wb.apply(.ioremapCache, start: page + 0x10, end: page + 0x20).0 == .mapped(type: .wb, substituted: false))
+    let (refused, rules) = wb.apply(.ioremap, start: page + 0xF00, end: page + 0x1100)
+    #expect(refused == .downgradeRefused(offered: .wb))
+    #expect(rules == [.treeFirstEntryWins, .ioremapDowngradeRefused])
+    #expect(wb.reservations == [MemtypeReservation(start: page, end: page + 0x1000, type: .wb)])
+
+    // Two entries of different types in the tree, each on its own page: a
+    // mapping touching both pages, bytes of neither, is EBUSY.
+    var two = GuestMemtypeState()
+    _ = two.apply(.ioremap, start: page, end: page + 0x100)
+    _ = two.apply(.ioremapWC, start: page + 0x1F00, end: page + 0x2000)
+    #expect(two.apply(.ioremapWC, start: page + 0xF00, end: page + 0x1100) == (.conflict(existing: .wc), [.treeConflict]))
+}
+
+/// An unaligned ioremap reserves every page it touches; iounmap of the same
+/// unaligned range frees that reservation, and so does any range with the same pages.
+@Test func unalignedIoremapReservesWholePagesAndIounmapFreesThem() {
+    var g = GuestMemtypeState()
+    #expect(g.apply(.ioremapWC, start: 0xFE00_0010, end: 0xFE00_1010).0 == .mapped(type: .wc, substituted: false))
+    #expect(g.reservations == [MemtypeReservation(start: 0xFE00_0000, end: 0xFE00_2000, type: .wc)])
+    #expect(g.apply(.iounmap, start: 0xFE00_0010, end: 0xFE00_1010) == (.released, [.freed]))
+    #expect(g.reservations.isEmpty)
+
+    // A reservation Linux listed (page-aligned, as all of its are) is freed
+    // by an iounmap of any range over the same pages.
+    var listed = GuestMemtypeState(reservations: [MemtypeReservation(start: 0xFE00_0000, end: 0xFE00_2000, type: .ucMinus)])
+    #expect(listed.apply(.iounmap, start: 0xFE00_0FFF, end: 0xFE00_1001).0 == .released)
+    #expect(listed.reservations.isEmpty)
+    // Fewer pages are not the same range: memtype_free() wants an exact match.
+    var fewer = GuestMemtypeState(reservations: [MemtypeReservation(start: 0xFE00_0000, end: 0xFE00_2000, type: .ucMinus)])
+    #expect(fewer.apply(.iounmap, start: 0xFE00_0010, end: 0xFE00_0020).0 == .invalid(reason: "no reservation matches this range exactly (freeing invalid memtype)"))
+}
+
+/// Aligning an end in the last page of the 64-bit space does not trap: the
+/// reservation runs from that page to 2^64 - 1 (the highest end a range has),
+/// every range in that page meets it, and iounmap finds it.
+@Test func ioremapAlignmentAtTheTopOfTheAddressSpace() throws {
+    let top = UInt64.max, lastPage: UInt64 = 0xFFFF_FFFF_FFFF_F000
+    var g = GuestMemtypeState()
+    #expect(g.apply(.ioremap, start: top - 1, end: top).0 == .mapped(type: .ucMinus, substituted: false))
+    #expect(g.reservations == [MemtypeReservation(start: lastPage, end: top, type: .ucMinus)])
+    #expect(g.apply(.ioremapWC, start: lastPage, end: lastPage + 1).0 == .mapped(type: .ucMinus, substituted: true))
+    #expect(g.apply(.ioremapCache, start: lastPage - 0x10, end: lastPage + 0x10).0 == .mapped(type: .ucMinus, substituted: true))
+    #expect(g.reservations.last == MemtypeReservation(start: lastPage - 0x1000, end: top, type: .ucMinus))
+    #expect(g.apply(.iounmap, start: lastPage + 0x800, end: lastPage + 0x900).0 == .released)
+    #expect(g.apply(.iounmap, start: lastPage - 1, end: top).0 == .released)
+    #expect(g.reservations == [MemtypeReservation(start: lastPage, end: top, type: .ucMinus)])
+    // The whole 64-bit space, and a WB request checked against the MTRRs there.
+    var all = GuestMemtypeState(mtrr: try MTRRState(defType: 1 << 11 | 6, variable: []))
+    #expect(all.apply(.ioremapCache, start: 1, end: top).0 == .mapped(type: .wb, substituted: false))
+    #expect(all.reservations == [MemtypeReservation(start: 0, end: top, type: .wb)])
+    // Ending at the last page leaves it out; ending one byte into it does not.
+    #expect(all.apply(.iounmap, start: 0xFFF, end: lastPage).0 == .invalid(reason: "no reservation matches this range exactly (freeing invalid memtype)"))
+    #expect(all.apply(.iounmap, start: 0xFFF, end: lastPage + 1).0 == .released)
+    #expect(all.reservations.isEmpty)
+}

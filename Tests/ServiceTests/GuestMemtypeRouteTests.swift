@@ -25,6 +25,30 @@ import Testing
         #expect(try run("6.11")["results", 1, "kvm", "effective"] == "WB")
     }
 
+    /// ioremap reserves whole pages (__ioremap_caller() in arch/x86/mm/ioremap.c):
+    /// two mappings sharing a page but no byte meet, iounmap of the caller's
+    /// range frees the aligned reservation, results echo the caller's range
+    /// and `reservations` shows the page-aligned one.
+    @Test func ioremapReservesWholePages() throws {
+        let s = try TestServer()
+        let j = try s.request("POST", "/v1/guest/memtype", json: """
+            {"calls": [{"call": "ioremap", "start": "0xfd000010", "size": "0x7f0"},
+                       {"call": "ioremap_wc", "start": "0xfd000800", "end": "0xfd000900"},
+                       {"call": "iounmap", "start": "0xfd000010", "size": "0x7f0"}]}
+            """).json()
+        #expect(j["results", 0, "start"] == "0xfd000010")
+        #expect(j["results", 0, "end"] == "0xfd000800")
+        #expect(j["results", 0, "type"] == "UC-")
+        #expect(j["results", 1, "type"] == "UC-")
+        #expect(j["results", 1, "substituted"] == true)
+        #expect(j["results", 1, "rules", 0, "rule"] == "PAT.tree-first-entry-wins")
+        #expect(j["results", 2, "outcome"] == "released")
+        #expect(j["reservations"]?.arrayValue?.count == 1)
+        #expect(j["reservations", 0, "start"] == "0xfd000000")
+        #expect(j["reservations", 0, "end"] == "0xfd001000")
+        #expect(j["reservations", 0, "type"] == "UC-")
+    }
+
     @Test func pastedPATMemtypeListAndErrors() throws {
         let s = try TestServer()
         let j = try s.request("POST", "/v1/guest/memtype", json: #"""
