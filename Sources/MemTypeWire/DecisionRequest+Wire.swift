@@ -7,8 +7,14 @@ import MemTypeEngine
 extension DecisionRequest {
     static let topLevelKeys = ["kernel", "model", "host", "vm", "vcpu", "access"]
 
-    /// Decodes and validates a request body.
+    /// Decodes and validates a request body: the common shapes straight
+    /// from the bytes (`DecisionFastPath`), everything else, and every error,
+    /// through the JSON tree.
     public init(json body: [UInt8]) throws(RequestError) {
+        if let request = DecisionFastPath.decode(body) {
+            self = request
+            return
+        }
         let value = try RequestError.parse(body)
         do {
             self = try DecisionRequest(Field(value))

@@ -1,0 +1,336 @@
+import MemTypeEngine
+
+/// The common case of `DecisionRequest(json:)` read straight from the bytes,
+/// without building a `JSONValue` tree first (which, with the field-by-field
+/// decode over it, is most of a decision request's cost).
+///
+/// It accepts a deliberately small subset: compact or spaced JSON whose
+/// strings are printable ASCII without escapes, whose numbers are
+/// non-negative integers below 10^19, with no `null`, no duplicate or unknown
+/// key, no `vcpu.mtrr`, and values the full decoder would accept. For
+/// anything else it returns nil and the caller takes the full path, which
+/// then answers exactly as before, including every error with its JSON
+/// pointer. For every input it accepts, it returns what the full path
+/// returns; `FastPathTests` checks that on generated and mutated bodies.
+enum DecisionFastPath {
+    static func decode(_ body: [UInt8]) -> DecisionRequest? {
+        body.withUnsafeBufferPointer { bytes in
+            var scanner = Scanner(bytes: bytes)
+            guard let request = scanner.request(), scanner.atEnd() else { return nil }
+            do { try request.validate() } catch { return nil }
+            return request
+        }
+    }
+
+    /// The allowed keys of each object as UTF-8, in the full decoder's order.
+    enum Keys {
+        static let top = DecisionRequest.topLevelKeys.map { Array($0.utf8) }
+        static let host = WireNames.hostKeys.map { Array($0.utf8) }
+        static let cpu = WireNames.cpuKeys.map { Array($0.utf8) }
+        static let vm = WireNames.vmKeys.map { Array($0.utf8) }
+        static let vcpu = WireNames.vcpuKeys.map { Array($0.utf8) }
+        static let access = WireNames.accessKeys.map { Array($0.utf8) }
+        static let pte = WireNames.pteKeys.map { Array($0.utf8) }
+    }
+
+    /// A cursor over the body. Every method returns nil (or false) as soon as
+    /// the input leaves the subset; nothing is thrown.
+    struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        // MARK: JSON subset
+
+        mutating func skipSpace() {
+            while i < bytes.count {
+                switch bytes[i] {
+                case 0x20, 0x09, 0x0A, 0x0D: i += 1
+                default: return
+                }
+            }
+        }
+
+        mutating func atEnd() -> Bool {
+            skipSpace()
+            return i == bytes.count
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == byte else { return false }
+            i += 1
+            return true
+        }
+
+        /// A string of printable ASCII without escapes.
+        mutating func string() -> String? {
+            guard let range = rawString() else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+
+        /// Where the characters of such a string are, quotes excluded.
+        mutating func rawString() -> Range<Int>? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = i
+            while i < bytes.count {
+                let b = bytes[i]
+                if b == UInt8(ascii: "\"") {
+                    i += 1
+                    return start..<(i - 1)
+                }
+                guard b >= 0x20, b < 0x7F, b != UInt8(ascii: "\\") else { return nil }
+                i += 1
+            }
+            return nil
+        }
+
+        /// The index in `keys` of the key at the cursor, compared as bytes.
+        mutating func key(_ keys: [[UInt8]]) -> Int? {
+            guard let range = rawString() else { return nil }
+            let key = UnsafeBufferPointer(rebasing: bytes[range])
+            return keys.firstIndex { $0.count == key.count && $0.elementsEqual(key) }
+        }
+
+        /// `0` or `[1-9][0-9]{0,18}`, not followed by a fraction or exponent.
+        mutating func integer() -> UInt64? {
+            skipSpace()
+            let start = i
+            var value: UInt64 = 0
+            while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                value = value &* 10 &+ UInt64(bytes[i] - UInt8(ascii: "0"))
+                i += 1
+            }
+            let digits = i - start
+            guard digits >= 1, digits <= 19, !(digits > 1 && bytes[start] == UInt8(ascii: "0")) else { return nil }
+            if i < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[i]) { return nil }
+            return value
+        }
+
+        mutating func bool() -> Bool? {
+            skipSpace()
+            if literal("true") { return true }
+            if literal("false") { return false }
+            return nil
+        }
+
+        private mutating func literal(_ word: StaticString) -> Bool {
+            let n = word.utf8CodeUnitCount
+            guard bytes.count - i >= n else { return false }
+            for k in 0..<n where bytes[i + k] != word.utf8Start[k] { return false }
+            i += n
+            return true
+        }
+
+        mutating func peek() -> UInt8? {
+            skipSpace()
+            return i < bytes.count ? bytes[i] : nil
+        }
+
+        /// Reads `{ "key": value, ... }`, calling `member` with each key
+        /// (the scanner then at its value). Fails on a duplicate key:
+        /// `keys` lists the allowed ones; any other fails too.
+        mutating func object(_ keys: [[UInt8]], _ member: (inout Scanner, Int) -> Bool) -> Bool {
+            guard take(UInt8(ascii: "{")) else { return false }
+            if take(UInt8(ascii: "}")) { return true }
+            var seen: UInt64 = 0
+            repeat {
+                guard let k = key(keys), seen & (1 << k) == 0,
+                      take(UInt8(ascii: ":")) else { return false }
+                seen |= 1 << k
+                guard member(&self, k) else { return false }
+            } while take(UInt8(ascii: ","))
+            return take(UInt8(ascii: "}"))
+        }
+
+        /// A 64-bit value as the full decoder takes it: a JSON integer, or a
+        /// string of `0x` hex or decimal digits.
+        mutating func uint64() -> UInt64? {
+            if peek() == UInt8(ascii: "\"") { return string().flatMap(Field.parseUInt64) }
+            return integer()
+        }
+
+        mutating func int(in range: ClosedRange<Int>) -> Int? {
+            guard let v = uint64(), v <= UInt64(range.upperBound), range.contains(Int(v)) else { return nil }
+            return Int(v)
+        }
+
+        mutating func oneOf<T>(_ choices: [(String, T)]) -> T? {
+            guard let s = string() else { return nil }
+            return choices.first { $0.0.equalsIgnoringASCIICase(s) }?.1
+        }
+
+        // MARK: The request
+
+        mutating func request() -> DecisionRequest? {
+            var r = DecisionRequest()
+            var kernel: KernelSelection?
+            let ok = object(Keys.top) { s, k in
+                switch k {
+                case 0:  // kernel
+                    guard kernel == nil, let text = s.string(), let v = KernelVersion(text) else { return false }
+                    kernel = .version(v)
+                case 1:  // model
+                    guard kernel == nil, let m = s.oneOf(WireNames.models) else { return false }
+                    kernel = .model(m)
+                case 2: guard let host = s.host() else { return false }; r.host = host
+                case 3: guard let vm = s.vm() else { return false }; r.vm = vm
+                case 4: guard let vcpu = s.vcpu() else { return false }; r.vcpu = vcpu
+                case 5: guard let access = s.access() else { return false }; r.access = access
+                default: return false
+                }
+                return true
+            }
+            guard ok else { return nil }
+            r.kernel = kernel ?? .model(.newest)
+            return r
+        }
+
+        mutating func host() -> HostProfile? {
+            var h = HostProfile()
+            let ok = object(Keys.host) { s, k in
+                switch k {
+                case 0: guard let v = s.oneOf(WireNames.vendors) else { return false }; h.vendor = v
+                case 1: guard let b = s.bool() else { return false }; h.selfSnoop = b
+                case 2: guard let b = s.bool() else { return false }; h.tdp = b
+                case 3: guard let cpu = s.cpu() else { return false }; h.cpu = cpu
+                default: return false
+                }
+                return true
+            }
+            return ok ? h : nil
+        }
+
+        mutating func cpu() -> CPUModel? {
+            var family: Int?, model: Int?, stepping: Int?
+            let ok = object(Keys.cpu) { s, k in
+                switch k {
+                case 0: family = s.int(in: 0...0x10FF); return family != nil
+                case 1: model = s.int(in: 0...0xFF); return model != nil
+                case 2: stepping = s.int(in: 0...0xF); return stepping != nil
+                default: return false
+                }
+            }
+            guard ok, let family, let model else { return nil }
+            return CPUModel(family: family, model: model, stepping: stepping)
+        }
+
+        mutating func vm() -> VMConfig? {
+            var v = VMConfig()
+            let ok = object(Keys.vm) { s, k in
+                switch k {
+                case 0: guard let t = s.oneOf(WireNames.vmTypes) else { return false }; v.type = t
+                case 1: guard let m = s.quirkMask() else { return false }; v.disabledQuirks = m
+                case 2: guard let b = s.bool() else { return false }; v.noncoherentDMA = b
+                default: return false
+                }
+                return true
+            }
+            return ok ? v : nil
+        }
+
+        mutating func quirkMask() -> QuirkMask? {
+            var mask = QuirkMask()
+            if take(UInt8(ascii: "[")) {
+                if !take(UInt8(ascii: "]")) {
+                    var count = 0
+                    repeat {
+                        count += 1
+                        guard count <= 64, let name = string(), let quirk = Quirk(name: name) else { return nil }
+                        mask.insert(quirk.mask)
+                    } while take(UInt8(ascii: ","))
+                    guard take(UInt8(ascii: "]")) else { return nil }
+                }
+            } else {
+                guard let raw = uint64() else { return nil }
+                mask = QuirkMask(rawValue: raw)
+            }
+            return mask.unknownBits == 0 ? mask : nil
+        }
+
+        mutating func vcpu() -> VCPUState? {
+            var v = VCPUState()
+            var maxPhysAddr = 46
+            let ok = object(Keys.vcpu) { s, k in
+                switch k {
+                case 0: guard let b = s.bool() else { return false }; v.cr0CD = b
+                case 1: guard let pat = s.pat() else { return false }; v.pat = pat
+                case 3: guard let b = s.bool() else { return false }; v.cpuidMTRR = b
+                case 4: guard let n = s.int(in: 36...52) else { return false }; maxPhysAddr = n
+                default: return false  // 2, "mtrr": the full path reads MTRRs
+                }
+                return true
+            }
+            guard ok else { return nil }
+            v.mtrr = .reset(maxPhysAddr: maxPhysAddr)
+            return v
+        }
+
+        mutating func pat() -> PAT? {
+            if peek() == UInt8(ascii: "\"") {
+                let start = i
+                guard let s = string() else { return nil }
+                if let preset = PAT.presets.first(where: { $0.0.equalsIgnoringASCIICase(s) }) { return preset.1 }
+                i = start
+            }
+            guard let raw = uint64() else { return nil }
+            do { return try PAT(raw: raw) } catch { return nil }
+        }
+
+        mutating func access() -> GuestAccess? {
+            var a = GuestAccess()
+            var pteBits: (pwt: Bool, pcd: Bool, pat: Bool)?
+            var pteEntry: UInt64?
+            var patIndex: Int?
+            let ok = object(Keys.access) { s, k in
+                switch k {
+                case 0: guard let g = s.uint64() else { return false }; a.gpa = g
+                case 1: guard let b = s.bool() else { return false }; a.mmio = b
+                case 2:  // pte: {pwt, pcd, pat} or a raw entry
+                    if s.peek() == UInt8(ascii: "{") {
+                        var bits = (pwt: false, pcd: false, pat: false)
+                        let ok = s.object(Keys.pte) { s, k in
+                            guard let b = s.bool() else { return false }
+                            switch k {
+                            case 0: bits.pwt = b
+                            case 1: bits.pcd = b
+                            default: bits.pat = b
+                            }
+                            return true
+                        }
+                        guard ok else { return false }
+                        pteBits = bits
+                    } else {
+                        guard let e = s.uint64() else { return false }
+                        pteEntry = e
+                    }
+                case 3: patIndex = s.int(in: 0...7); return patIndex != nil
+                case 4:
+                    guard let name = s.string(), let l = PageLevel(name: name) else { return false }
+                    a.level = l
+                case 5: guard let b = s.bool() else { return false }; a.tdxPrivate = b
+                default: return false
+                }
+                return true
+            }
+            guard ok else { return nil }
+            // As the full decoder: the level is known before a raw entry's PAT bit is read.
+            switch (pteBits, pteEntry, patIndex) {
+            case (let bits?, nil, nil):
+                a.patIndexFromEntry = true
+                a.patIndex = PATIndex(pwt: bits.pwt, pcd: bits.pcd, pat: bits.pat)
+            case (nil, let entry?, nil):
+                a.patIndexFromEntry = true
+                a.patIndex = PATIndex(entry: entry, level: a.level)
+            case (nil, nil, let index?):
+                a.patIndex = PATIndex(index)!
+            case (nil, nil, nil):
+                break
+            default:
+                return nil  // pte and pat_index together: the full path names the error
+            }
+            return a
+        }
+    }
+}
