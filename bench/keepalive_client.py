@@ -2,7 +2,7 @@
 checks each answers 200; bench/server-instructions.sh uses it so that the
 instructions counted in the server divide by a known number of requests.
 
-Usage: python3 bench/keepalive_client.py PORT N healthz|decision|vm
+Usage: python3 bench/keepalive_client.py PORT N healthz|decision|batch|vm
 """
 import http.client
 import random
@@ -23,6 +23,9 @@ def main():
             conn.request("GET", "/healthz")
         elif kind == "decision":
             conn.request("POST", "/v1/decisions", body=BODY, headers={"Content-Type": "application/json"})
+        elif kind == "batch":
+            conn.request("POST", "/v1/decisions/batch", body=b'{"requests":[' + b",".join([BODY] * 100) + b"]}",
+                         headers={"Content-Type": "application/json"})
         elif kind == "vm":
             conn.request("GET", "/v1/vms/vm-%d/decision?gpa=0xfd000000&pat_index=2" % rng.randrange(vms))
         else:
