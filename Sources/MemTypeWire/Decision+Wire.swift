@@ -14,7 +14,7 @@ extension Decision {
     /// add to: a per-VM decision appends `"vm"`).
     public func writeMembers(to w: inout JSONWriter) {
         w.key("model")
-        model.write(to: &w, kernel: kernel)
+        w.cached(Encoded.model(model, kernel: kernel)) { model.write(to: &$0, kernel: kernel) }
         w.member("applicability", applicability.rawValue)
 
         w.key("ept")

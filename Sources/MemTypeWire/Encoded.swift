@@ -71,6 +71,62 @@ enum Encoded {
         return (quirk * 4 + state) * reasonSlots + reason
     }
 
+    /// A decision's `model` object: the model's constant members encoded
+    /// once, then the kernel version (digits, dots and `-rc`: nothing to
+    /// escape) written in place. Equal to `KVMModel.write(to:kernel:)`'s
+    /// compact output (EncodedTests).
+    static func model(_ model: KVMModel, kernel: KernelVersion?) -> [UInt8] {
+        var out = modelPrefixes[modelSlot(model)]
+        out.reserveCapacity(out.count + 40)  // the one copy: the prefix is shared
+        if let kernel {
+            out.append(contentsOf: #","kernel":""#.utf8)
+            appendDecimal(kernel.major, to: &out)
+            out.append(UInt8(ascii: "."))
+            appendDecimal(kernel.minor, to: &out)
+            if kernel.patch != 0 {
+                out.append(UInt8(ascii: "."))
+                appendDecimal(kernel.patch, to: &out)
+            }
+            if let rc = kernel.rc {
+                out.append(contentsOf: "-rc".utf8)
+                appendDecimal(rc, to: &out)
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// Each model's object without `kernel` and without its closing brace.
+    private static let modelPrefixes: [[UInt8]] = KVMModel.allCases.map { model in
+        var bytes = encode { model.write(to: &$0) }
+        bytes.removeLast()
+        return bytes
+    }
+
+    /// The model's index in `allCases` (a switch: comparing raw-value enums compares their strings).
+    private static func modelSlot(_ model: KVMModel) -> Int {
+        switch model {
+        case .a: 0
+        case .b: 1
+        case .c: 2
+        case .d: 3
+        case .e: 4
+        }
+    }
+
+    /// Appends a non-negative integer's decimal digits (kernel version parts).
+    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        } while divisor > 0
+    }
+
     static func encode(_ write: (inout JSONWriter) -> Void) -> [UInt8] {
         var w = JSONWriter(capacity: 256)
         write(&w)

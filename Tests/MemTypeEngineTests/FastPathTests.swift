@@ -139,3 +139,16 @@ import Testing
 
 /// PropertyTests' generator, as a RandomNumberGenerator for shuffles and picks.
 extension SplitMix: RandomNumberGenerator {}
+
+/// Pre-encoded response fragments must equal what the writer produces.
+@Suite struct EncodedTests {
+    @Test func modelFragmentsMatchTheWriter() {
+        let kernels: [KernelVersion?] = [nil] + ["6.6", "v6.10.3", "6.11-rc2", "6.16", "6.18.1", "10.0.12-rc13", "6.12.0-45-generic"].map { KernelVersion($0)! }
+        for model in KVMModel.allCases {
+            for kernel in kernels {
+                let written = Encoded.encode { model.write(to: &$0, kernel: kernel) }
+                #expect(Encoded.model(model, kernel: kernel) == written, "\(model) \(String(describing: kernel))")
+            }
+        }
+    }
+}
