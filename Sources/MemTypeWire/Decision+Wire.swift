@@ -44,7 +44,7 @@ extension Decision {
         if let maxMappingLevel { w.string(maxMappingLevel.name) } else { w.null() }
 
         w.key("quirks")
-        quirks.write(to: &w)
+        w.cached(Encoded.quirks(quirks), quirks.write)
 
         w.key("trace")
         w.beginArray()

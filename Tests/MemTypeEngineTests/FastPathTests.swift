@@ -142,6 +142,32 @@ extension SplitMix: RandomNumberGenerator {}
 
 /// Pre-encoded response fragments must equal what the writer produces.
 @Suite struct EncodedTests {
+    @Test func quirkFragmentsMatchTheWriter() throws {
+        let masks: [UInt64] = [0, 0x2, 0x200, 0x202, 0x300, 0x3FF, 0x400, 0xFFF, 0x1, 0x7F]
+        let kernels: [KernelVersion?] = [nil, KernelVersion("6.6"), KernelVersion("6.12"), KernelVersion("6.16")]
+        var checked = 0
+        for model in KVMModel.allCases {
+            for kernel in kernels {
+                for vendor in Vendor.allCases {
+                    for (selfSnoop, tdp) in [(true, true), (false, true), (true, false)] {
+                        for type in VMType.allCases {
+                            for mask in masks {
+                                let q = QuirkEvaluator.evaluate(
+                                    model: model, kernel: kernel, host: HostProfile(vendor: vendor, selfSnoop: selfSnoop, tdp: tdp),
+                                    vm: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: mask)))
+                                let cached = try #require(Encoded.quirks(q))
+                                #expect(cached == Encoded.encode { q.write(to: &$0) },
+                                        "\(model) \(String(describing: kernel)) \(vendor) \(selfSnoop) \(tdp) \(type) \(mask)")
+                                checked += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked == 5 * 4 * 2 * 3 * 2 * 10)
+    }
+
     @Test func modelFragmentsMatchTheWriter() {
         let kernels: [KernelVersion?] = [nil] + ["6.6", "v6.10.3", "6.11-rc2", "6.16", "6.18.1", "10.0.12-rc13", "6.12.0-45-generic"].map { KernelVersion($0)! }
         for model in KVMModel.allCases {
