@@ -53,12 +53,7 @@ extension Decision {
 
         w.key("warnings")
         w.beginArray()
-        for warning in warnings {
-            w.beginObject()
-            w.member("code", warning.code)
-            w.member("message", warning.message)
-            w.endObject()
-        }
+        for warning in warnings { w.cached(Encoded.warning(warning), warning.write) }
         w.endArray()
 
         w.key("assumptions")
@@ -82,6 +77,16 @@ extension Rule {
         w.member("rule", id)
         w.member("summary", summary)
         w.member("source", source)
+        w.endObject()
+    }
+}
+
+extension DecisionWarning {
+    /// `{"code", "message"}`.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("code", code)
+        w.member("message", message)
         w.endObject()
     }
 }

@@ -115,6 +115,40 @@ enum Encoded {
         }
     }
 
+    /// The RAM-is-uncached warnings, the ones a decision on a slow-UC host
+    /// carries, encoded for every memory type and each CPU model that can
+    /// raise them (their messages name family and model, not stepping).
+    /// nil for any other warning (then: the writer).
+    static func warning(_ warning: DecisionWarning) -> [UInt8]? {
+        switch warning {
+        case .uncachedRAM(let type):
+            return nonEmpty(uncachedRAMWarnings[Int(type.rawValue)])
+        case .slowUncachedRAM(let type, let cpu):
+            guard cpu.family == 6, let slot = slowUCModels.firstIndex(of: cpu.model) else { return nil }
+            return nonEmpty(slowUncachedRAMWarnings[slot][Int(type.rawValue)])
+        default:
+            return nil
+        }
+    }
+
+    private static func nonEmpty(_ bytes: [UInt8]) -> [UInt8]? { bytes.isEmpty ? nil : bytes }
+
+    /// Models (family 6) for which `CPUModel.hasKnownSlowUC` can hold.
+    private static let slowUCModels = [0x8F, 0x6A, 0x55]
+
+    /// By memory type code; empty for the codes no type has.
+    private static let uncachedRAMWarnings: [[UInt8]] = (0...7).map { code in
+        MemoryType(rawValue: UInt8(code)).map { encode(DecisionWarning.uncachedRAM($0).write) } ?? []
+    }
+
+    private static let slowUncachedRAMWarnings: [[[UInt8]]] = slowUCModels.map { model in
+        (0...7).map { code in
+            MemoryType(rawValue: UInt8(code)).map {
+                encode(DecisionWarning.slowUncachedRAM($0, CPUModel(family: 6, model: model, stepping: nil)).write)
+            } ?? []
+        }
+    }
+
     /// A decision's `model` object: the model's constant members encoded
     /// once, then the kernel version (digits, dots and `-rc`: nothing to
     /// escape) written in place. Equal to `KVMModel.write(to:kernel:)`'s

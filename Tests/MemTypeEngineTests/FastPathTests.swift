@@ -168,6 +168,21 @@ extension SplitMix: RandomNumberGenerator {}
         #expect(checked == 5 * 4 * 2 * 3 * 2 * 10)
     }
 
+    @Test func warningFragmentsMatchTheWriter() throws {
+        var cpus = [CPUModel(family: 6, model: 0x8F), CPUModel(family: 6, model: 0x6A, stepping: 3)]
+        cpus += (4...8).map { CPUModel(family: 6, model: 0x55, stepping: $0) }
+        for type in MemoryType.allCases {
+            let plain = DecisionWarning.uncachedRAM(type)
+            #expect(try #require(Encoded.warning(plain)) == Encoded.encode(plain.write))
+            for cpu in cpus {
+                let slow = DecisionWarning.slowUncachedRAM(type, cpu)
+                #expect(try #require(Encoded.warning(slow)) == Encoded.encode(slow.write), "\(type) \(cpu)")
+            }
+            #expect(Encoded.warning(.slowUncachedRAM(type, CPUModel(family: 6, model: 0x8E))) == nil)
+        }
+        #expect(Encoded.warning(.kernelOlderThanModels(KernelVersion("5.4")!)) == nil)
+    }
+
     @Test func modelFragmentsMatchTheWriter() {
         let kernels: [KernelVersion?] = [nil] + ["6.6", "v6.10.3", "6.11-rc2", "6.16", "6.18.1", "10.0.12-rc13", "6.12.0-45-generic"].map { KernelVersion($0)! }
         for model in KVMModel.allCases {
