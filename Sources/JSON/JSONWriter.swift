@@ -239,6 +239,20 @@ public struct JSONWriter: Sendable {
     ///
     /// The bytes are copied unchecked: they must be exactly one valid JSON
     /// value. In pretty mode they are not re-indented.
+    public mutating func raw(_ preEncodedJSON: [UInt8]) {
+        let prefix = takeValuePrefix()
+        preEncodedJSON.withUnsafeBufferPointer { source in
+            emit(prefix, maxBytes: source.count) { out in
+                if let base = source.baseAddress {
+                    out.initialize(from: base, count: source.count)
+                }
+                return source.count
+            }
+        }
+    }
+
+    /// ``raw(_:)`` for any sequence of bytes.
+    @_disfavoredOverload
     public mutating func raw(_ preEncodedJSON: some Sequence<UInt8>) {
         let prefix = takeValuePrefix()
         let done: Void? = preEncodedJSON.withContiguousStorageIfAvailable { source in

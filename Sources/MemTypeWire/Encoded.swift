@@ -79,28 +79,33 @@ enum Encoded {
         guard let first = quirkStatus(q.ignoreGuestPAT), let second = quirkStatus(q.cdNwCleared) else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(256 + first.count + second.count)
-        out.append(contentsOf: #"{"requested":""#.utf8)
+        append(#"{"requested":""#, to: &out)
         appendHex(q.requested.rawValue, to: &out)
-        out.append(contentsOf: #"","supported":""#.utf8)
+        append(#"","supported":""#, to: &out)
         appendHex(q.supported.rawValue, to: &out)
-        out.append(contentsOf: #"","refused":""#.utf8)
+        append(#"","refused":""#, to: &out)
         appendHex(q.refused.rawValue, to: &out)
-        out.append(contentsOf: #"","disabled":""#.utf8)
+        append(#"","disabled":""#, to: &out)
         appendHex(q.disabled.rawValue, to: &out)
-        out.append(contentsOf: #"","enable_cap":{"cap":"KVM_CAP_DISABLE_QUIRKS2","mask":""#.utf8)
+        append(#"","enable_cap":{"cap":"KVM_CAP_DISABLE_QUIRKS2","mask":""#, to: &out)
         appendHex(q.requested.rawValue, to: &out)
-        out.append(contentsOf: (q.enableCapFails ? #"","error":"EINVAL","mask_to_apply":""# : #"","error":null,"mask_to_apply":""#).utf8)
+        append(q.enableCapFails ? #"","error":"EINVAL","mask_to_apply":""# : #"","error":null,"mask_to_apply":""#, to: &out)
         appendHex(q.applicableRequest.rawValue, to: &out)
-        out.append(contentsOf: #""},"states":{""#.utf8)
-        out.append(contentsOf: q.ignoreGuestPAT.quirk.name.utf8)
-        out.append(contentsOf: #"":"#.utf8)
+        append(#""},"states":{""#, to: &out)
+        q.ignoreGuestPAT.quirk.name.withUTF8Bytes { out.append(contentsOf: $0) }
+        append(#"":"#, to: &out)
         out.append(contentsOf: first)
-        out.append(contentsOf: #",""#.utf8)
-        out.append(contentsOf: q.cdNwCleared.quirk.name.utf8)
-        out.append(contentsOf: #"":"#.utf8)
+        append(#",""#, to: &out)
+        q.cdNwCleared.quirk.name.withUTF8Bytes { out.append(contentsOf: $0) }
+        append(#"":"#, to: &out)
         out.append(contentsOf: second)
-        out.append(contentsOf: "}}".utf8)
+        append("}}", to: &out)
         return out
+    }
+
+    /// Appends a literal's UTF-8 (a `String.UTF8View` append is generic and slow).
+    private static func append(_ literal: StaticString, to out: inout [UInt8]) {
+        literal.withUTF8Buffer { out.append(contentsOf: $0) }
     }
 
     /// `0x` and lowercase hex digits, as `JSONWriter.hex(_:)` writes them (without quotes).
