@@ -65,6 +65,9 @@ struct Memtyped: ParsableCommand {
     @Flag(help: "Reads need a bearer token too.")
     var readAuth = false
 
+    @Option(help: "Entries of the in-memory memo of per-VM decision inputs (exact: checked against SQLite's data_version on every read; a few hundred bytes each); 0 turns it off. [default: 131072]")
+    var decisionMemo: Int?
+
     func run() throws {
         let env = Environment()
         var http = HTTPServerConfiguration()
@@ -116,6 +119,10 @@ struct Memtyped: ParsableCommand {
         do {
             var options = SQLiteVMStore.Options(currentBaseline: current)
             if case .pool(let n) = http.threading { options.maxIdleReaders = max(options.maxIdleReaders, n) }
+            options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
+                guard (0...10_000_000).contains(n) else { throw ValidationError("--decision-memo must be from 0 to 10000000") }
+                return n
+            } ?? env.int("MEMTYPED_DECISION_MEMO", in: 0...10_000_000) ?? options.decisionMemoEntries
             service.store = try SQLiteVMStore(path: dbPath, options: options)
         } catch {
             throw ValidationError("cannot open the store \(dbPath): \(error)")

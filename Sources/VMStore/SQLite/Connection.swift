@@ -77,7 +77,7 @@ struct PinnedSQL: Sendable {
     /// The slot; unique per statement, below `PinnedSQL.slots`.
     let slot: Int
     let sql: String
-    static let slots = 1
+    static let slots = 2
 }
 
 /// One sqlite3 connection with its prepared-statement cache.
@@ -92,6 +92,9 @@ final class Connection: @unchecked Sendable {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
     private var pinned = [Statement?](repeating: nil, count: PinnedSQL.slots)
+    /// The last `PRAGMA data_version` this (read) connection saw; nil before
+    /// the first. See `DecisionMemo`.
+    var lastDataVersion: Int64?
     private static let maxCachedStatements = 128
 
     init(path: String, readOnly: Bool, busyTimeoutMillis: Int32) throws(StoreError) {

@@ -46,6 +46,9 @@ public final class SQLiteVMStore: VMStore {
         /// Pages are allocated as read, and SQLite empties a connection's cache
         /// whenever another connection has committed since its last read.
         public var readerCacheKiB: Int = 16 * 1024
+        /// Entries of the exact in-process memo of per-VM decision inputs
+        /// (`DecisionMemo`, a few hundred bytes each); 0 turns it off.
+        public var decisionMemoEntries: Int = 131_072
         /// The wall clock; tests pin it.
         public var clock: @Sendable () -> Timestamp
         /// Test hook: runs inside every write transaction just before COMMIT;
@@ -69,6 +72,7 @@ public final class SQLiteVMStore: VMStore {
     private let options: Options
     private let writer: Locked<Connection>
     private let idleReaders: Locked<[Connection]>
+    private let decisionMemo: DecisionMemo?
 
     /// Opens (creating on first start) the database at `path` and migrates it
     /// to this build's schema. Fails if the file's schema is newer than this build.
@@ -87,6 +91,7 @@ public final class SQLiteVMStore: VMStore {
         try Self.migrate(conn)
         writer = Locked(conn)
         idleReaders = Locked([])
+        decisionMemo = options.decisionMemoEntries > 0 ? DecisionMemo(capacity: options.decisionMemoEntries) : nil
     }
 
     /// Closes the idle read connections before the write connection, so the
@@ -182,19 +187,40 @@ public final class SQLiteVMStore: VMStore {
         return try read { c throws(StoreError) in try Self.loadVM(c, id) }
     }
 
-    /// One statement, one read transaction: the VM's decision columns and,
-    /// for a profile reference, the profile's host columns from the same
-    /// snapshot (where `getVM` then `getHost` would be two).
+    /// From the memo (`DecisionMemo`) when no commit happened since it was
+    /// filled, else one statement, one read transaction: the VM's decision
+    /// columns and, for a profile reference, the profile's host columns from
+    /// the same snapshot (where `getVM` then `getHost` would be two).
     public func decisionInputs(_ id: String) throws(StoreError) -> VMDecisionInputs? {
         try Validation.identifier(id, field: "/id")
         return try read { c throws(StoreError) in
-            try c.withStatement(Self.selectDecisionInputs) { s throws(StoreError) in
-                s.bind(1, id)
-                guard try s.step() else { return nil }
-                return try decodeDecisionInputs(s, id: id)
+            guard let memo = decisionMemo else { return try readDecisionInputs(c, id) }
+            let version = try c.withStatement(Self.dataVersion) { s throws(StoreError) in
+                _ = try s.step()
+                return s.int64(0)
             }
+            let committed = c.lastDataVersion != version
+            c.lastDataVersion = version
+            let (hit, epoch) = memo.lookup(id, committed: committed)
+            if let hit { return hit }
+            let found = try readDecisionInputs(c, id)
+            if let found { memo.fill(id, found, epoch: epoch) }
+            return found
         }
     }
+
+    /// Test hook: entries in the decision memo (nil: turned off).
+    @_spi(Testing) public var decisionMemoCount: Int? { decisionMemo?.count }
+
+    private func readDecisionInputs(_ c: Connection, _ id: String) throws(StoreError) -> VMDecisionInputs? {
+        try c.withStatement(Self.selectDecisionInputs) { s throws(StoreError) in
+            s.bind(1, id)
+            guard try s.step() else { return nil }
+            return try decodeDecisionInputs(s, id: id)
+        }
+    }
+
+    private static let dataVersion = PinnedSQL(slot: 1, sql: "PRAGMA data_version")
 
     public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
         try Validation.actor(actor)
