@@ -2,7 +2,7 @@
 checks each answers 200; bench/server-instructions.sh uses it so that the
 instructions counted in the server divide by a known number of requests.
 
-Usage: python3 bench/keepalive_client.py PORT N healthz|decision|batch|vm
+Usage: python3 bench/keepalive_client.py PORT N healthz|decision|batch|vm|vm-repeat
 """
 import http.client
 import random
@@ -18,7 +18,7 @@ def main():
     vms = int(sys.argv[4]) if len(sys.argv) > 4 else 100000
     conn = http.client.HTTPConnection("127.0.0.1", port)
     rng = random.Random(42)
-    for _ in range(n):
+    for i in range(n):
         if kind == "healthz":
             conn.request("GET", "/healthz")
         elif kind == "decision":
@@ -26,8 +26,10 @@ def main():
         elif kind == "batch":
             conn.request("POST", "/v1/decisions/batch", body=b'{"requests":[' + b",".join([BODY] * 100) + b"]}",
                          headers={"Content-Type": "application/json"})
-        elif kind == "vm":
+        elif kind == "vm":  # random ids: mostly memo misses
             conn.request("GET", "/v1/vms/vm-%d/decision?gpa=0xfd000000&pat_index=2" % rng.randrange(vms))
+        elif kind == "vm-repeat":  # 100 ids in turn: memo hits after the first pass
+            conn.request("GET", "/v1/vms/vm-%d/decision?gpa=0xfd000000&pat_index=2" % (i % 100))
         else:
             sys.exit("unknown kind " + kind)
         response = conn.getresponse()

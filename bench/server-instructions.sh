@@ -37,7 +37,8 @@ count() { # kind requests -> instructions for the whole run
 }
 
 printf '%-10s %22s\n' "request" "instructions/request"
-for kind in healthz decision vm; do
+# vm: random ids among 100,000 (decision-memo misses); vm-repeat: 100 ids in turn (hits)
+for kind in healthz decision vm vm-repeat; do
     a=$(count "$kind" "$N")
     b=$(count "$kind" $((6 * N)))
     printf '%-10s %22s\n' "$kind" "$(( (b - a) / (5 * N) ))"
