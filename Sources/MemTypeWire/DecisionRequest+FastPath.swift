@@ -104,7 +104,7 @@ enum DecisionFastPath {
             }
             let digits = i - start
             guard digits >= 1, digits <= 19, !(digits > 1 && bytes[start] == UInt8(ascii: "0")) else { return nil }
-            if i < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[i]) { return nil }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") || bytes[i] | 0x20 == UInt8(ascii: "e") { return nil }
             return value
         }
 

@@ -35,8 +35,10 @@ final class DecisionMemo: @unchecked Sendable {
     func lookup(_ id: String, committed: Bool) -> (hit: VMDecisionInputs?, epoch: UInt64) {
         state.withLock { s in
             if committed {
+                // Not keepingCapacity: emptying a table sized for a full memo
+                // would visit every bucket again on each later commit.
                 s.epoch &+= 1
-                s.entries.removeAll(keepingCapacity: true)
+                s.entries = [:]
                 return (nil, s.epoch)
             }
             return (s.entries[id], s.epoch)
@@ -48,7 +50,7 @@ final class DecisionMemo: @unchecked Sendable {
     func fill(_ id: String, _ inputs: VMDecisionInputs, epoch: UInt64) {
         state.withLock { s in
             guard s.epoch == epoch else { return }
-            if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
+            if s.entries.count >= capacity { s.entries = [:] }
             s.entries[id] = inputs
         }
     }
