@@ -113,10 +113,29 @@ extension JSONWriter {
         return written
     }
 
+    /// Writes `0x` and the lowercase hex digits of `value` (at least one);
+    /// at most 18 bytes. `hex(_:)` quotes it; pre-encoded fragments
+    /// elsewhere in the package write the same digits.
+    @inline(__always)
+    package static func writeHex(_ value: UInt64, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let digits = max(1, (64 - value.leadingZeroBitCount + 3) / 4)
+        out[0] = UInt8(ascii: "0")
+        out[1] = UInt8(ascii: "x")
+        var rest = value
+        var i = digits + 1
+        while i >= 2 {
+            let nibble = UInt8(truncatingIfNeeded: rest & 0xF)
+            out[i] = nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
+            rest >>= 4
+            i -= 1
+        }
+        return digits + 2
+    }
+
     /// Writes the decimal digits of `magnitude`, after a `-` if `negative`;
     /// at most 21 bytes. Two digits per division, from a pair table.
     @inline(__always)
-    static func writeDecimal(_ magnitude: UInt64, negative: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    package static func writeDecimal(_ magnitude: UInt64, negative: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
         var digits = 1
         var threshold: UInt64 = 10
         while magnitude >= threshold {

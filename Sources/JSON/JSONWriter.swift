@@ -159,21 +159,11 @@ public struct JSONWriter: Sendable {
     /// (`"0xfd000000"`): how 64-bit values go on the wire. Digits are
     /// written in place, with no intermediate `String`.
     public mutating func hex(_ v: UInt64) {
-        let digits = max(1, (64 - v.leadingZeroBitCount + 3) / 4)
-        emit(takeValuePrefix(), maxBytes: digits + 4) { out in
+        emit(takeValuePrefix(), maxBytes: 20) { out in
             out[0] = ASCII.quote
-            out[1] = UInt8(ascii: "0")
-            out[2] = UInt8(ascii: "x")
-            var rest = v
-            var i = digits + 2
-            while i >= 3 {
-                let nibble = UInt8(truncatingIfNeeded: rest & 0xF)
-                out[i] = nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
-                rest >>= 4
-                i -= 1
-            }
-            out[digits + 3] = ASCII.quote
-            return digits + 4
+            let n = JSONWriter.writeHex(v, to: out + 1)
+            out[n + 1] = ASCII.quote
+            return n + 2
         }
     }
 

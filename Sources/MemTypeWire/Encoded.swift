@@ -40,7 +40,9 @@ enum Encoded {
         quirkStatusSlot(s).map { quirkStatusTable[$0] }
     }
 
-    private static let reasonSlots = 9
+    /// The switch below is exhaustive, so a new reason does not compile
+    /// until it has a slot; this count grows with it.
+    private static let reasonSlots = QuirkReason.allCases.count
 
     /// The slot of `s` in `quirkStatusTable`; nil for a quirk the table lacks.
     /// (Exhaustive switches: a new state or reason does not compile until it has a slot.)
@@ -110,13 +112,15 @@ enum Encoded {
 
     /// `0x` and lowercase hex digits, as `JSONWriter.hex(_:)` writes them (without quotes).
     private static func appendHex(_ value: UInt64, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "0"))
-        out.append(UInt8(ascii: "x"))
-        var shift = max(0, (63 - value.leadingZeroBitCount) / 4 * 4)
-        while shift >= 0 {
-            let nibble = UInt8(truncatingIfNeeded: (value >> UInt64(shift)) & 0xF)
-            out.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
-            shift -= 4
+        appendWritten(maxBytes: 18, to: &out) { JSONWriter.writeHex(value, to: $0) }
+    }
+
+    /// Appends what `write` puts in a scratch buffer of `maxBytes`.
+    private static func appendWritten(maxBytes: Int, to out: inout [UInt8],
+                                      _ write: (UnsafeMutablePointer<UInt8>) -> Int) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxBytes) { buffer in
+            let n = write(buffer.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<n]))
         }
     }
 
@@ -200,14 +204,7 @@ enum Encoded {
 
     /// Appends a non-negative integer's decimal digits (kernel version parts).
     private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        } while divisor > 0
+        appendWritten(maxBytes: 21, to: &out) { JSONWriter.writeDecimal(UInt64(value), negative: false, to: $0) }
     }
 
     static func encode(_ write: (inout JSONWriter) -> Void) -> [UInt8] {

@@ -80,11 +80,11 @@ extension MemTypedService {
         let eb = QuirkEvaluator.evaluate(model: selection.model, kernel: selection.version, host: host.hostProfile, vm: before.vmConfig)
         let ea = QuirkEvaluator.evaluate(model: selection.model, kernel: selection.version, host: host.hostProfile, vm: after.vmConfig)
         let vcpu = VCPUState(pat: .linux)
-        let probeBefore = DecisionEngine.decide(decisionRequest(before, host: host, vcpu: vcpu, access: probeAccess))
-        let probeAfter = DecisionEngine.decide(decisionRequest(after, host: host, vcpu: vcpu, access: probeAccess))
+        let probeBefore = DecisionEngine.decide(decisionRequest(before.vmConfig, host: host, vcpu: vcpu, access: probeAccess))
+        let probeAfter = DecisionEngine.decide(decisionRequest(after.vmConfig, host: host, vcpu: vcpu, access: probeAccess))
         let cd = VCPUState(cr0CD: true, pat: .linux)
-        let cdBefore = DecisionEngine.decide(decisionRequest(before, host: host, vcpu: cd, access: probeAccess))
-        let cdAfter = DecisionEngine.decide(decisionRequest(after, host: host, vcpu: cd, access: probeAccess))
+        let cdBefore = DecisionEngine.decide(decisionRequest(before.vmConfig, host: host, vcpu: cd, access: probeAccess))
+        let cdAfter = DecisionEngine.decide(decisionRequest(after.vmConfig, host: host, vcpu: cd, access: probeAccess))
         let changes = probeBefore.ept != probeAfter.ept || probeBefore.effective != probeAfter.effective
             || cdBefore.ept != cdAfter.ept || cdBefore.effective != cdAfter.effective
 

@@ -46,15 +46,10 @@ extension MemTypedService {
         return (found, host)
     }
 
-    /// The engine request for a stored VM on its host.
-    static func decisionRequest(_ record: VMRecord, host: HostSpec, vcpu: VCPUState = VCPUState(),
+    /// The engine request for a stored VM (its engine config) on its host.
+    static func decisionRequest(_ vm: VMConfig, host: HostSpec, vcpu: VCPUState = VCPUState(),
                                 access: GuestAccess = GuestAccess()) -> DecisionRequest {
-        DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: record.vmConfig, vcpu: vcpu, access: access)
-    }
-
-    static func decisionRequest(_ inputs: VMDecisionInputs, host: HostSpec, vcpu: VCPUState,
-                                access: GuestAccess) -> DecisionRequest {
-        DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: inputs.vmConfig, vcpu: vcpu, access: access)
+        DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: vm, vcpu: vcpu, access: access)
     }
 
     /// Cross-field checks: the access's are the client's (422 at `prefix`),
@@ -173,7 +168,7 @@ extension MemTypedService {
     private func decide(_ store: any VMStore, _ id: String, vcpu: VCPUState, access: GuestAccess,
                         pointers: (gpa: String, private: String)) throws(Problem) -> HTTPResponse {
         let (inputs, host) = try loadDecisionInputs(store, id)
-        let request = Self.decisionRequest(inputs, host: host, vcpu: vcpu, access: access)
+        let request = Self.decisionRequest(inputs.vmConfig, host: host, vcpu: vcpu, access: access)
         try Self.validate(request, id: inputs.id, gpa: pointers.gpa, private: pointers.private)
         return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
     }
