@@ -113,6 +113,28 @@ extension JSONWriter {
         return written
     }
 
+    /// Writes `utf8` as a JSON string, quotes included and escaped as
+    /// ``string(_:)`` escapes; returns the count, at most
+    /// `quotedBound(utf8.count)`. For encoders elsewhere in the package
+    /// that write into memory they reserved.
+    package static func writeQuoted(_ utf8: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        out[0] = ASCII.quote
+        let first = firstByteNeedingEscape(utf8)
+        var k = 1
+        if first == utf8.count {
+            if let base = utf8.baseAddress { (out + 1).initialize(from: base, count: utf8.count) }
+            k += utf8.count
+        } else {
+            k += writeEscaped(utf8, firstEscape: first, to: out + 1)
+        }
+        out[k] = ASCII.quote
+        return k + 1
+    }
+
+    /// The most `writeQuoted` writes for `count` bytes: each may become a
+    /// six-byte `\u00XX`, plus the quotes.
+    package static func quotedBound(_ count: Int) -> Int { 6 * count + 2 }
+
     /// Writes `0x` and the lowercase hex digits of `value` (at least one);
     /// at most 18 bytes. `hex(_:)` quotes it; pre-encoded fragments
     /// elsewhere in the package write the same digits.

@@ -259,6 +259,19 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// Splices already-encoded members (`"a":1,"b":[]`, no braces) into
+    /// the innermost open object, inserting a comma before them if needed.
+    /// `body` writes them into `maxBytes` of reserved memory and returns
+    /// how many it wrote; they must be non-empty and valid JSON members.
+    /// Compact output only: the bytes are not indented.
+    public mutating func rawMembers(maxBytes: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        assert(!pretty, "JSONWriter.rawMembers: pre-encoded members are compact")
+        assert(innermostIsObject != false && depth > 0 && !afterKey, "JSONWriter.rawMembers outside an object")
+        let prefix = Prefix(comma: hasElements, indent: -1)
+        hasElements = true
+        emit(prefix, maxBytes: maxBytes, body)
+    }
+
     // MARK: Members
 
     // `member(_:_:)` takes a literal key; a computed key is written with

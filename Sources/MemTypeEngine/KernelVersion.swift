@@ -25,6 +25,12 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
         self = parsed
     }
 
+    /// Parses a version from UTF-8 bytes, as `init?(_:)` does from a string.
+    public init?(utf8: UnsafeBufferPointer<UInt8>) {
+        guard let parsed = KernelVersion.parse(utf8) else { return nil }
+        self = parsed
+    }
+
     /// The grammar: `[vV]MAJOR.MINOR[.PATCH][-rcN][suffix]`, where a suffix
     /// starts with `-`, `+` or `_` (`-45-generic`, `+`, `-arch1-1`).
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> KernelVersion? {

@@ -37,17 +37,26 @@ public enum Quirk: Int, Sendable, CaseIterable, Comparable {
 
     /// Accepts `IGNORE_GUEST_PAT` or `KVM_X86_QUIRK_IGNORE_GUEST_PAT`, any case.
     public init?(name: String) {
-        let found: Quirk? = name.withUTF8Bytes { text in
-            let prefix: StaticString = "KVM_X86_QUIRK_"
-            let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
-            var bare = text
-            if text.count >= p.count, asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: text.prefix(p.count)), p) {
-                bare = UnsafeBufferPointer(rebasing: text.dropFirst(p.count))
-            }
-            return Quirk.byName.first { $0.0.withUTF8Bytes { asciiCaseInsensitiveEqual($0, bare) } }?.1
-        }
-        guard let found else { return nil }
+        guard let found = name.withUTF8Bytes({ Quirk(utf8: $0) }) else { return nil }
         self = found
+    }
+
+    /// `init?(name:)` over UTF-8 bytes.
+    public init?(utf8 text: UnsafeBufferPointer<UInt8>) {
+        let prefix: StaticString = "KVM_X86_QUIRK_"
+        let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        var bare = text
+        if text.count >= p.count, asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: text.prefix(p.count)), p) {
+            bare = UnsafeBufferPointer(rebasing: text.dropFirst(p.count))
+        }
+        // Lengths first: a literal's UTF-8 count costs nothing, its bytes a call.
+        for (name, quirk) in Quirk.byName where name.utf8.count == bare.count {
+            if name.withUTF8Bytes({ asciiCaseInsensitiveEqual($0, bare) }) {
+                self = quirk
+                return
+            }
+        }
+        return nil
     }
 
     /// Built once; `allCases` would build a new array on every call.

@@ -131,13 +131,22 @@ public struct RuleTrace: Sendable, Hashable, Sequence {
         count += 1
     }
 
-    public func makeIterator() -> AnyIterator<Rule> {
-        var i = 0
-        let packed = packed, count = count
-        return AnyIterator {
-            guard i < count else { return nil }
-            defer { i += 1 }
-            return Rule(rawValue: UInt8(truncatingIfNeeded: packed >> (8 * UInt64(i))))
+    public func makeIterator() -> Iterator {
+        Iterator(packed: packed, remaining: count)
+    }
+
+    /// The rules in the order they fired. A concrete type, not
+    /// `AnyIterator`: every response walks a trace, and a type-erased
+    /// iterator costs an allocation and an indirect call per rule.
+    public struct Iterator: IteratorProtocol {
+        var packed: UInt64
+        var remaining: Int
+
+        public mutating func next() -> Rule? {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            defer { packed >>= 8 }
+            return Rule(rawValue: UInt8(truncatingIfNeeded: packed))
         }
     }
 

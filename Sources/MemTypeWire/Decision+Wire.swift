@@ -11,10 +11,16 @@ extension Decision {
     }
 
     /// The decision's members, inside an object the caller opened (and may
-    /// add to: a per-VM decision appends `"vm"`).
+    /// add to: a per-VM decision appends `"vm"`). Compact output is
+    /// `DecisionEncoder`'s; the writer calls below give the pretty (CLI)
+    /// form and are the reference the encoder is tested against.
     public func writeMembers(to w: inout JSONWriter) {
+        guard w.pretty else {
+            DecisionEncoder.writeMembers(self, to: &w)
+            return
+        }
         w.key("model")
-        w.cached(Encoded.model(model, kernel: kernel)) { model.write(to: &$0, kernel: kernel) }
+        model.write(to: &w, kernel: kernel)
         w.member("applicability", applicability.rawValue)
 
         w.key("ept")
@@ -38,22 +44,22 @@ extension Decision {
         if let effective { w.string(effective.name) } else { w.null() }
 
         w.key("table_cell")
-        if let cell { w.cached(Encoded.cell(cell), cell.write) } else { w.null() }
+        if let cell { cell.write(to: &w) } else { w.null() }
 
         w.key("max_level")
         if let maxMappingLevel { w.string(maxMappingLevel.name) } else { w.null() }
 
         w.key("quirks")
-        w.cached(Encoded.quirks(quirks), quirks.write)
+        quirks.write(to: &w)
 
         w.key("trace")
         w.beginArray()
-        for rule in trace { w.cached(Encoded.rules[Int(rule.rawValue)], rule.write) }
+        for rule in trace { rule.write(to: &w) }
         w.endArray()
 
         w.key("warnings")
         w.beginArray()
-        for warning in warnings { w.cached(Encoded.warning(warning), warning.write) }
+        for warning in warnings { warning.write(to: &w) }
         w.endArray()
 
         w.key("assumptions")
@@ -63,9 +69,10 @@ extension Decision {
         w.endArray()
     }
 
-    /// The decision as compact JSON bytes.
+    /// The decision as JSON bytes.
     public func json(pretty: Bool = false) -> [UInt8] {
-        var w = JSONWriter(capacity: 2048, pretty: pretty)
+        guard pretty else { return DecisionEncoder.json(self) }
+        var w = JSONWriter(capacity: 4096, pretty: true)
         write(to: &w)
         return w.bytes
     }
@@ -155,7 +162,7 @@ extension QuirkEvaluation {
         w.beginObject()
         func state(_ status: QuirkStatus) {
             w.key(status.quirk.name)
-            w.cached(Encoded.quirkStatus(status), status.write)
+            status.write(to: &w)
         }
         state(ignoreGuestPAT)
         state(cdNwCleared)

@@ -22,15 +22,23 @@ enum DecisionFastPath {
         }
     }
 
-    /// The allowed keys of each object as UTF-8, in the full decoder's order.
+    /// The allowed keys of each object, in the full decoder's order.
     enum Keys {
-        static let top = DecisionRequest.topLevelKeys.map { Array($0.utf8) }
-        static let host = WireNames.hostKeys.map { Array($0.utf8) }
-        static let cpu = WireNames.cpuKeys.map { Array($0.utf8) }
-        static let vm = WireNames.vmKeys.map { Array($0.utf8) }
-        static let vcpu = WireNames.vcpuKeys.map { Array($0.utf8) }
-        static let access = WireNames.accessKeys.map { Array($0.utf8) }
-        static let pte = WireNames.pteKeys.map { Array($0.utf8) }
+        static let top = ByteTable(DecisionRequest.topLevelKeys)
+        static let host = ByteTable(WireNames.hostKeys)
+        static let cpu = ByteTable(WireNames.cpuKeys)
+        static let vm = ByteTable(WireNames.vmKeys)
+        static let vcpu = ByteTable(WireNames.vcpuKeys)
+        static let access = ByteTable(WireNames.accessKeys)
+        static let pte = ByteTable(WireNames.pteKeys)
+    }
+
+    /// The names of `WireNames`' choices (same order, so an index picks the value).
+    enum Names {
+        static let models = ByteTable(WireNames.models.map(\.0))
+        static let vendors = ByteTable(WireNames.vendors.map(\.0))
+        static let vmTypes = ByteTable(WireNames.vmTypes.map(\.0))
+        static let patPresets = ByteTable(PAT.presets.map(\.0))
     }
 
     /// A cursor over the body. Every method returns nil (or false) as soon as
@@ -57,40 +65,71 @@ enum DecisionFastPath {
             return i == bytes.count
         }
 
+        @inline(__always)
         mutating func take(_ byte: UInt8) -> Bool {
+            // Compact JSON has no space here: test the byte before skipping.
+            if i < bytes.count, bytes[i] == byte {
+                i += 1
+                return true
+            }
             skipSpace()
             guard i < bytes.count, bytes[i] == byte else { return false }
             i += 1
             return true
         }
 
-        /// A string of printable ASCII without escapes.
-        mutating func string() -> String? {
-            guard let range = rawString() else { return nil }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-        }
-
-        /// Where the characters of such a string are, quotes excluded.
-        mutating func rawString() -> Range<Int>? {
-            guard take(UInt8(ascii: "\"")) else { return nil }
+        /// A string of printable ASCII without escapes: its characters,
+        /// quotes excluded, in place.
+        mutating func string() -> UnsafeBufferPointer<UInt8>? {
+            guard take(UInt8(ascii: "\"")), let base = bytes.baseAddress else { return nil }
             let start = i
-            while i < bytes.count {
-                let b = bytes[i]
+            let end = bytes.count
+            var j = start
+            // Eight bytes at a time while eight remain, then one at a time.
+            while end - j >= 8 {
+                let flags = Scanner.stringStops(UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
+                if flags != 0 {
+                    j += flags.trailingZeroBitCount &>> 3
+                    break
+                }
+                j += 8
+            }
+            while j < end {
+                let b = base[j]
                 if b == UInt8(ascii: "\"") {
-                    i += 1
-                    return start..<(i - 1)
+                    i = j + 1
+                    return UnsafeBufferPointer(start: base + start, count: j - start)
                 }
                 guard b >= 0x20, b < 0x7F, b != UInt8(ascii: "\\") else { return nil }
-                i += 1
+                j += 1
             }
             return nil
         }
 
+        /// The high bit of each byte of `nativeWord` (8 bytes in memory
+        /// order) that ends or leaves the subset: `"`, `\`, a control
+        /// character or a byte from 0x7F up. Exact up to the first such byte,
+        /// which is all `string()` reads.
+        @inline(__always)
+        static func stringStops(_ nativeWord: UInt64) -> UInt64 {
+            let word = UInt64(littleEndian: nativeWord)
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let high = ones &* 0x80
+            let quote = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+            let backslash = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+            // A byte is zero after the XOR exactly where it matched; bytes
+            // below 0x20 borrow in `word - 0x20..`; 0x7F and up set bit 7 after `+ 1`.
+            let zeroQuote = (quote &- ones) & ~quote
+            let zeroBackslash = (backslash &- ones) & ~backslash
+            let control = (word &- (ones &* 0x20)) & ~word
+            let highOrDelete = word | (word &+ ones)
+            return (zeroQuote | zeroBackslash | control | highOrDelete) & high
+        }
+
         /// The index in `keys` of the key at the cursor, compared as bytes.
-        mutating func key(_ keys: [[UInt8]]) -> Int? {
-            guard let range = rawString() else { return nil }
-            let key = UnsafeBufferPointer(rebasing: bytes[range])
-            return keys.firstIndex { $0.count == key.count && $0.elementsEqual(key) }
+        mutating func key(_ keys: ByteTable) -> Int? {
+            guard let key = string() else { return nil }
+            return keys.index(of: key)
         }
 
         /// `0` or `[1-9][0-9]{0,18}`, not followed by a fraction or exponent.
@@ -131,7 +170,7 @@ enum DecisionFastPath {
         /// Reads `{ "key": value, ... }`, calling `member` with each key
         /// (the scanner then at its value). Fails on a duplicate key:
         /// `keys` lists the allowed ones; any other fails too.
-        mutating func object(_ keys: [[UInt8]], _ member: (inout Scanner, Int) -> Bool) -> Bool {
+        mutating func object(_ keys: ByteTable, _ member: (inout Scanner, Int) -> Bool) -> Bool {
             guard take(UInt8(ascii: "{")) else { return false }
             if take(UInt8(ascii: "}")) { return true }
             var seen: UInt64 = 0
@@ -147,7 +186,7 @@ enum DecisionFastPath {
         /// A 64-bit value as the full decoder takes it: a JSON integer, or a
         /// string of `0x` hex or decimal digits.
         mutating func uint64() -> UInt64? {
-            if peek() == UInt8(ascii: "\"") { return string().flatMap(Field.parseUInt64) }
+            if peek() == UInt8(ascii: "\"") { return string().flatMap(Field.parseUInt64(utf8:)) }
             return integer()
         }
 
@@ -156,9 +195,11 @@ enum DecisionFastPath {
             return Int(v)
         }
 
-        mutating func oneOf<T>(_ choices: [(String, T)]) -> T? {
-            guard let s = string() else { return nil }
-            return choices.first { $0.0.equalsIgnoringASCIICase(s) }?.1
+        /// The choice whose name (`names[i]` names `choices[i]`) is the string
+        /// at the cursor, ignoring ASCII case.
+        mutating func oneOf<T>(_ names: ByteTable, _ choices: [(String, T)]) -> T? {
+            guard let s = string(), let k = names.index(ofCaseInsensitive: s) else { return nil }
+            return choices[k].1
         }
 
         // MARK: The request
@@ -169,10 +210,10 @@ enum DecisionFastPath {
             let ok = object(Keys.top) { s, k in
                 switch k {
                 case 0:  // kernel
-                    guard kernel == nil, let text = s.string(), let v = KernelVersion(text) else { return false }
+                    guard kernel == nil, let text = s.string(), let v = KernelVersion(utf8: text) else { return false }
                     kernel = .version(v)
                 case 1:  // model
-                    guard kernel == nil, let m = s.oneOf(WireNames.models) else { return false }
+                    guard kernel == nil, let m = s.oneOf(Names.models, WireNames.models) else { return false }
                     kernel = .model(m)
                 case 2: guard let host = s.host() else { return false }; r.host = host
                 case 3: guard let vm = s.vm() else { return false }; r.vm = vm
@@ -191,7 +232,7 @@ enum DecisionFastPath {
             var h = HostProfile()
             let ok = object(Keys.host) { s, k in
                 switch k {
-                case 0: guard let v = s.oneOf(WireNames.vendors) else { return false }; h.vendor = v
+                case 0: guard let v = s.oneOf(Names.vendors, WireNames.vendors) else { return false }; h.vendor = v
                 case 1: guard let b = s.bool() else { return false }; h.selfSnoop = b
                 case 2: guard let b = s.bool() else { return false }; h.tdp = b
                 case 3: guard let cpu = s.cpu() else { return false }; h.cpu = cpu
@@ -220,7 +261,7 @@ enum DecisionFastPath {
             var v = VMConfig()
             let ok = object(Keys.vm) { s, k in
                 switch k {
-                case 0: guard let t = s.oneOf(WireNames.vmTypes) else { return false }; v.type = t
+                case 0: guard let t = s.oneOf(Names.vmTypes, WireNames.vmTypes) else { return false }; v.type = t
                 case 1: guard let m = s.quirkMask() else { return false }; v.disabledQuirks = m
                 case 2: guard let b = s.bool() else { return false }; v.noncoherentDMA = b
                 default: return false
@@ -237,7 +278,7 @@ enum DecisionFastPath {
                     var count = 0
                     repeat {
                         count += 1
-                        guard count <= 64, let name = string(), let quirk = Quirk(name: name) else { return nil }
+                        guard count <= 64, let name = string(), let quirk = Quirk(utf8: name) else { return nil }
                         mask.insert(quirk.mask)
                     } while take(UInt8(ascii: ","))
                     guard take(UInt8(ascii: "]")) else { return nil }
@@ -271,7 +312,7 @@ enum DecisionFastPath {
             if peek() == UInt8(ascii: "\"") {
                 let start = i
                 guard let s = string() else { return nil }
-                if let preset = PAT.presets.first(where: { $0.0.equalsIgnoringASCIICase(s) }) { return preset.1 }
+                if let k = Names.patPresets.index(ofCaseInsensitive: s) { return PAT.presets[k].1 }
                 i = start
             }
             guard let raw = uint64() else { return nil }
@@ -307,7 +348,7 @@ enum DecisionFastPath {
                     }
                 case 3: patIndex = s.int(in: 0...7); return patIndex != nil
                 case 4:
-                    guard let name = s.string(), let l = PageLevel(name: name) else { return false }
+                    guard let name = s.string(), let l = PageLevel(name: String(decoding: name, as: UTF8.self)) else { return false }
                     a.level = l
                 case 5: guard let b = s.bool() else { return false }; a.tdxPrivate = b
                 default: return false

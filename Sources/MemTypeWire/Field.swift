@@ -110,34 +110,37 @@ public struct Field: Sendable {
 
     /// `0x`-prefixed hex (1-16 digits) or decimal digits; `_` separators allowed.
     static func parseUInt64(_ s: String) -> UInt64? {
-        s.withUTF8Bytes { bytes -> UInt64? in
-            var k = 0
-            var radix: UInt64 = 10
-            if bytes.count > 2, bytes[0] == UInt8(ascii: "0"), bytes[1] | 0x20 == UInt8(ascii: "x") {
-                k = 2
-                radix = 16
-            }
-            var value: UInt64 = 0
-            var digits = 0
-            while k < bytes.count {
-                let b = bytes[k]
-                k += 1
-                let d: UInt64
-                switch b {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(b - UInt8(ascii: "0"))
-                case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(b - UInt8(ascii: "a") + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(b - UInt8(ascii: "A") + 10)
-                case UInt8(ascii: "_") where digits > 0: continue
-                default: return nil
-                }
-                let (m, o1) = value.multipliedReportingOverflow(by: radix)
-                let (sum, o2) = m.addingReportingOverflow(d)
-                if o1 || o2 { return nil }
-                value = sum
-                digits += 1
-            }
-            return digits > 0 ? value : nil
+        s.withUTF8Bytes(parseUInt64(utf8:))
+    }
+
+    /// `parseUInt64(_:)` over UTF-8 bytes.
+    static func parseUInt64(utf8 bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var k = 0
+        var radix: UInt64 = 10
+        if bytes.count > 2, bytes[0] == UInt8(ascii: "0"), bytes[1] | 0x20 == UInt8(ascii: "x") {
+            k = 2
+            radix = 16
         }
+        var value: UInt64 = 0
+        var digits = 0
+        while k < bytes.count {
+            let b = bytes[k]
+            k += 1
+            let d: UInt64
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(b - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(b - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(b - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: "_") where digits > 0: continue
+            default: return nil
+            }
+            let (m, o1) = value.multipliedReportingOverflow(by: radix)
+            let (sum, o2) = m.addingReportingOverflow(d)
+            if o1 || o2 { return nil }
+            value = sum
+            digits += 1
+        }
+        return digits > 0 ? value : nil
     }
 
     /// RFC 6901 escaping of one reference token.

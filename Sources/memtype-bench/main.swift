@@ -108,6 +108,9 @@ measure("wire: parse + validate + decide + write JSON", iterations / 20) { _ in
     let request = try! DecisionRequest(json: body)
     return UInt64(DecisionEngine.decide(request).json().count)
 }
+measure("wire: decode request only", iterations / 20) { _ in
+    (try! DecisionRequest(json: body)).access.gpa
+}
 measure("wire: parse JSON only", iterations / 20) { _ in
     if case .object(let o) = try! JSONParser.parse(body) { return UInt64(o.count) }
     return 0

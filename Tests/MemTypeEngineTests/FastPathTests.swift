@@ -155,8 +155,8 @@ extension SplitMix: RandomNumberGenerator {}
                                 let q = QuirkEvaluator.evaluate(
                                     model: model, kernel: kernel, host: HostProfile(vendor: vendor, selfSnoop: selfSnoop, tdp: tdp),
                                     vm: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: mask)))
-                                let cached = try #require(Encoded.quirks(q))
-                                #expect(cached == Encoded.encode { q.write(to: &$0) },
+                                let encoded = DecisionEncoder.bytes(maxBytes: 2048) { DecisionEncoder.writeQuirks(q, to: $0) }
+                                #expect(encoded == Encoded.encode { q.write(to: &$0) },
                                         "\(model) \(String(describing: kernel)) \(vendor) \(selfSnoop) \(tdp) \(type) \(mask)")
                                 checked += 1
                             }
@@ -173,10 +173,10 @@ extension SplitMix: RandomNumberGenerator {}
         cpus += (4...8).map { CPUModel(family: 6, model: 0x55, stepping: $0) }
         for type in MemoryType.allCases {
             let plain = DecisionWarning.uncachedRAM(type)
-            #expect(try #require(Encoded.warning(plain)) == Encoded.encode(plain.write))
+            #expect(Array(try #require(Encoded.warning(plain))) == Encoded.encode(plain.write))
             for cpu in cpus {
                 let slow = DecisionWarning.slowUncachedRAM(type, cpu)
-                #expect(try #require(Encoded.warning(slow)) == Encoded.encode(slow.write), "\(type) \(cpu)")
+                #expect(Array(try #require(Encoded.warning(slow))) == Encoded.encode(slow.write), "\(type) \(cpu)")
             }
             #expect(Encoded.warning(.slowUncachedRAM(type, CPUModel(family: 6, model: 0x8E))) == nil)
         }
@@ -188,7 +188,8 @@ extension SplitMix: RandomNumberGenerator {}
         for model in KVMModel.allCases {
             for kernel in kernels {
                 let written = Encoded.encode { model.write(to: &$0, kernel: kernel) }
-                #expect(Encoded.model(model, kernel: kernel) == written, "\(model) \(String(describing: kernel))")
+                let encoded = DecisionEncoder.bytes(maxBytes: 1024) { DecisionEncoder.writeModel(model, kernel: kernel, to: $0) }
+                #expect(encoded == written, "\(model) \(String(describing: kernel))")
             }
         }
     }

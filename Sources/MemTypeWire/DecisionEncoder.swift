@@ -1,0 +1,224 @@
+import JSON
+import MemTypeEngine
+
+/// A decision's compact JSON written straight into memory reserved once.
+///
+/// Most of a decision's ~1.6 KB is text from small fixed sets (the model,
+/// the rules that fired, the table cell, the quirk states, the uncached-RAM
+/// warning), which `Encoded` holds pre-encoded; the rest is a few names,
+/// digits and hex values. So the encoder is a sequence of copies into one
+/// buffer whose size `membersBound(_:)` bounds up front: no growth checks,
+/// no per-token bookkeeping, no intermediate arrays. The pretty (CLI)
+/// output still goes through `JSONWriter`; `DecisionEncoderTests` holds the
+/// two to the same bytes.
+enum DecisionEncoder {
+    /// Writes `d`'s members into the object `w` has open (compact `w` only).
+    static func writeMembers(_ d: Decision, to w: inout JSONWriter) {
+        // Both are built on each call: build them once.
+        let warnings = d.warnings, assumptions = d.assumptions
+        w.rawMembers(maxBytes: membersBound(d, warnings, assumptions)) {
+            writeMembers(d, warnings, assumptions, to: $0)
+        }
+    }
+
+    /// `d` as a compact JSON object.
+    static func json(_ d: Decision) -> [UInt8] {
+        let warnings = d.warnings, assumptions = d.assumptions
+        return bytes(maxBytes: membersBound(d, warnings, assumptions) + 2) { out in
+            out[0] = UInt8(ascii: "{")
+            let n = writeMembers(d, warnings, assumptions, to: out + 1)
+            out[n + 1] = UInt8(ascii: "}")
+            return n + 2
+        }
+    }
+
+    /// Upper bound of the bytes `writeMembers` writes for `d`.
+    static func membersBound(_ d: Decision, _ warnings: [DecisionWarning], _ assumptions: [String]) -> Int {
+        // Keys, punctuation, literals, names, digits and the six quirk hex
+        // values come to under 700 bytes; the rest is counted.
+        var bound = 1024
+        bound += Encoded.modelPrefixes[Encoded.modelSlot(d.model)].count
+        if let cell = d.cell { bound += Encoded.cell(cell).count }
+        bound += Encoded.quirkStates[Encoded.quirkStatusSlot(d.quirks.ignoreGuestPAT)].count
+        bound += Encoded.quirkStates[Encoded.quirkStatusSlot(d.quirks.cdNwCleared)].count
+        bound += Encoded.quirkKeys[d.quirks.ignoreGuestPAT.quirk.rawValue].count
+        bound += Encoded.quirkKeys[d.quirks.cdNwCleared.quirk.rawValue].count
+        for rule in d.trace { bound += Encoded.rules[Int(rule.rawValue)].count + 1 }
+        for warning in warnings { bound += warningBound(warning) + 1 }
+        for a in assumptions { bound += JSONWriter.quotedBound(a.utf8.count) + 1 }
+        return bound
+    }
+
+    /// Writes `d`'s members (`"model":{...},...,"assumptions":[...]`, no
+    /// braces) at `out`, which has room for `membersBound` bytes; returns
+    /// the count written. `warnings` and `assumptions` are `d`'s.
+    static func writeMembers(
+        _ d: Decision, _ warnings: [DecisionWarning], _ assumptions: [String], to out: UnsafeMutablePointer<UInt8>
+    ) -> Int {
+        var o = ByteCursor(out)
+        o.put(#""model":"#)
+        o.advance(writeModel(d.model, kernel: d.kernel, to: o.p))
+        o.put(#","applicability":"#)
+        o.put(Encoded.applicabilities[Encoded.applicabilitySlot(d.applicability)])
+        o.put(#","ept":"#)
+        if let ept = d.ept {
+            o.put(#"{"type":"#)
+            o.put(Encoded.typeNames[Int(ept.type.rawValue)])
+            o.put(ept.ipat ? #","ipat":true,"bits":""# : #","ipat":false,"bits":""#)
+            o.hex(ept.bits)
+            o.put(#""}"#)
+        } else {
+            o.put("null")
+        }
+        o.put(#","guest_pat":{"index":"#)
+        o.decimal(UInt64(d.patIndex.value))
+        o.put(#","type":"#)
+        o.put(Encoded.typeNames[Int(d.patType.rawValue)])
+        o.put(#"},"effective":"#)
+        if let effective = d.effective { o.put(Encoded.typeNames[Int(effective.rawValue)]) } else { o.put("null") }
+        o.put(#","table_cell":"#)
+        if let cell = d.cell { o.put(Encoded.cell(cell)) } else { o.put("null") }
+        o.put(#","max_level":"#)
+        if let level = d.maxMappingLevel { o.put(Encoded.levelNames[level.rawValue]) } else { o.put("null") }
+        o.put(#","quirks":"#)
+        o.advance(writeQuirks(d.quirks, to: o.p))
+        o.put(#","trace":["#)
+        var first = true
+        for rule in d.trace {
+            if !first { o.put(UInt8(ascii: ",")) }
+            first = false
+            o.put(Encoded.rules[Int(rule.rawValue)])
+        }
+        o.put(#"],"warnings":["#)
+        first = true
+        for warning in warnings {
+            if !first { o.put(UInt8(ascii: ",")) }
+            first = false
+            if let encoded = Encoded.warning(warning) {
+                o.put(encoded)
+            } else {
+                o.put(#"{"code":"#)
+                o.quoted(warning.code)
+                o.put(#","message":"#)
+                o.quoted(warning.message)
+                o.put(UInt8(ascii: "}"))
+            }
+        }
+        o.put(#"],"assumptions":["#)
+        first = true
+        for a in assumptions {
+            if !first { o.put(UInt8(ascii: ",")) }
+            first = false
+            o.quoted(a)
+        }
+        o.put(UInt8(ascii: "]"))
+        return o.p - out
+    }
+
+    private static func warningBound(_ warning: DecisionWarning) -> Int {
+        if let encoded = Encoded.warning(warning) { return encoded.count }
+        return 24 + JSONWriter.quotedBound(warning.code.utf8.count) + JSONWriter.quotedBound(warning.message.utf8.count)
+    }
+
+    /// A `QuirkEvaluation`'s object: constant text, hex digits and the two
+    /// pre-encoded quirk states, as its `write(to:)` writes it in compact
+    /// form. At most 512 bytes plus the states and their keys.
+    static func writeQuirks(_ q: QuirkEvaluation, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var o = ByteCursor(out)
+        o.put(#"{"requested":""#)
+        o.hex(q.requested.rawValue)
+        o.put(#"","supported":""#)
+        o.hex(q.supported.rawValue)
+        o.put(#"","refused":""#)
+        o.hex(q.refused.rawValue)
+        o.put(#"","disabled":""#)
+        o.hex(q.disabled.rawValue)
+        o.put(#"","enable_cap":{"cap":"KVM_CAP_DISABLE_QUIRKS2","mask":""#)
+        o.hex(q.requested.rawValue)
+        o.put(q.enableCapFails ? #"","error":"EINVAL","mask_to_apply":""# : #"","error":null,"mask_to_apply":""#)
+        o.hex(q.applicableRequest.rawValue)
+        o.put(#""},"states":{"#)
+        o.put(Encoded.quirkKeys[q.ignoreGuestPAT.quirk.rawValue])
+        o.put(Encoded.quirkStates[Encoded.quirkStatusSlot(q.ignoreGuestPAT)])
+        o.put(UInt8(ascii: ","))
+        o.put(Encoded.quirkKeys[q.cdNwCleared.quirk.rawValue])
+        o.put(Encoded.quirkStates[Encoded.quirkStatusSlot(q.cdNwCleared)])
+        o.put("}}")
+        return o.p - out
+    }
+
+    /// A decision's `model` object: the model's constant members, then the
+    /// kernel version (digits, dots and `-rc`: nothing to escape). At most
+    /// the prefix plus 100 bytes.
+    static func writeModel(_ model: KVMModel, kernel: KernelVersion?, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var o = ByteCursor(out)
+        o.put(Encoded.modelPrefixes[Encoded.modelSlot(model)])
+        if let kernel {
+            o.put(#","kernel":""#)
+            o.decimal(UInt64(kernel.major))
+            o.put(UInt8(ascii: "."))
+            o.decimal(UInt64(kernel.minor))
+            if kernel.patch != 0 {
+                o.put(UInt8(ascii: "."))
+                o.decimal(UInt64(kernel.patch))
+            }
+            if let rc = kernel.rc {
+                o.put("-rc")
+                o.decimal(UInt64(rc))
+            }
+            o.put(UInt8(ascii: "\""))
+        }
+        o.put(UInt8(ascii: "}"))
+        return o.p - out
+    }
+
+    /// `body`'s output as an array (tests compare fragments this way).
+    static func bytes(maxBytes: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, count in
+            count = body(buffer.baseAddress!)
+            precondition(count <= maxBytes, "encoder overran its bound")
+        }
+    }
+}
+
+/// A write position in memory reserved for the whole output; nothing is
+/// checked, the caller's bound is what makes it safe.
+struct ByteCursor {
+    var p: UnsafeMutablePointer<UInt8>
+
+    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+
+    @inline(__always)
+    mutating func advance(_ n: Int) { p += n }
+
+    @inline(__always)
+    mutating func put(_ byte: UInt8) {
+        p.initialize(to: byte)
+        p += 1
+    }
+
+    /// A literal. `withUTF8Buffer`, not `utf8Start`: a one-scalar literal is
+    /// not stored as a pointer.
+    @inline(__always)
+    mutating func put(_ literal: StaticString) {
+        literal.withUTF8Buffer { put($0) }
+    }
+
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
+        p.initialize(from: base, count: bytes.count)
+        p += bytes.count
+    }
+
+    @inline(__always)
+    mutating func hex(_ v: UInt64) { p += JSONWriter.writeHex(v, to: p) }
+
+    @inline(__always)
+    mutating func decimal(_ v: UInt64) { p += JSONWriter.writeDecimal(v, negative: false, to: p) }
+
+    /// A string, quoted and escaped (at most `JSONWriter.quotedBound` bytes).
+    mutating func quoted(_ s: String) {
+        s.withUTF8Bytes { p += JSONWriter.writeQuoted($0, to: p) }
+    }
+}

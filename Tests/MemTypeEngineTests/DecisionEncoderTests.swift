@@ -1,0 +1,71 @@
+import JSON
+import Testing
+@testable import MemTypeEngine
+@testable import MemTypeWire
+
+/// `DecisionEncoder` writes every compact decision; `JSONWriter`, walking the
+/// same types, writes the pretty (CLI) form. Re-encoding the pretty form
+/// compactly must give the encoder's bytes exactly, for every kind of
+/// decision the engine makes.
+@Suite struct DecisionEncoderTests {
+    /// The writer's pretty output, parsed and written again compactly.
+    static func reference(_ d: Decision) throws -> [UInt8] {
+        var w = JSONWriter()
+        w.value(try JSONParser.parse(d.json(pretty: true)))
+        return w.bytes
+    }
+
+    @Test func randomDecisionsMatchTheWriter() throws {
+        var rng = SplitMix(state: 0xDEC0DE)
+        var applicabilities = Set<String>(), warned = 0, assumed = 0
+        for _ in 0..<4000 {
+            let d = DecisionEngine.decide(randomRequest(&rng))
+            let encoded = d.json()
+            #expect(encoded == (try Self.reference(d)))
+            applicabilities.insert(d.applicability.rawValue)
+            if !d.warnings.isEmpty { warned += 1 }
+            if !d.assumptions.isEmpty { assumed += 1 }
+        }
+        // The sample must reach every branch of the encoder.
+        #expect(applicabilities.count == 4)
+        #expect(warned > 100 && assumed > 100)
+    }
+
+    /// Warnings without a pre-encoded form (kernel too old, refused quirk
+    /// request, self-snoop erratum) are escaped in place.
+    @Test func warningsWrittenInPlaceMatchTheWriter() throws {
+        let requests: [DecisionRequest] = [
+            DecisionRequest(kernel: .version(KernelVersion("5.4")!)),
+            DecisionRequest(kernel: .version(KernelVersion("6.6")!), vm: VMConfig(disabledQuirks: .ignoreGuestPAT)),
+            DecisionRequest(kernel: .version(KernelVersion("6.16")!),
+                            host: HostProfile(selfSnoop: true, cpu: CPUModel(family: 6, model: 0x1A))),
+        ]
+        for r in requests {
+            let d = DecisionEngine.decide(r)
+            #expect(d.warnings.contains { Encoded.warning($0) == nil }, "\(d.warnings)")
+            #expect(d.json() == (try Self.reference(d)))
+        }
+    }
+
+    /// Inside a writer (batch results, per-VM decisions): members land in
+    /// the open object, commas right, and what follows is written after them.
+    @Test func membersSpliceIntoAnOpenObject() throws {
+        let d = DecisionEngine.decide(DecisionRequest())
+        var w = JSONWriter()
+        w.beginArray()
+        d.write(to: &w)
+        w.beginObject()
+        d.writeMembers(to: &w)
+        w.member("vm", "web-01")
+        w.endObject()
+        w.endArray()
+        guard case .array(let items) = try JSONParser.parse(w.bytes), items.count == 2,
+              case .object(let second) = items[1] else {
+            Issue.record("not an array of two objects")
+            return
+        }
+        #expect(items[0] == (try JSONParser.parse(d.json())))
+        #expect(second.members.last?.key == "vm")
+        #expect(second.members.count == 12)
+    }
+}
