@@ -54,11 +54,7 @@ public final class MemTypedService: HTTPHandler {
     /// parameters, or a `+json` suffix such as `application/merge-patch+json`).
     static func requireJSON(_ request: HTTPRequest) throws(Problem) {
         guard let type = request.headers["Content-Type"] else { throw Problem.unsupportedMediaType(nil) }
-        let essence = type.utf8.prefix { $0 != UInt8(ascii: ";") }
-        let trimmed = String(decoding: essence, as: UTF8.self).trimmingSpaces().lowercasedASCII()
-        guard trimmed == "application/json" || (trimmed.hasPrefix("application/") && trimmed.hasSuffix("+json")) else {
-            throw Problem.unsupportedMediaType(type)
-        }
+        guard MediaType.isJSON(type) else { throw Problem.unsupportedMediaType(type) }
     }
 
     /// The problem+json body for errors the HTTP layer answers itself (413, 400).
