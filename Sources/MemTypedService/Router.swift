@@ -7,29 +7,41 @@ struct Route: Sendable {
     let method: String
     /// The pattern as written, also the metrics label: `/v1/vms/{id}`.
     let pattern: String
-    let segments: [Segment]
     /// Needs a JSON body (POST/PUT/PATCH).
     let takesJSON: Bool
     let handler: Handler
 
     typealias Handler = @Sendable (MemTypedService, RequestContext) throws(Problem) -> HTTPResponse
 
-    enum Segment: Sendable, Equatable {
-        case literal(String)
-        case capture(String)
-    }
+    /// Per pattern segment, where its literal is in `literalBytes`, or a
+    /// count of -1 for a capture. Plain integers, so a scan over the table
+    /// touches no reference counts.
+    private let segments: [(offset: Int, count: Int)]
+    private let literalBytes: [UInt8]
+    /// The names of the `{name}` segments, in order.
+    private let captureNames: [String]
 
-    /// `segments` as bytes, for matching without building strings.
-    private let literals: [[UInt8]?]
+    var segmentCount: Int { segments.count }
 
     init(_ method: String, _ pattern: String, json: Bool = false,
          _ handler: @escaping Handler) {
         self.method = method
         self.pattern = pattern
-        self.segments = Route.split(pattern).map { s in
-            s.hasPrefix("{") && s.hasSuffix("}") ? .capture(String(s.dropFirst().dropLast())) : .literal(String(s))
+        var segments: [(offset: Int, count: Int)] = []
+        var literalBytes: [UInt8] = []
+        var captureNames: [String] = []
+        for s in Route.split(pattern) {
+            if s.hasPrefix("{") && s.hasSuffix("}") {
+                segments.append((0, -1))
+                captureNames.append(String(s.dropFirst().dropLast()))
+            } else {
+                segments.append((literalBytes.count, s.utf8.count))
+                literalBytes.append(contentsOf: s.utf8)
+            }
         }
-        self.literals = segments.map { if case .literal(let s) = $0 { Array(s.utf8) } else { nil } }
+        self.segments = segments
+        self.literalBytes = literalBytes
+        self.captureNames = captureNames
         self.takesJSON = json
         self.handler = handler
     }
@@ -40,31 +52,38 @@ struct Route: Sendable {
     }
 
     /// The captures if the path (its UTF-8, with `segmentCount` segments as
-    /// `split` counts them) matches, else nil. Walks the bytes once; strings
-    /// are made only for the captures of a match.
+    /// `split` counts them) matches, else nil. Compares the literals first;
+    /// strings (and the array) are made only for the captures of a match.
     func match(_ path: UnsafeBufferPointer<UInt8>, segmentCount: Int) -> [(String, String)]? {
         guard segmentCount == segments.count else { return nil }
-        var captured: [Range<Int>] = []
         var k = 0
-        for literal in literals {
-            while k < path.count && path[k] == UInt8(ascii: "/") { k += 1 }
-            let start = k
-            while k < path.count && path[k] != UInt8(ascii: "/") { k += 1 }
-            if let literal {
-                guard k - start == literal.count else { return nil }
-                for i in 0..<literal.count where path[start + i] != literal[i] { return nil }
-            } else {
-                captured.append(start..<k)
-            }
+        for s in segments.indices {
+            let (start, end) = Route.nextSegment(path, from: &k)
+            let literal = segments[s]
+            guard literal.count >= 0 else { continue }
+            guard end - start == literal.count else { return nil }
+            for i in 0..<literal.count where path[start + i] != literalBytes[literal.offset + i] { return nil }
         }
+        guard !captureNames.isEmpty else { return [] }
         var captures: [(String, String)] = []
-        captures.reserveCapacity(captured.count)
-        var next = captured.makeIterator()
-        for case .capture(let name) in segments {
-            let range = next.next()!
-            captures.append((name, String(decoding: UnsafeBufferPointer(rebasing: path[range]), as: UTF8.self)))
+        captures.reserveCapacity(captureNames.count)
+        k = 0
+        for s in segments.indices {
+            let (start, end) = Route.nextSegment(path, from: &k)
+            guard segments[s].count < 0 else { continue }
+            let value = String(decoding: UnsafeBufferPointer(rebasing: path[start..<end]), as: UTF8.self)
+            captures.append((captureNames[captures.count], value))
         }
         return captures
+    }
+
+    /// The bounds of the next non-empty segment at or after `k`, which moves past it.
+    @inline(__always)
+    private static func nextSegment(_ path: UnsafeBufferPointer<UInt8>, from k: inout Int) -> (Int, Int) {
+        while k < path.count && path[k] == UInt8(ascii: "/") { k += 1 }
+        let start = k
+        while k < path.count && path[k] != UInt8(ascii: "/") { k += 1 }
+        return (start, k)
     }
 
     /// How many segments `split` finds in `path`.
@@ -86,7 +105,6 @@ struct Route: Sendable {
 /// What a route handler sees: the request plus its path captures.
 struct RequestContext: Sendable {
     let request: HTTPRequest
-    let route: Route
     let captures: [(String, String)]
 
     func capture(_ name: String) -> String {
@@ -98,9 +116,20 @@ struct RequestContext: Sendable {
 /// 405 (with `Allow`) when patterns match but not for this method.
 struct Router: Sendable {
     let routes: [Route]
+    /// Indexes into `routes` by segment count, in table order: a path is
+    /// matched only against the patterns that have as many segments.
+    private let bySegmentCount: [[Int]]
+
+    init(routes: [Route]) {
+        self.routes = routes
+        var table = [[Int]](repeating: [], count: (routes.map(\.segmentCount).max() ?? 0) + 1)
+        for (i, route) in routes.enumerated() { table[route.segmentCount].append(i) }
+        bySegmentCount = table
+    }
 
     enum Outcome {
-        case found(Route, [(String, String)])
+        /// `route` indexes `routes` (and the metrics series).
+        case found(route: Int, captures: [(String, String)])
         case notFound
         case methodNotAllowed(allowed: [String])
     }
@@ -109,11 +138,13 @@ struct Router: Sendable {
         var path = path
         return path.withUTF8 { bytes in
             let count = Route.segmentCount(bytes)
+            guard count < bySegmentCount.count else { return .notFound }
             var allowed: [String] = []
-            for route in routes {
-                guard let captures = route.match(bytes, segmentCount: count) else { continue }
-                if route.method == method || (method == "HEAD" && route.method == "GET") { return .found(route, captures) }
-                if !allowed.contains(route.method) { allowed.append(route.method) }
+            for i in bySegmentCount[count] {
+                guard let captures = routes[i].match(bytes, segmentCount: count) else { continue }
+                let routeMethod = routes[i].method
+                if routeMethod == method || (method == "HEAD" && routeMethod == "GET") { return .found(route: i, captures: captures) }
+                if !allowed.contains(routeMethod) { allowed.append(routeMethod) }
             }
             return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
         }

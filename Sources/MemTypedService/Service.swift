@@ -33,11 +33,12 @@ public final class MemTypedService: HTTPHandler {
             response = Problem.notFound(request.path).response(instance: request.path)
         case .methodNotAllowed(let allowed):
             response = Problem.methodNotAllowed(request.method, allowed: allowed).response(instance: request.path)
-        case .found(let route, let captures):
+        case .found(let index, let captures):
+            let route = router.routes[index]
             label = route.pattern
             do throws(Problem) {
                 if route.takesJSON { try MemTypedService.requireJSON(request) }
-                response = try route.handler(self, RequestContext(request: request, route: route, captures: captures))
+                response = try route.handler(self, RequestContext(request: request, captures: captures))
             } catch {
                 response = error.response(instance: request.path)
             }
