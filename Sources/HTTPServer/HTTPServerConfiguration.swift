@@ -39,11 +39,12 @@ public struct HTTPServerConfiguration: Sendable {
     /// Per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It
     /// holds the request line, headers and read buffer, so it also bounds the
     /// header size; libmicrohttpd answers larger headers itself (431/414).
-    /// 32 KiB, libmicrohttpd's own default: it zeroes the whole pool after
-    /// every request on a kept-alive connection (`MHD_pool_reset`), which at
-    /// 64 KiB was 6-9% of the server's CPU time under load (perf, see
-    /// BENCHMARKS.md).
-    public var perConnectionMemoryLimit: Int = 32 * 1024
+    /// 16 KiB, which takes request headers up to about 15.9 KB (nginx's
+    /// default takes 8 KB a line). Not more because libmicrohttpd zeroes the
+    /// whole pool after every request on a kept-alive connection
+    /// (`MHD_pool_reset`): at 64 KiB that was 6-9% of the server's CPU time
+    /// under load, at 32 KiB ~3% (perf, see BENCHMARKS.md).
+    public var perConnectionMemoryLimit: Int = 16 * 1024
     /// Largest request body buffered for the handler; larger ones get 413.
     /// A larger Content-Length is answered at once (before the body, so no
     /// "100 Continue"; the connection is then closed). A chunked body that

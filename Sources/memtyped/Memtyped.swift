@@ -32,7 +32,7 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Maximum concurrent connections. [default: 1024]")
     var connectionLimit: Int?
 
-    @Option(help: "Per-connection memory for headers and buffers, bytes. [default: 32768]")
+    @Option(help: "Per-connection memory for headers and buffers, bytes; bounds the request header size. [default: 16384]")
     var connectionMemoryLimit: Int?
 
     @Option(help: "Largest request body accepted, bytes; larger gets 413. [default: 1048576]")
