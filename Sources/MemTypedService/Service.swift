@@ -19,14 +19,14 @@ public final class MemTypedService: HTTPHandler {
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "memtyped")) {
         self.configuration = configuration
-        self.metrics = ServiceMetrics(version: configuration.version)
+        self.metrics = ServiceMetrics(version: configuration.version, routes: router.routes.map(\.pattern))
         self.logger = logger
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let start = MemTypedService.now()
         metrics.begin()
-        var label = "unmatched"
+        var matched: Int? = nil
         let response: HTTPResponse
         switch router.resolve(method: request.method, path: request.path) {
         case .notFound:
@@ -34,17 +34,16 @@ public final class MemTypedService: HTTPHandler {
         case .methodNotAllowed(let allowed):
             response = Problem.methodNotAllowed(request.method, allowed: allowed).response(instance: request.path)
         case .found(let index, let captures):
-            let route = router.routes[index]
-            label = route.pattern
+            matched = index
             do throws(Problem) {
-                if route.takesJSON { try MemTypedService.requireJSON(request) }
-                response = try route.handler(self, RequestContext(request: request, captures: captures))
+                if router.routes[index].takesJSON { try MemTypedService.requireJSON(request) }
+                response = try router.routes[index].handler(self, RequestContext(request: request, captures: captures))
             } catch {
                 response = error.response(instance: request.path)
             }
         }
         let elapsed = MemTypedService.now() - start
-        metrics.end(route: label, method: MemTypedService.metricMethod(request.method), status: response.status, nanoseconds: elapsed)
+        metrics.end(route: matched, method: ServiceMetrics.methodIndex(request.method), status: response.status, nanoseconds: elapsed)
         if configuration.accessLog {
             logger.info("\(request.method) \(request.path) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
         }
@@ -66,15 +65,6 @@ public final class MemTypedService: HTTPHandler {
         default: "HTTP \(status)"
         }
         return Problem(status: status, title: title, detail: detail).response()
-    }
-
-    /// The method as a metrics label: arbitrary method names would make
-    /// unbounded series, so anything unusual is counted as `other`.
-    static func metricMethod(_ method: String) -> String {
-        switch method {
-        case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS": method
-        default: "other"
-        }
     }
 
     static func now() -> Int64 {
