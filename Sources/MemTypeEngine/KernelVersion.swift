@@ -34,13 +34,51 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
     /// The grammar: `[vV]MAJOR.MINOR[.PATCH][-rcN][suffix]`, where a suffix
     /// starts with `-`, `+` or `_` (`-45-generic`, `+`, `-arch1-1`).
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> KernelVersion? {
+        var c = Cursor(bytes: bytes)
+        _ = c.eat(UInt8(ascii: "v")) || c.eat(UInt8(ascii: "V"))
+        guard let major = c.number(), major >= 1, c.eat(UInt8(ascii: ".")), let minor = c.number() else { return nil }
+        var patch = 0
+        if c.eat(UInt8(ascii: ".")) {
+            guard let p = c.number() else { return nil }
+            patch = p
+        }
+        var rc: Int?
+        if c.eatRC() {
+            guard let n = c.number(), n >= 1 else { return nil }
+            rc = n
+        }
+        // Anything left must be a distribution suffix.
+        if let next = c.peek(), next != UInt8(ascii: "-"), next != UInt8(ascii: "+"), next != UInt8(ascii: "_") {
+            return nil
+        }
+        return KernelVersion(major: major, minor: minor, patch: patch, rc: rc)
+    }
+
+    /// The parser's position. A struct, not closures over a local: a
+    /// captured `var` costs a dynamic exclusivity check per access, and
+    /// this runs for every request that names a kernel.
+    private struct Cursor {
+        let bytes: UnsafeBufferPointer<UInt8>
         var k = 0
-        func eat(_ c: UInt8) -> Bool {
+
+        func peek() -> UInt8? { k < bytes.count ? bytes[k] : nil }
+
+        mutating func eat(_ c: UInt8) -> Bool {
             guard k < bytes.count, bytes[k] == c else { return false }
             k += 1
             return true
         }
-        func number() -> Int? {
+
+        /// `-rc`, any case.
+        mutating func eatRC() -> Bool {
+            guard bytes.count - k >= 3, bytes[k] == UInt8(ascii: "-"), bytes[k + 1] | 0x20 == UInt8(ascii: "r"),
+                  bytes[k + 2] | 0x20 == UInt8(ascii: "c") else { return false }
+            k += 3
+            return true
+        }
+
+        /// One to six decimal digits.
+        mutating func number() -> Int? {
             var value = 0, digits = 0
             while k < bytes.count, bytes[k] >= UInt8(ascii: "0"), bytes[k] <= UInt8(ascii: "9"), digits < 6 {
                 value = value * 10 + Int(bytes[k] - UInt8(ascii: "0"))
@@ -49,25 +87,6 @@ public struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConvert
             }
             return digits > 0 ? value : nil
         }
-        _ = eat(UInt8(ascii: "v")) || eat(UInt8(ascii: "V"))
-        guard let major = number(), major >= 1, eat(UInt8(ascii: ".")), let minor = number() else { return nil }
-        var patch = 0
-        if eat(UInt8(ascii: ".")) {
-            guard let p = number() else { return nil }
-            patch = p
-        }
-        var rc: Int?
-        if bytes.count - k >= 3, bytes[k] == UInt8(ascii: "-"), bytes[k + 1] | 0x20 == UInt8(ascii: "r"),
-           bytes[k + 2] | 0x20 == UInt8(ascii: "c") {
-            k += 3
-            guard let n = number(), n >= 1 else { return nil }
-            rc = n
-        }
-        // Anything left must be a distribution suffix.
-        if k < bytes.count, bytes[k] != UInt8(ascii: "-"), bytes[k] != UInt8(ascii: "+"), bytes[k] != UInt8(ascii: "_") {
-            return nil
-        }
-        return KernelVersion(major: major, minor: minor, patch: patch, rc: rc)
     }
 
     public var description: String {

@@ -115,27 +115,41 @@ public struct Field: Sendable {
 
     /// `parseUInt64(_:)` over UTF-8 bytes.
     static func parseUInt64(utf8 bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        var k = 0
-        var radix: UInt64 = 10
-        if bytes.count > 2, bytes[0] == UInt8(ascii: "0"), bytes[1] | 0x20 == UInt8(ascii: "x") {
-            k = 2
-            radix = 16
-        }
+        guard let base = bytes.baseAddress else { return nil }
+        let count = bytes.count
         var value: UInt64 = 0
         var digits = 0
-        while k < bytes.count {
-            let b = bytes[k]
-            k += 1
-            let d: UInt64
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(b - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(b - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(b - UInt8(ascii: "A") + 10)
-            case UInt8(ascii: "_") where digits > 0: continue
-            default: return nil
+        if count > 2, base[0] == UInt8(ascii: "0"), base[1] | 0x20 == UInt8(ascii: "x") {
+            // Hex: a digit is 0-9 or a-f/A-F; more than 16 significant
+            // digits overflow, which the top nibble shows before the shift.
+            for k in 2..<count {
+                let b = base[k]
+                var d = b &- UInt8(ascii: "0")
+                if d > 9 {
+                    let letter = (b | 0x20) &- UInt8(ascii: "a")
+                    if letter < 6 {
+                        d = letter &+ 10
+                    } else if b == UInt8(ascii: "_") && digits > 0 {
+                        continue
+                    } else {
+                        return nil
+                    }
+                }
+                if value >> 60 != 0 { return nil }
+                value = value << 4 | UInt64(d)
+                digits += 1
             }
-            let (m, o1) = value.multipliedReportingOverflow(by: radix)
-            let (sum, o2) = m.addingReportingOverflow(d)
+            return digits > 0 ? value : nil
+        }
+        for k in 0..<count {
+            let b = base[k]
+            let d = b &- UInt8(ascii: "0")
+            if d > 9 {
+                if b == UInt8(ascii: "_") && digits > 0 { continue }
+                return nil
+            }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = m.addingReportingOverflow(UInt64(d))
             if o1 || o2 { return nil }
             value = sum
             digits += 1

@@ -194,3 +194,35 @@ extension SplitMix: RandomNumberGenerator {}
         }
     }
 }
+
+/// `Field.parseUInt64`, which every hex or decimal string field goes
+/// through, against Swift's own integer parsing.
+@Suite struct ParseUInt64Tests {
+    /// What the grammar means: `0x`/`0X` and 1+ hex digits, or 1+ decimal
+    /// digits; `_` after the first digit is ignored; anything past 2^64-1 is nil.
+    static func reference(_ s: String) -> UInt64? {
+        var text = Substring(s)
+        var radix = 10
+        if text.count > 2, text.hasPrefix("0x") || text.hasPrefix("0X") {
+            text = text.dropFirst(2)
+            radix = 16
+        }
+        guard let first = text.first, first != "_", first != "+", first != "-" else { return nil }
+        return UInt64(text.filter { $0 != "_" }, radix: radix)
+    }
+
+    @Test func agreesWithSwiftsParsing() {
+        var rng = SplitMix(state: 64)
+        let alphabet = Array("0123456789abcdefABCDEFxX_g ")
+        var fixed = ["0", "0x0", "0x", "x1", "18446744073709551615", "18446744073709551616", "0xffffffffffffffff",
+                     "0x10000000000000000", "0x_1", "1_000", "_1", "0x0407050600070106", "00012", "0x00000000000000001"]
+        for _ in 0..<20_000 {
+            var s = rng.below(3) == 0 ? "0x" : ""
+            for _ in 0..<(1 + rng.below(22)) { s.append(rng.below(4) == 0 ? alphabet[rng.below(alphabet.count)] : alphabet[rng.below(10)]) }
+            fixed.append(s)
+        }
+        for s in fixed {
+            #expect(Field.parseUInt64(s) == Self.reference(s), "\(s)")
+        }
+    }
+}
