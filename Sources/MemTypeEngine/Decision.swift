@@ -110,16 +110,23 @@ public struct Decision: Sendable, Hashable {
     public var warnings: [DecisionWarning] {
         guard !warningSet.isEmpty else { return [] }
         var out: [DecisionWarning] = []
-        if warningSet.contains(.uncachedRAM), let effective {
-            if let cpu, cpu.hasKnownSlowUC { out.append(.slowUncachedRAM(effective, cpu)) } else { out.append(.uncachedRAM(effective)) }
-        }
-        if warningSet.contains(.quirkRequestRefused) { out.append(.quirkRequestRefused(refused: quirks.refused)) }
-        if warningSet.contains(.hugePageSplit), let maxMappingLevel {
-            out.append(.hugePageSplit(requested: requestedLevel, mapped: maxMappingLevel))
-        }
-        if warningSet.contains(.selfSnoopErratum), let cpu { out.append(.selfSnoopErratum(cpu)) }
-        if warningSet.contains(.kernelOlderThanModels), let kernel { out.append(.kernelOlderThanModels(kernel)) }
+        forEachWarning { out.append($0) }
         return out
+    }
+
+    /// Calls `body` with each of `warnings` in order, without building the
+    /// array (the response encoder visits them twice per request).
+    package func forEachWarning(_ body: (DecisionWarning) -> Void) {
+        guard !warningSet.isEmpty else { return }
+        if warningSet.contains(.uncachedRAM), let effective {
+            if let cpu, cpu.hasKnownSlowUC { body(.slowUncachedRAM(effective, cpu)) } else { body(.uncachedRAM(effective)) }
+        }
+        if warningSet.contains(.quirkRequestRefused) { body(.quirkRequestRefused(refused: quirks.refused)) }
+        if warningSet.contains(.hugePageSplit), let maxMappingLevel {
+            body(.hugePageSplit(requested: requestedLevel, mapped: maxMappingLevel))
+        }
+        if warningSet.contains(.selfSnoopErratum), let cpu { body(.selfSnoopErratum(cpu)) }
+        if warningSet.contains(.kernelOlderThanModels), let kernel { body(.kernelOlderThanModels(kernel)) }
     }
 
     /// Assumptions this answer rests on, for the user to judge.

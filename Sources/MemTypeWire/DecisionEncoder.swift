@@ -14,26 +14,26 @@ import MemTypeEngine
 enum DecisionEncoder {
     /// Writes `d`'s members into the object `w` has open (compact `w` only).
     static func writeMembers(_ d: Decision, to w: inout JSONWriter) {
-        // Both are built on each call: build them once.
-        let warnings = d.warnings, assumptions = d.assumptions
-        w.rawMembers(maxBytes: membersBound(d, warnings, assumptions)) {
-            writeMembers(d, warnings, assumptions, to: $0)
+        // Built on each call: build it once (empty, so free, for EPT).
+        let assumptions = d.assumptions
+        w.rawMembers(maxBytes: membersBound(d, assumptions)) {
+            writeMembers(d, assumptions, to: $0)
         }
     }
 
     /// `d` as a compact JSON object.
     static func json(_ d: Decision) -> [UInt8] {
-        let warnings = d.warnings, assumptions = d.assumptions
-        return bytes(maxBytes: membersBound(d, warnings, assumptions) + 2) { out in
+        let assumptions = d.assumptions
+        return bytes(maxBytes: membersBound(d, assumptions) + 2) { out in
             out[0] = UInt8(ascii: "{")
-            let n = writeMembers(d, warnings, assumptions, to: out + 1)
+            let n = writeMembers(d, assumptions, to: out + 1)
             out[n + 1] = UInt8(ascii: "}")
             return n + 2
         }
     }
 
     /// Upper bound of the bytes `writeMembers` writes for `d`.
-    static func membersBound(_ d: Decision, _ warnings: [DecisionWarning], _ assumptions: [String]) -> Int {
+    static func membersBound(_ d: Decision, _ assumptions: [String]) -> Int {
         // Keys, punctuation, literals, names, digits and the six quirk hex
         // values come to under 700 bytes; the rest is counted.
         var bound = 1024
@@ -44,17 +44,15 @@ enum DecisionEncoder {
         bound += Encoded.quirkKeys[d.quirks.ignoreGuestPAT.quirk.rawValue].count
         bound += Encoded.quirkKeys[d.quirks.cdNwCleared.quirk.rawValue].count
         for rule in d.trace { bound += Encoded.rules[Int(rule.rawValue)].count + 1 }
-        for warning in warnings { bound += warningBound(warning) + 1 }
+        d.forEachWarning { bound += warningBound($0) + 1 }
         for a in assumptions { bound += JSONWriter.quotedBound(a.utf8.count) + 1 }
         return bound
     }
 
     /// Writes `d`'s members (`"model":{...},...,"assumptions":[...]`, no
     /// braces) at `out`, which has room for `membersBound` bytes; returns
-    /// the count written. `warnings` and `assumptions` are `d`'s.
-    static func writeMembers(
-        _ d: Decision, _ warnings: [DecisionWarning], _ assumptions: [String], to out: UnsafeMutablePointer<UInt8>
-    ) -> Int {
+    /// the count written. `assumptions` are `d`'s.
+    static func writeMembers(_ d: Decision, _ assumptions: [String], to out: UnsafeMutablePointer<UInt8>) -> Int {
         var o = ByteCursor(out)
         o.put(#""model":"#)
         o.advance(writeModel(d.model, kernel: d.kernel, to: o.p))
@@ -91,7 +89,7 @@ enum DecisionEncoder {
         }
         o.put(#"],"warnings":["#)
         first = true
-        for warning in warnings {
+        d.forEachWarning { warning in
             if !first { o.put(UInt8(ascii: ",")) }
             first = false
             if let encoded = Encoded.warning(warning) {
