@@ -4,53 +4,6 @@
 /// (headers, query and body gathered from libmicrohttpd exactly once) and
 /// copies the `HTTPResponse` body into libmicrohttpd when it is queued.
 
-/// Request or response header fields: ordered `(name, value)` pairs with
-/// ASCII case-insensitive lookup by name. Duplicates are kept in order.
-public struct HTTPHeaders: Sendable {
-    public var pairs: [(name: String, value: String)]
-
-    public init() {
-        pairs = []
-    }
-
-    public init(_ pairs: [(name: String, value: String)]) {
-        self.pairs = pairs
-    }
-
-    /// The first value for `name` (case-insensitive), or `nil`.
-    public subscript(_ name: String) -> String? {
-        for pair in pairs where asciiCaseInsensitiveEquals(pair.name, name) {
-            return pair.value
-        }
-        return nil
-    }
-
-    /// Every value for `name` (case-insensitive), in order.
-    public func values(_ name: String) -> [String] {
-        var result: [String] = []
-        for pair in pairs where asciiCaseInsensitiveEquals(pair.name, name) {
-            result.append(pair.value)
-        }
-        return result
-    }
-
-    public func contains(_ name: String) -> Bool {
-        self[name] != nil
-    }
-
-    public var count: Int { pairs.count }
-
-    public mutating func append(name: String, value: String) {
-        pairs.append((name: name, value: value))
-    }
-}
-
-extension HTTPHeaders: ExpressibleByDictionaryLiteral {
-    public init(dictionaryLiteral elements: (String, String)...) {
-        pairs = elements.map { (name: $0.0, value: $0.1) }
-    }
-}
-
 /// One HTTP request as received.
 public struct HTTPRequest: Sendable {
     /// The request method exactly as sent ("GET", "POST", ...).
@@ -134,20 +87,22 @@ public struct ClosureHTTPHandler: HTTPHandler {
 // MARK: - Helpers
 
 @inline(__always)
-private func asciiLower(_ byte: UInt8) -> UInt8 {
+func asciiLower(_ byte: UInt8) -> UInt8 {
     (byte &- 0x41) < 26 ? byte | 0x20 : byte
 }
 
-/// ASCII case-insensitive comparison without allocating.
-@usableFromInline
-func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    let ua = a.utf8
-    let ub = b.utf8
-    guard ua.count == ub.count else { return false }
-    var ia = ua.makeIterator()
-    var ib = ub.makeIterator()
-    while let ca = ia.next(), let cb = ib.next() {
-        if ca != cb && asciiLower(ca) != asciiLower(cb) { return false }
-    }
+/// ASCII case-insensitive comparison of two byte strings.
+@inline(__always)
+func asciiCaseInsensitiveEquals(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    for i in 0..<a.count where a[i] != b[i] && asciiLower(a[i]) != asciiLower(b[i]) { return false }
     return true
+}
+
+/// ASCII case-insensitive comparison without allocating.
+func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    var a = a
+    var b = b
+    return a.withUTF8 { a in b.withUTF8 { b in asciiCaseInsensitiveEquals(a, b) } }
 }

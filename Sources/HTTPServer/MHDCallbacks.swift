@@ -75,16 +75,17 @@ let connectionNotifyCallback: MHD_NotifyConnectionCallback = { cls, _, _, code i
     }
 }
 
-/// MHD_KeyValueIteratorN appending to the `[(name: String, value: String)]`
-/// that `cls` points to.
-let collectPairCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
-    let pairs = cls.unsafelyUnwrapped.assumingMemoryBound(to: [(name: String, value: String)].self)
-    pairs.pointee.append((name: makeString(key, keySize), value: makeString(value, valueSize)))
+/// MHD_KeyValueIteratorN appending to the `HTTPHeaders` that `cls` points to.
+let collectHeaderCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
+    let headers = cls.unsafelyUnwrapped.assumingMemoryBound(to: HTTPHeaders.self)
+    headers.pointee.append(name: UnsafeRawBufferPointer(start: key, count: key == nil ? 0 : keySize),
+                           value: UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : valueSize))
     return .YES
 }
 
-/// For query arguments: as `collectPairCallback`, then the decoding the C
-/// unescape callback leaves to this side ("%2F" to "/", "%25" to "%").
+/// MHD_KeyValueIteratorN appending query arguments to the
+/// `[(name: String, value: String)]` that `cls` points to, with the decoding
+/// the C unescape callback leaves to this side ("%2F" to "/", "%25" to "%").
 let collectQueryPairCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
     let pairs = cls.unsafelyUnwrapped.assumingMemoryBound(to: [(name: String, value: String)].self)
     pairs.pointee.append((name: finishQueryDecoding(key, keySize), value: finishQueryDecoding(value, valueSize)))
@@ -118,12 +119,6 @@ private func finishQueryDecoding(_ pointer: UnsafePointer<CChar>?, _ count: Int)
         i += 1
     }
     return String(decoding: out, as: UTF8.self)
-}
-
-@inline(__always)
-private func makeString(_ pointer: UnsafePointer<CChar>?, _ count: Int) -> String {
-    guard let pointer, count > 0 else { return "" }
-    return String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self)
 }
 
 extension ServerCore {
@@ -214,10 +209,10 @@ extension ServerCore {
         var body: [UInt8] = []
         swap(&body, &state.pointee.body)
         let request = HTTPRequest(
-            method: method.map { String(cString: $0) } ?? "",
+            method: makeMethod(method),
             path: makePath(url),
-            query: collect(connection, .GET_ARGUMENT_KIND, collectQueryPairCallback),
-            headers: HTTPHeaders(collect(connection, .HEADER_KIND)),
+            query: collectQuery(connection),
+            headers: collectHeaders(connection),
             body: body
         )
         let response = handler.handle(request)
@@ -243,17 +238,26 @@ extension ServerCore {
     }
 
     @inline(__always)
-    private func collect(
-        _ connection: OpaquePointer, _ kind: MHD_ValueKind, _ iterator: MHD_KeyValueIteratorN = collectPairCallback
-    ) -> [(name: String, value: String)] {
+    private func collectQuery(_ connection: OpaquePointer) -> [(name: String, value: String)] {
         var pairs: [(name: String, value: String)] = []
-        let count = MHD_get_connection_values_n(connection, kind, nil, nil)
+        let count = MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, nil, nil)
         guard count > 0 else { return pairs }
         pairs.reserveCapacity(Int(count))
         withUnsafeMutablePointer(to: &pairs) { pointer in
-            _ = MHD_get_connection_values_n(connection, kind, iterator, pointer)
+            _ = MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, collectQueryPairCallback, pointer)
         }
         return pairs
+    }
+
+    /// One pass over the headers; the reservation fits a typical request
+    /// (a client's handful of headers) without growing.
+    @inline(__always)
+    private func collectHeaders(_ connection: OpaquePointer) -> HTTPHeaders {
+        var headers = HTTPHeaders(reservingCapacity: 8, bytes: 256)
+        withUnsafeMutablePointer(to: &headers) { pointer in
+            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, collectHeaderCallback, pointer)
+        }
+        return headers
     }
 
     private func queue(_ connection: OpaquePointer, _ response: HTTPResponse) -> MHD_Result {
@@ -267,8 +271,11 @@ extension ServerCore {
             // MHD computes Content-Length and refuses a handler-supplied one.
             if asciiCaseInsensitiveEquals(header.name, "Content-Length") { continue }
             // MHD refuses names/values with CR or LF (response splitting);
-            // such a header is dropped.
-            _ = MHD_add_response_header(mhdResponse, header.name, header.value)
+            // such a header is dropped. withCString lends the string's own
+            // bytes; passing a String as a C pointer would copy it to an array.
+            _ = header.name.withCString { name in
+                header.value.withCString { value in MHD_add_response_header(mhdResponse, name, value) }
+            }
         }
         if load(.draining) != 0 {
             // Stopping: tell keep-alive clients not to reuse this connection.
@@ -276,6 +283,17 @@ extension ServerCore {
         }
         return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
     }
+}
+
+/// The request method: the common ones as literals (no string to build
+/// and validate), anything else as sent.
+@inline(__always)
+private func makeMethod(_ method: UnsafePointer<CChar>?) -> String {
+    guard let m = method else { return "" }
+    // Each && stops at the first mismatch, so no byte past the NUL is read.
+    if m[0] == 0x47 && m[1] == 0x45 && m[2] == 0x54 && m[3] == 0 { return "GET" }
+    if m[0] == 0x50 && m[1] == 0x4F && m[2] == 0x53 && m[3] == 0x54 && m[4] == 0 { return "POST" }
+    return String(cString: m)
 }
 
 /// The request path: MHD's (already unescaped) URL, with the scheme and

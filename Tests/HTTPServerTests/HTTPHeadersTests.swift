@@ -1,0 +1,58 @@
+import Testing
+@testable import HTTPServer
+
+/// `HTTPHeaders` keeps the fields as bytes and makes strings on demand; these
+/// hold it to the plain list-of-pairs behaviour it replaced.
+@Suite struct HTTPHeadersTests {
+    static let pairs: [(name: String, value: String)] = [
+        ("Host", "127.0.0.1:8080"), ("Content-Type", "application/merge-patch+json"), ("X-One", "1"),
+        ("x-one", ""), ("If-Match", #""r1", "r2""#), ("X-Long-Header-Name-Over-Fifteen", "é ü"),
+    ]
+
+    @Test func lookupIsCaseInsensitiveAndFirstWins() {
+        let h = HTTPHeaders(Self.pairs)
+        #expect(h["content-type"] == "application/merge-patch+json")
+        #expect(h["CONTENT-TYPE"] == "application/merge-patch+json")
+        #expect(h["X-ONE"] == "1")
+        #expect(h.values("x-One") == ["1", ""])
+        #expect(h["x-long-header-name-over-fifteen"] == "é ü")
+        #expect(h["Content-Typ"] == nil)
+        #expect(h["Content-Types"] == nil)
+        #expect(h["Content_Type"] == nil)
+        #expect(h.values("Accept") == [])
+        #expect(h.contains("if-match"))
+        #expect(!h.contains("if-none-match"))
+        #expect(h.count == 6)
+    }
+
+    @Test func pairsRoundTripInOrder() {
+        var h = HTTPHeaders(Self.pairs)
+        #expect(h.pairs.map(\.name) == Self.pairs.map(\.name))
+        #expect(h.pairs.map(\.value) == Self.pairs.map(\.value))
+        h.append(name: "Accept", value: "*/*")
+        #expect(h.pairs.last?.name == "Accept")
+        #expect(h["accept"] == "*/*")
+        h.pairs = [("A", "b")]
+        #expect(h.count == 1)
+        #expect(h["a"] == "b")
+        #expect(h["Host"] == nil)
+        let empty = HTTPHeaders()
+        #expect(empty.count == 0 && empty.pairs.isEmpty && empty["Host"] == nil)
+        let literal: HTTPHeaders = ["X-A": "1", "x-b": "2"]
+        #expect(literal.pairs.map(\.name) == ["X-A", "x-b"])
+        #expect(literal["X-B"] == "2")
+    }
+
+    /// The server's path: raw bytes in, invalid UTF-8 repaired only when a
+    /// string is made, as `String(decoding:as:)` did when fields were collected.
+    @Test func rawFieldsBecomeStringsOnDemand() {
+        var h = HTTPHeaders(reservingCapacity: 1, bytes: 4)
+        let name: [UInt8] = Array("X-Bin".utf8)
+        let value: [UInt8] = [0x61, 0xFF, 0x62]
+        name.withUnsafeBytes { n in value.withUnsafeBytes { v in h.append(name: n, value: v) } }
+        h.append(name: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0))
+        #expect(h["x-bin"] == "a\u{FFFD}b")
+        #expect(h[""] == "")
+        #expect(h.count == 2)
+    }
+}
