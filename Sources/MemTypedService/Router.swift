@@ -3,7 +3,9 @@ import HTTPServer
 /// A route: a method, a path pattern whose `{name}` segments capture, and
 /// the handler. The table is explicit and small; matching is a linear scan
 /// over pre-split patterns, which is faster than anything clever at this size.
-struct Route: Sendable {
+/// A class: taking one from the table to match it is then one retain, not a
+/// copy of every field.
+final class Route: Sendable {
     let method: String
     /// The pattern as written, also the metrics label: `/v1/vms/{id}`.
     let pattern: String
@@ -142,9 +144,10 @@ struct Router: Sendable {
             var allowed: [String] = []
             for i in bySegmentCount[count] {
                 guard let captures = routes[i].match(bytes, segmentCount: count) else { continue }
-                let routeMethod = routes[i].method
-                if routeMethod == method || (method == "HEAD" && routeMethod == "GET") { return .found(route: i, captures: captures) }
-                if !allowed.contains(routeMethod) { allowed.append(routeMethod) }
+                if routes[i].method == method || (method == "HEAD" && routes[i].method == "GET") {
+                    return .found(route: i, captures: captures)
+                }
+                if !allowed.contains(routes[i].method) { allowed.append(routes[i].method) }
             }
             return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
         }

@@ -77,8 +77,12 @@ public final class MemTypedService: HTTPHandler {
 /// Small response helpers shared by the routes.
 extension HTTPResponse {
     static func json(_ body: [UInt8], status: Int = 200, headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
+        HTTPResponse(status: status, headers: headers.isEmpty ? jsonHeaders : jsonHeaders + headers, body: body)
     }
+
+    /// Built once: most responses carry only this header, and sharing the
+    /// array saves building one per response.
+    private static let jsonHeaders: [(name: String, value: String)] = [("Content-Type", "application/json")]
 
     static func json(_ status: Int = 200, headers: [(name: String, value: String)] = [], capacity: Int = 1024,
                      _ write: (inout JSONWriter) -> Void) -> HTTPResponse {
