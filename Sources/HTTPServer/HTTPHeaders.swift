@@ -51,6 +51,13 @@ public struct HTTPHeaders: Sendable {
         }
     }
 
+    /// Calls `body` with the bytes of the first value for `name`
+    /// (case-insensitive), or nil: for checks that need no `String`.
+    public func withValueBytes<R>(_ name: String, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        guard let i = firstIndex(name) else { return body(nil) }
+        return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[fields[i].value])) }
+    }
+
     public func contains(_ name: String) -> Bool {
         firstIndex(name) != nil
     }

@@ -53,8 +53,11 @@ public final class MemTypedService: HTTPHandler {
     /// 415 unless the body is declared JSON (`application/json`, any
     /// parameters, or a `+json` suffix such as `application/merge-patch+json`).
     static func requireJSON(_ request: HTTPRequest) throws(Problem) {
-        guard let type = request.headers["Content-Type"] else { throw Problem.unsupportedMediaType(nil) }
-        guard MediaType.isJSON(type) else { throw Problem.unsupportedMediaType(type) }
+        switch request.headers.withValueBytes("Content-Type", { $0.map(MediaType.isJSON) }) {
+        case true?: return
+        case false?: throw Problem.unsupportedMediaType(request.headers["Content-Type"])
+        case nil: throw Problem.unsupportedMediaType(nil)
+        }
     }
 
     /// The problem+json body for errors the HTTP layer answers itself (413, 400).

@@ -23,6 +23,9 @@ import Testing
         #expect(h.contains("if-match"))
         #expect(!h.contains("if-none-match"))
         #expect(h.count == 6)
+        #expect(h.withValueBytes("content-TYPE") { $0.map { Array($0) } } == Array("application/merge-patch+json".utf8))
+        #expect(h.withValueBytes("x-ONE") { $0.map { Array($0) } } == Array("1".utf8))
+        #expect(h.withValueBytes("Accept") { $0 == nil })
     }
 
     @Test func pairsRoundTripInOrder() {
