@@ -4,26 +4,16 @@ import Synchronization
 /// The service's Prometheus metrics: requests and latency per route, method
 /// and status, requests in flight, and build information.
 ///
-/// Metric objects are created on first use of a (route, method, status) and
-/// cached in a table indexed by route and method number, so the request path
-/// costs a short scan for the status under a lock plus the metrics' own
-/// atomic updates: no label strings are hashed or built per request.
+/// The per-request series are plain integers in a table indexed by route
+/// and method number (`RequestSeries`), so the request path costs one lock,
+/// a short scan for the status and a few additions: no label strings are
+/// hashed or built, no metric object is locked per request. The gauges live
+/// in the swift-prometheus registry, whose output comes first.
 final class ServiceMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let inFlight: Gauge
-    /// The route label by route index, then `unmatched`.
-    private let routeLabels: [String]
-    /// Per route slot (`route * methods.count + method`), the series seen so far by status.
-    private let series: Mutex<[[(status: Int, series: Series)]]>
-
-    private final class Series: Sendable {
-        let requests: Counter
-        let latency: DurationHistogram
-        init(requests: Counter, latency: DurationHistogram) {
-            self.requests = requests
-            self.latency = latency
-        }
-    }
+    private let series: Mutex<RequestSeries>
+    private let unmatched: Int
 
     /// The method labels: arbitrary method names would make unbounded
     /// series, so anything unusual is counted as `other` (the last).
@@ -38,8 +28,8 @@ final class ServiceMetrics: Sendable {
 
     /// `routes` are the route labels, in the router's order.
     init(version: String, routes: [String]) {
-        routeLabels = routes + ["unmatched"]
-        series = Mutex(Array(repeating: [], count: routeLabels.count * Self.methods.count))
+        unmatched = routes.count
+        series = Mutex(RequestSeries(routes: routes + ["unmatched"], methods: Self.methods, buckets: Self.buckets))
         inFlight = registry.makeGauge(name: "memtyped_http_requests_in_flight", help: "Requests being handled now.")
         registry.makeGauge(name: "memtyped_build_info", labels: [("version", version), ("swift", "6")],
                            help: "Build information; the value is always 1.").set(Int64(1))
@@ -65,23 +55,14 @@ final class ServiceMetrics: Sendable {
     /// matched); `method` is a `methodIndex`.
     func end(route: Int?, method: Int, status: Int, nanoseconds: Int64) {
         inFlight.decrement()
-        let route = route ?? routeLabels.count - 1
-        let s = series.withLock { table -> Series in
-            let slot = route * Self.methods.count + method
-            for entry in table[slot] where entry.status == status { return entry.series }
-            let labels = [("route", routeLabels[route]), ("method", Self.methods[method]), ("status", String(status))]
-            let s = Series(
-                requests: registry.makeCounter(name: "memtyped_http_requests_total", labels: labels,
-                                               help: "HTTP requests by route, method and status."),
-                latency: registry.makeDurationHistogram(name: "memtyped_http_request_duration_seconds", labels: labels,
-                                                        buckets: ServiceMetrics.buckets,
-                                                        help: "Time from the complete request to the response, by route, method and status."))
-            table[slot].append((status, s))
-            return s
-        }
-        s.requests.increment()
-        s.latency.recordNanoseconds(nanoseconds)
+        series.withLock { $0.record(route: route ?? unmatched, method: method, status: status, nanoseconds: nanoseconds) }
     }
 
-    func exposition() -> [UInt8] { registry.emitToBuffer() }
+    func exposition() -> [UInt8] {
+        var out = registry.emitToBuffer()
+        // Written from a copy: requests are not held up while the text is built.
+        let snapshot = series.withLock { $0 }
+        snapshot.write(to: &out)
+        return out
+    }
 }
