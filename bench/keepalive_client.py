@@ -2,7 +2,8 @@
 checks each answers 200; bench/server-instructions.sh uses it so that the
 instructions counted in the server divide by a known number of requests.
 
-Usage: python3 bench/keepalive_client.py PORT N healthz|decision|batch|vm|vm-repeat
+Usage: python3 bench/keepalive_client.py PORT N healthz|decision|batch|vm|vm-repeat|static
+(static: GET /decision.json, nginx's copy of the decision response)
 """
 import http.client
 import random
@@ -21,6 +22,8 @@ def main():
     for i in range(n):
         if kind == "healthz":
             conn.request("GET", "/healthz")
+        elif kind == "static":
+            conn.request("GET", "/decision.json")
         elif kind == "decision":
             conn.request("POST", "/v1/decisions", body=BODY, headers={"Content-Type": "application/json"})
         elif kind == "batch":
