@@ -1,17 +1,16 @@
 /// Request or response header fields: ordered `(name, value)` pairs with
 /// ASCII case-insensitive lookup by name. Duplicates are kept in order.
 ///
-/// Stored as the fields' bytes back to back plus their bounds, not as
-/// strings: the server fills one per request from libmicrohttpd, and most
-/// fields are never looked at, so a field costs a copy of its bytes (two
-/// allocations per request in all) and a `String` is made only for a value
-/// asked for.
+/// Stored as one byte buffer, not as strings: the server fills one per
+/// request from libmicrohttpd, and most fields are never looked at, so the
+/// whole set costs one allocation and a copy of its bytes, and a `String` is
+/// made only for a value asked for.
 public struct HTTPHeaders: Sendable {
-    /// Every name and value, back to back, as sent (UTF-8 is not checked
-    /// until a string is made).
-    private var bytes: [UInt8] = []
-    /// Per field, where its name and value are in `bytes`.
-    private var fields: [(name: Range<Int>, value: Range<Int>)] = []
+    /// Per field, a record: the name's and the value's byte counts (two
+    /// native-order UInt32), then the name and the value as sent (UTF-8 is
+    /// not checked until a string is made).
+    private var storage: [UInt8] = []
+    public private(set) var count = 0
 
     public init() {}
 
@@ -19,77 +18,128 @@ public struct HTTPHeaders: Sendable {
         self.pairs = pairs
     }
 
-    /// Room for `count` fields of `bytes` bytes in all.
-    init(reservingCapacity count: Int, bytes: Int) {
-        fields.reserveCapacity(count)
-        self.bytes.reserveCapacity(bytes)
+    /// Fields written straight into an exact-size buffer: `recordBytes`
+    /// sums `HTTPHeaders.recordSize` over the fields, and `write` puts each
+    /// with `HTTPHeaders.writeRecord`, returning the bytes and fields written.
+    /// (Written to a temporary buffer, then appended in one copy: the Array
+    /// initializers that allocate uninitialized storage call into the
+    /// standard library unspecialized, at twice the cost.)
+    init(recordBytes: Int, _ write: (UnsafeMutableRawBufferPointer) -> (bytes: Int, count: Int)) {
+        count = withUnsafeTemporaryAllocation(byteCount: recordBytes, alignment: 1) { buffer in
+            let written = write(buffer)
+            storage.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<written.bytes]))
+            return written.count
+        }
+    }
+
+    @inline(__always)
+    static func recordSize(name: Int, value: Int) -> Int { 8 + name + value }
+
+    /// Writes one field's record at `offset`; returns the offset after it.
+    @inline(__always)
+    static func writeRecord(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+                            to buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        buffer.storeBytes(of: UInt32(name.count), toByteOffset: offset, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(value.count), toByteOffset: offset + 4, as: UInt32.self)
+        if let base = buffer.baseAddress {
+            if let n = name.baseAddress { (base + offset + 8).copyMemory(from: n, byteCount: name.count) }
+            if let v = value.baseAddress { (base + offset + 8 + name.count).copyMemory(from: v, byteCount: value.count) }
+        }
+        return offset + recordSize(name: name.count, value: value.count)
     }
 
     /// The fields as strings (invalid UTF-8 repaired), in order.
     public var pairs: [(name: String, value: String)] {
-        get { fields.map { (name: string($0.name), value: string($0.value)) } }
+        get {
+            var pairs: [(name: String, value: String)] = []
+            pairs.reserveCapacity(count)
+            forEachField { name, value in
+                pairs.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+                return false
+            }
+            return pairs
+        }
         set {
-            bytes = []
-            fields = []
+            storage = []
+            count = 0
             for pair in newValue { append(name: pair.name, value: pair.value) }
         }
     }
 
     /// The first value for `name` (case-insensitive), or `nil`.
     public subscript(_ name: String) -> String? {
-        firstIndex(name).map { string(fields[$0].value) }
+        withFirstValue(name) { $0.map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Every value for `name` (case-insensitive), in order.
     public func values(_ name: String) -> [String] {
         var name = name
         return name.withUTF8 { wanted in
-            bytes.withUnsafeBufferPointer { all in
-                fields.filter { asciiCaseInsensitiveEquals(UnsafeBufferPointer(rebasing: all[$0.name]), wanted) }
-                    .map { string($0.value) }
+            var values: [String] = []
+            forEachField { field, value in
+                if asciiCaseInsensitiveEquals(field, wanted) { values.append(String(decoding: value, as: UTF8.self)) }
+                return false
             }
+            return values
         }
     }
 
-    /// Calls `body` with the bytes of the first value for `name`
-    /// (case-insensitive), or nil: for checks that need no `String`.
-    public func withValueBytes<R>(_ name: String, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
-        guard let i = firstIndex(name) else { return body(nil) }
-        return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[fields[i].value])) }
+    /// Whether the first value for `name` (case-insensitive) satisfies
+    /// `predicate`, or nil without one: for checks that need no `String`.
+    /// Not generic, so that a caller in another module gets no unspecialized
+    /// generic call on its request path.
+    public func firstValue(_ name: String, matches predicate: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool? {
+        withFirstValue(name) { $0.map(predicate) }
     }
 
     public func contains(_ name: String) -> Bool {
-        firstIndex(name) != nil
+        withFirstValue(name) { $0 != nil }
     }
 
-    public var count: Int { fields.count }
+    /// Calls `body` with the bytes of the first value for `name`
+    /// (case-insensitive), or nil.
+    private func withFirstValue<R>(_ name: String, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        var name = name
+        return name.withUTF8 { wanted in
+            var result: R?
+            forEachField { field, value in
+                guard asciiCaseInsensitiveEquals(field, wanted) else { return false }
+                result = body(value)
+                return true
+            }
+            return result ?? body(nil)
+        }
+    }
 
     public mutating func append(name: String, value: String) {
         var name = name
         var value = value
-        name.withUTF8 { name in value.withUTF8 { value in append(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value)) } }
-    }
-
-    /// Appends a field from raw bytes (the server's path from libmicrohttpd).
-    mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let nameStart = bytes.count
-        bytes.append(contentsOf: name)
-        let valueStart = bytes.count
-        bytes.append(contentsOf: value)
-        fields.append((name: nameStart..<valueStart, value: valueStart..<bytes.count))
-    }
-
-    private func firstIndex(_ name: String) -> Int? {
-        var name = name
-        return name.withUTF8 { wanted in
-            bytes.withUnsafeBufferPointer { all in
-                fields.firstIndex { asciiCaseInsensitiveEquals(UnsafeBufferPointer(rebasing: all[$0.name]), wanted) }
+        name.withUTF8 { name in
+            value.withUTF8 { value in
+                let offset = storage.count
+                storage.append(contentsOf: repeatElement(0, count: Self.recordSize(name: name.count, value: value.count)))
+                storage.withUnsafeMutableBytes {
+                    _ = Self.writeRecord(UnsafeRawBufferPointer(name), UnsafeRawBufferPointer(value), to: $0, at: offset)
+                }
             }
         }
+        count += 1
     }
 
-    private func string(_ range: Range<Int>) -> String {
-        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    /// Calls `body` with each field's name and value, in order, until it returns true.
+    private func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) {
+        storage.withUnsafeBufferPointer { all in
+            let raw = UnsafeRawBufferPointer(all)
+            var offset = 0
+            while offset < all.count {
+                let n = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                let v = Int(raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                let name = UnsafeBufferPointer(rebasing: all[offset + 8 ..< offset + 8 + n])
+                let value = UnsafeBufferPointer(rebasing: all[offset + 8 + n ..< offset + 8 + n + v])
+                if body(name, value) { return }
+                offset += Self.recordSize(name: n, value: v)
+            }
+        }
     }
 }
 

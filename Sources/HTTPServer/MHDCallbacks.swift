@@ -75,11 +75,32 @@ let connectionNotifyCallback: MHD_NotifyConnectionCallback = { cls, _, _, code i
     }
 }
 
-/// MHD_KeyValueIteratorN appending to the `HTTPHeaders` that `cls` points to.
-let collectHeaderCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
-    let headers = cls.unsafelyUnwrapped.assumingMemoryBound(to: HTTPHeaders.self)
-    headers.pointee.append(name: UnsafeRawBufferPointer(start: key, count: key == nil ? 0 : keySize),
-                           value: UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : valueSize))
+/// Where `writeHeaderCallback` puts the next header record.
+struct HeaderCursor {
+    let buffer: UnsafeMutableRawBufferPointer
+    var offset = 0
+    var count = 0
+}
+
+/// MHD_KeyValueIteratorN adding each header's record size to the Int that
+/// `cls` points to (the first of the two passes that collect headers).
+let sizeHeaderCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
+    let size = cls.unsafelyUnwrapped.assumingMemoryBound(to: Int.self)
+    size.pointee += HTTPHeaders.recordSize(name: key == nil ? 0 : keySize, value: value == nil ? 0 : valueSize)
+    return .YES
+}
+
+/// MHD_KeyValueIteratorN writing each header's record at the `HeaderCursor`
+/// that `cls` points to (the second pass).
+let writeHeaderCallback: MHD_KeyValueIteratorN = { cls, _, key, keySize, value, valueSize in
+    let cursor = cls.unsafelyUnwrapped.assumingMemoryBound(to: HeaderCursor.self)
+    let name = UnsafeRawBufferPointer(start: key, count: key == nil ? 0 : keySize)
+    let value = UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : valueSize)
+    // The list cannot change between the passes; never write past the buffer regardless.
+    guard cursor.pointee.offset + HTTPHeaders.recordSize(name: name.count, value: value.count)
+        <= cursor.pointee.buffer.count else { return .NO }
+    cursor.pointee.offset = HTTPHeaders.writeRecord(name, value, to: cursor.pointee.buffer, at: cursor.pointee.offset)
+    cursor.pointee.count += 1
     return .YES
 }
 
@@ -249,15 +270,21 @@ extension ServerCore {
         return pairs
     }
 
-    /// One pass over the headers; the reservation fits a typical request
-    /// (a client's handful of headers) without growing.
+    /// Two passes over the headers, sizing then writing, so that they land
+    /// in one exact allocation.
     @inline(__always)
     private func collectHeaders(_ connection: OpaquePointer) -> HTTPHeaders {
-        var headers = HTTPHeaders(reservingCapacity: 8, bytes: 256)
-        withUnsafeMutablePointer(to: &headers) { pointer in
-            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, collectHeaderCallback, pointer)
+        var size = 0
+        withUnsafeMutablePointer(to: &size) { pointer in
+            _ = MHD_get_connection_values_n(connection, .HEADER_KIND, sizeHeaderCallback, pointer)
         }
-        return headers
+        return HTTPHeaders(recordBytes: size) { buffer in
+            var cursor = HeaderCursor(buffer: buffer)
+            withUnsafeMutablePointer(to: &cursor) { pointer in
+                _ = MHD_get_connection_values_n(connection, .HEADER_KIND, writeHeaderCallback, pointer)
+            }
+            return (cursor.offset, cursor.count)
+        }
     }
 
     private func queue(_ connection: OpaquePointer, _ response: HTTPResponse) -> MHD_Result {

@@ -53,7 +53,7 @@ public final class MemTypedService: HTTPHandler {
     /// 415 unless the body is declared JSON (`application/json`, any
     /// parameters, or a `+json` suffix such as `application/merge-patch+json`).
     static func requireJSON(_ request: HTTPRequest) throws(Problem) {
-        switch request.headers.withValueBytes("Content-Type", { $0.map(MediaType.isJSON) }) {
+        switch request.headers.firstValue("Content-Type", matches: MediaType.isJSON) {
         case true?: return
         case false?: throw Problem.unsupportedMediaType(request.headers["Content-Type"])
         case nil: throw Problem.unsupportedMediaType(nil)

@@ -23,9 +23,10 @@ import Testing
         #expect(h.contains("if-match"))
         #expect(!h.contains("if-none-match"))
         #expect(h.count == 6)
-        #expect(h.withValueBytes("content-TYPE") { $0.map { Array($0) } } == Array("application/merge-patch+json".utf8))
-        #expect(h.withValueBytes("x-ONE") { $0.map { Array($0) } } == Array("1".utf8))
-        #expect(h.withValueBytes("Accept") { $0 == nil })
+        #expect(h.firstValue("content-TYPE") { Array($0) == Array("application/merge-patch+json".utf8) } == true)
+        #expect(h.firstValue("x-ONE") { Array($0) == Array("1".utf8) } == true)
+        #expect(h.firstValue("x-one") { $0.isEmpty } == false)
+        #expect(h.firstValue("Accept") { _ in true } == nil)
     }
 
     @Test func pairsRoundTripInOrder() {
@@ -46,16 +47,25 @@ import Testing
         #expect(literal["X-B"] == "2")
     }
 
-    /// The server's path: raw bytes in, invalid UTF-8 repaired only when a
-    /// string is made, as `String(decoding:as:)` did when fields were collected.
-    @Test func rawFieldsBecomeStringsOnDemand() {
-        var h = HTTPHeaders(reservingCapacity: 1, bytes: 4)
-        let name: [UInt8] = Array("X-Bin".utf8)
-        let value: [UInt8] = [0x61, 0xFF, 0x62]
-        name.withUnsafeBytes { n in value.withUnsafeBytes { v in h.append(name: n, value: v) } }
-        h.append(name: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0))
+    /// The server's path: records written from raw bytes into one exact
+    /// buffer; invalid UTF-8 is repaired only when a string is made, as
+    /// `String(decoding:as:)` did when fields were collected as strings.
+    @Test func rawRecordsBecomeStringsOnDemand() {
+        let fields: [([UInt8], [UInt8])] = [(Array("X-Bin".utf8), [0x61, 0xFF, 0x62]), ([], []), (Array("Host".utf8), Array("h".utf8))]
+        let size = fields.reduce(0) { $0 + HTTPHeaders.recordSize(name: $1.0.count, value: $1.1.count) }
+        let h = HTTPHeaders(recordBytes: size) { buffer in
+            var offset = 0
+            for (name, value) in fields {
+                offset = name.withUnsafeBytes { n in value.withUnsafeBytes { v in HTTPHeaders.writeRecord(n, v, to: buffer, at: offset) } }
+            }
+            return (offset, fields.count)
+        }
+        #expect(size == 8 + 5 + 3 + 8 + 8 + 4 + 1)
         #expect(h["x-bin"] == "a\u{FFFD}b")
         #expect(h[""] == "")
-        #expect(h.count == 2)
+        #expect(h["HOST"] == "h")
+        #expect(h.count == 3)
+        #expect(h.pairs.map(\.name) == ["X-Bin", "", "Host"])
+        #expect(HTTPHeaders(recordBytes: 0) { _ in (0, 0) }.pairs.isEmpty)
     }
 }
