@@ -124,9 +124,12 @@ public struct RuleTrace: Sendable, Hashable, Sequence {
 
     public init() {}
 
-    /// Records a rule. Capacity is eight; the engine never fires more.
+    /// The most rules a trace holds; the engine never fires more.
+    public static let capacity = 8
+
+    /// Records a rule (at most `capacity`).
     mutating func append(_ rule: Rule) {
-        precondition(count < 8, "RuleTrace holds eight rules")
+        precondition(count < RuleTrace.capacity, "RuleTrace holds eight rules")
         packed |= UInt64(rule.rawValue) << (8 * UInt64(count))
         count += 1
     }

@@ -56,6 +56,22 @@ struct ByteTable: @unchecked Sendable {
         return nil
     }
 
+    /// The index of the first entry that `bytes` (with `available` bytes
+    /// readable) starts with, byte for byte. Entries that end with a
+    /// delimiter (a key's closing quote) so match whole tokens only.
+    @inline(__always)
+    func index(prefixOf bytes: UnsafePointer<UInt8>, available: Int) -> Int? {
+        for i in 0..<count {
+            let start = offsets[i], n = offsets[i + 1] - start
+            // Most entries differ in their first byte: test it before the rest.
+            guard n <= available, n > 0, storage[start] == bytes[0] else { continue }
+            var k = 1
+            while k < n && storage[start + k] == bytes[k] { k += 1 }
+            if k == n { return i }
+        }
+        return nil
+    }
+
     /// The index of the first entry equal to `key` with ASCII letters
     /// matching either case (how every name on the wire is compared).
     func index(ofCaseInsensitive key: UnsafeBufferPointer<UInt8>) -> Int? {

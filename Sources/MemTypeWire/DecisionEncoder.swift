@@ -34,20 +34,23 @@ enum DecisionEncoder {
 
     /// Upper bound of the bytes `writeMembers` writes for `d`.
     static func membersBound(_ d: Decision, _ assumptions: [String]) -> Int {
-        // Keys, punctuation, literals, names, digits and the six quirk hex
-        // values come to under 700 bytes; the rest is counted.
-        var bound = 1024
-        bound += Encoded.modelPrefixes[Encoded.modelSlot(d.model)].count
-        if let cell = d.cell { bound += Encoded.cell(cell).count }
-        bound += Encoded.quirkStates[Encoded.quirkStatusSlot(d.quirks.ignoreGuestPAT)].count
-        bound += Encoded.quirkStates[Encoded.quirkStatusSlot(d.quirks.cdNwCleared)].count
-        bound += Encoded.quirkKeys[d.quirks.ignoreGuestPAT.quirk.rawValue].count
-        bound += Encoded.quirkKeys[d.quirks.cdNwCleared.quirk.rawValue].count
-        for rule in d.trace { bound += Encoded.rules[Int(rule.rawValue)].count + 1 }
+        var bound = fixedBound
         d.forEachWarning { bound += warningBound($0) + 1 }
         for a in assumptions { bound += JSONWriter.quotedBound(a.utf8.count) + 1 }
         return bound
     }
+
+    /// The most any decision's members take before warnings and
+    /// assumptions: keys, punctuation, literals, names, digits and the six
+    /// quirk hex values (under 700 bytes), plus the longest model, cell,
+    /// quirk states and keys, and a full trace of the longest rule. Worked
+    /// out once: a decision then only counts what varies in length.
+    private static let fixedBound: Int = {
+        func longest(_ t: ByteTable) -> Int { (0..<t.count).map { t[$0].count }.max() ?? 0 }
+        return 1024 + longest(Encoded.modelPrefixes) + longest(Encoded.cells)
+            + 2 * longest(Encoded.quirkStates) + 2 * longest(Encoded.quirkKeys)
+            + RuleTrace.capacity * (longest(Encoded.rules) + 1)
+    }()
 
     /// Writes `d`'s members (`"model":{...},...,"assumptions":[...]`, no
     /// braces) at `out`, which has room for `membersBound` bytes; returns

@@ -22,15 +22,21 @@ enum DecisionFastPath {
         }
     }
 
-    /// The allowed keys of each object, in the full decoder's order.
+    /// The allowed keys of each object, in the full decoder's order, each
+    /// with its closing quote: a key is matched in place, and the quote
+    /// makes only the whole key match.
     enum Keys {
-        static let top = ByteTable(DecisionRequest.topLevelKeys)
-        static let host = ByteTable(WireNames.hostKeys)
-        static let cpu = ByteTable(WireNames.cpuKeys)
-        static let vm = ByteTable(WireNames.vmKeys)
-        static let vcpu = ByteTable(WireNames.vcpuKeys)
-        static let access = ByteTable(WireNames.accessKeys)
-        static let pte = ByteTable(WireNames.pteKeys)
+        static let top = quoted(DecisionRequest.topLevelKeys)
+        static let host = quoted(WireNames.hostKeys)
+        static let cpu = quoted(WireNames.cpuKeys)
+        static let vm = quoted(WireNames.vmKeys)
+        static let vcpu = quoted(WireNames.vcpuKeys)
+        static let access = quoted(WireNames.accessKeys)
+        static let pte = quoted(WireNames.pteKeys)
+
+        static func quoted(_ keys: [String]) -> ByteTable {
+            ByteTable(keys.map { Array($0.utf8) + [UInt8(ascii: "\"")] })
+        }
     }
 
     /// The names of `WireNames`' choices (same order, so an index picks the value).
@@ -129,10 +135,14 @@ enum DecisionFastPath {
             return (zeroQuote | zeroBackslash | control | highOrDelete) & high
         }
 
-        /// The index in `keys` of the key at the cursor, compared as bytes.
+        /// The index in `keys` of the key at the cursor, compared as bytes
+        /// where it stands (no scan for its end first). An unknown key, or
+        /// one with an escape, matches nothing, as `string()` would refuse it.
         mutating func key(_ keys: ByteTable) -> Int? {
-            guard let key = string() else { return nil }
-            return keys.index(of: key)
+            guard take(UInt8(ascii: "\"")), let base = bytes.baseAddress,
+                  let k = keys.index(prefixOf: base + i, available: bytes.count - i) else { return nil }
+            i += keys[k].count
+            return k
         }
 
         /// `0` or `[1-9][0-9]{0,18}`, not followed by a fraction or exponent.
