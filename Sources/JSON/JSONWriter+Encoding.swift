@@ -131,6 +131,15 @@ extension JSONWriter {
         return k + 1
     }
 
+    /// Writes `utf8` escaped as inside a JSON string, without quotes (for
+    /// a string written in parts); returns the count, at most `6 * utf8.count`.
+    package static func writeStringContent(_ utf8: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let first = firstByteNeedingEscape(utf8)
+        guard first == utf8.count else { return writeEscaped(utf8, firstEscape: first, to: out) }
+        if let base = utf8.baseAddress { out.initialize(from: base, count: utf8.count) }
+        return utf8.count
+    }
+
     /// The most `writeQuoted` writes for `count` bytes: each may become a
     /// six-byte `\u00XX`, plus the quotes.
     package static func quotedBound(_ count: Int) -> Int { 6 * count + 2 }

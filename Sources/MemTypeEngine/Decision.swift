@@ -58,7 +58,7 @@ public enum DecisionWarning: Sendable, Hashable {
         case let .uncachedRAM(type):
             "RAM-backed memory is \(type.name): on Sapphire Rapids and Cascade Lake hosts UC is ~20x slower than WB (set host.cpu to know)."
         case let .quirkRequestRefused(refused):
-            "KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2) fails with EINVAL: bits \(String(format0x: refused.rawValue)) (\(refused.quirks.map(\.name).joined(separator: ", "))) are not supported here, so no quirk in the request is disabled."
+            "\(Self.refusedText.beforeBits)\(String(format0x: refused.rawValue))\(Self.refusedText.beforeNames)\(refused.quirks.map(\.name).joined(separator: ", "))\(Self.refusedText.after)"
         case let .selfSnoopErratum(cpu):
             "Linux clears self-snoop on family \(cpu.family) model \(String(format0x: UInt64(cpu.model))) for errata; host.self_snoop=true is unlikely."
         case let .kernelOlderThanModels(version):
@@ -67,6 +67,19 @@ public enum DecisionWarning: Sendable, Hashable {
             "the \(requested.name) range spans two guest MTRR types: KVM maps it with \(mapped.name) EPT leaves."
         }
     }
+}
+
+extension DecisionWarning {
+    /// The constant text of the `quirkRequestRefused` message, around the
+    /// refused bits (hex) and the quirks' names (joined by ", "). Shared
+    /// with the response encoder, which writes the message in place: per-VM
+    /// lookups meet it for every VM whose baseline asks more than its
+    /// host's KVM supports.
+    package static let refusedText: (beforeBits: String, beforeNames: String, after: String) = (
+        "KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2) fails with EINVAL: bits ",
+        " (",
+        ") are not supported here, so no quirk in the request is disabled."
+    )
 }
 
 /// The kinds of `DecisionWarning`, as bits.

@@ -97,6 +97,8 @@ enum DecisionEncoder {
             first = false
             if let encoded = Encoded.warning(warning) {
                 o.put(encoded)
+            } else if case .quirkRequestRefused(let refused) = warning {
+                writeRefused(refused, code: warning.code, to: &o)
             } else {
                 o.put(#"{"code":"#)
                 o.quoted(warning.code)
@@ -118,7 +120,35 @@ enum DecisionEncoder {
 
     private static func warningBound(_ warning: DecisionWarning) -> Int {
         if let encoded = Encoded.warning(warning) { return encoded.count }
+        if case .quirkRequestRefused(let refused) = warning {
+            let text = DecisionWarning.refusedText
+            var bound = 40 + JSONWriter.quotedBound(warning.code.utf8.count) + 18
+                + 6 * (text.beforeBits.utf8.count + text.beforeNames.utf8.count + text.after.utf8.count)
+            for quirk in Quirk.allCases where refused.contains(quirk) { bound += 6 * quirk.name.utf8.count + 2 }
+            return bound
+        }
         return 24 + JSONWriter.quotedBound(warning.code.utf8.count) + JSONWriter.quotedBound(warning.message.utf8.count)
+    }
+
+    /// `{"code":...,"message":...}` for `quirkRequestRefused`, the message
+    /// written in parts as `DecisionWarning.message` builds it, without
+    /// building the string.
+    private static func writeRefused(_ refused: QuirkMask, code: String, to o: inout ByteCursor) {
+        let text = DecisionWarning.refusedText
+        o.put(#"{"code":"#)
+        o.quoted(code)
+        o.put(#","message":""#)
+        o.content(text.beforeBits)
+        o.hex(refused.rawValue)
+        o.content(text.beforeNames)
+        var first = true
+        for quirk in Quirk.allCases where refused.contains(quirk) {
+            if !first { o.put(", ") }
+            first = false
+            o.content(quirk.name)
+        }
+        o.content(text.after)
+        o.put(#""}"#)
     }
 
     /// A `QuirkEvaluation`'s object: constant text, hex digits and the two
@@ -217,6 +247,11 @@ struct ByteCursor {
 
     @inline(__always)
     mutating func decimal(_ v: UInt64) { p += JSONWriter.writeDecimal(v, negative: false, to: p) }
+
+    /// A string's content, escaped, without quotes (at most 6 bytes a byte).
+    mutating func content(_ s: String) {
+        s.withUTF8Bytes { p += JSONWriter.writeStringContent($0, to: p) }
+    }
 
     /// A string, quoted and escaped (at most `JSONWriter.quotedBound` bytes).
     mutating func quoted(_ s: String) {

@@ -70,7 +70,9 @@ extension MemTypedService {
 
     /// The engine's decision with `"vm": {"id", "revision", "baseline"}` added as its last member.
     static func decisionResponse(_ decision: Decision, inputs: VMDecisionInputs) -> HTTPResponse {
-        .json(capacity: 3072) { w in
+        // Room for the encoder's bound (~4 KB before warnings): the writer
+        // then never regrows its buffer.
+        .json(capacity: 8192) { w in
             w.beginObject()
             decision.writeMembers(to: &w)
             w.key("vm")

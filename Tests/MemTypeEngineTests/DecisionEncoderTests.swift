@@ -37,6 +37,9 @@ import Testing
         let requests: [DecisionRequest] = [
             DecisionRequest(kernel: .version(KernelVersion("5.4")!)),
             DecisionRequest(kernel: .version(KernelVersion("6.6")!), vm: VMConfig(disabledQuirks: .ignoreGuestPAT)),
+            // Two refused quirks: the names joined in the message.
+            DecisionRequest(kernel: .version(KernelVersion("6.6")!),
+                            vm: VMConfig(disabledQuirks: QuirkMask([.ignoreGuestPAT, .stuffFeatureMSRs, .slotZapAll]))),
             DecisionRequest(kernel: .version(KernelVersion("6.16")!),
                             host: HostProfile(selfSnoop: true, cpu: CPUModel(family: 6, model: 0x1A))),
         ]
@@ -45,6 +48,10 @@ import Testing
             #expect(d.warnings.contains { Encoded.warning($0) == nil }, "\(d.warnings)")
             #expect(d.json() == (try Self.reference(d)))
         }
+        let twoRefused = DecisionEngine.decide(requests[2]).warnings.map(\.message)
+        let refused = try #require(twoRefused.first { $0.hasPrefix("KVM_ENABLE_CAP") })
+        // "(A, B, C) are not supported here, so ...": three names, four parts.
+        #expect(refused.components(separatedBy: ", ").count == 4, "\(refused)")
     }
 
     /// Inside a writer (batch results, per-VM decisions): members land in
