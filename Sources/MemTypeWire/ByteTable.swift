@@ -44,39 +44,72 @@ struct ByteTable: @unchecked Sendable {
         return UnsafeBufferPointer(start: storage + offsets[i], count: offsets[i + 1] - offsets[i])
     }
 
-    /// The index of the first entry equal to `key`, byte for byte.
-    func index(of key: UnsafeBufferPointer<UInt8>) -> Int? {
-        for i in 0..<count where offsets[i + 1] - offsets[i] == key.count {
-            // Names are short: a loop beats a call to memcmp.
-            let entry = storage + offsets[i]
-            var k = 0
-            while k < key.count && entry[k] == key[k] { k += 1 }
-            if k == key.count { return i }
-        }
-        return nil
-    }
-
-    /// The index of the first entry that `bytes` (with `available` bytes
-    /// readable) starts with, byte for byte. Entries that end with a
-    /// delimiter (a key's closing quote) so match whole tokens only.
-    @inline(__always)
-    func index(prefixOf bytes: UnsafePointer<UInt8>, available: Int) -> Int? {
-        for i in 0..<count {
-            let start = offsets[i], n = offsets[i + 1] - start
-            // Most entries differ in their first byte: test it before the rest.
-            guard n <= available, n > 0, storage[start] == bytes[0] else { continue }
-            var k = 1
-            while k < n && storage[start + k] == bytes[k] { k += 1 }
-            if k == n { return i }
-        }
-        return nil
-    }
-
     /// The index of the first entry equal to `key` with ASCII letters
     /// matching either case (how every name on the wire is compared).
     func index(ofCaseInsensitive key: UnsafeBufferPointer<UInt8>) -> Int? {
         for i in 0..<count where offsets[i + 1] - offsets[i] == key.count {
             if asciiCaseInsensitiveEqual(self[i], key) { return i }
+        }
+        return nil
+    }
+}
+
+/// Object keys (each with its closing quote, at most 16 bytes) matched
+/// sixteen bytes at a time where they stand in a request body.
+///
+/// The fast path reads ~20 keys per decision request; comparing byte by
+/// byte against each candidate was its largest single cost. Each key is
+/// kept as two 8-byte words and two masks, loaded the same way the body's
+/// bytes are, so the comparison is two AND-and-compare steps per candidate
+/// in whatever byte order the machine has.
+struct KeyTable: @unchecked Sendable {
+    /// Per key: first word, first mask, second word, second mask.
+    private let words: UnsafePointer<UInt64>
+    private let lengths: UnsafePointer<Int>
+    let count: Int
+
+    init(_ keys: [[UInt8]]) {
+        let words = UnsafeMutablePointer<UInt64>.allocate(capacity: 4 * keys.count)
+        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: keys.count)
+        for (i, key) in keys.enumerated() {
+            precondition(!key.isEmpty && key.count <= 16, "KeyTable keys are 1 to 16 bytes")
+            var text = [UInt8](repeating: 0, count: 16)
+            var mask = [UInt8](repeating: 0, count: 16)
+            for (k, byte) in key.enumerated() {
+                text[k] = byte
+                mask[k] = 0xFF
+            }
+            text.withUnsafeBytes { t in
+                mask.withUnsafeBytes { m in
+                    words[4 * i] = t.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+                    words[4 * i + 1] = m.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+                    words[4 * i + 2] = t.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                    words[4 * i + 3] = m.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                }
+            }
+            lengths[i] = key.count
+        }
+        self.words = UnsafePointer(words)
+        self.lengths = UnsafePointer(lengths)
+        self.count = keys.count
+    }
+
+    /// The first key that the `available` bytes at `p` start with, and its length.
+    @inline(__always)
+    func match(_ p: UnsafePointer<UInt8>, available: Int) -> (index: Int, length: Int)? {
+        let first: UInt64, second: UInt64
+        if available >= 16 {
+            first = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+            second = UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self)
+        } else {
+            // Near the end of the body: pad with zeros, which no key's
+            // masked bytes can match past `available` (lengths are checked).
+            var padded: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &padded) { $0.baseAddress!.copyMemory(from: p, byteCount: max(available, 0)) }
+            (first, second) = padded
+        }
+        for i in 0..<count where first & words[4 * i + 1] == words[4 * i] && second & words[4 * i + 3] == words[4 * i + 2] {
+            if lengths[i] <= available { return (i, lengths[i]) }
         }
         return nil
     }

@@ -34,8 +34,8 @@ enum DecisionFastPath {
         static let access = quoted(WireNames.accessKeys)
         static let pte = quoted(WireNames.pteKeys)
 
-        static func quoted(_ keys: [String]) -> ByteTable {
-            ByteTable(keys.map { Array($0.utf8) + [UInt8(ascii: "\"")] })
+        static func quoted(_ keys: [String]) -> KeyTable {
+            KeyTable(keys.map { Array($0.utf8) + [UInt8(ascii: "\"")] })
         }
     }
 
@@ -138,11 +138,11 @@ enum DecisionFastPath {
         /// The index in `keys` of the key at the cursor, compared as bytes
         /// where it stands (no scan for its end first). An unknown key, or
         /// one with an escape, matches nothing, as `string()` would refuse it.
-        mutating func key(_ keys: ByteTable) -> Int? {
+        mutating func key(_ keys: KeyTable) -> Int? {
             guard take(UInt8(ascii: "\"")), let base = bytes.baseAddress,
-                  let k = keys.index(prefixOf: base + i, available: bytes.count - i) else { return nil }
-            i += keys[k].count
-            return k
+                  let found = keys.match(base + i, available: bytes.count - i) else { return nil }
+            i += found.length
+            return found.index
         }
 
         /// `0` or `[1-9][0-9]{0,18}`, not followed by a fraction or exponent.
@@ -183,7 +183,7 @@ enum DecisionFastPath {
         /// Reads `{ "key": value, ... }`, calling `member` with each key
         /// (the scanner then at its value). Fails on a duplicate key:
         /// `keys` lists the allowed ones; any other fails too.
-        mutating func object(_ keys: ByteTable, _ member: (inout Scanner, Int) -> Bool) -> Bool {
+        mutating func object(_ keys: KeyTable, _ member: (inout Scanner, Int) -> Bool) -> Bool {
             guard take(UInt8(ascii: "{")) else { return false }
             if take(UInt8(ascii: "}")) { return true }
             var seen: UInt64 = 0

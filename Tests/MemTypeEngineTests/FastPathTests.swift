@@ -226,3 +226,28 @@ extension SplitMix: RandomNumberGenerator {}
         }
     }
 }
+
+/// `KeyTable` against a plain byte comparison, keys anywhere in a buffer,
+/// including the last bytes (where it pads instead of loading 16).
+@Suite struct KeyTableTests {
+    @Test func matchesExactlyWhatABytewiseComparisonMatches() {
+        let keys = ["gpa", "mmio", "pte", "pat_index", "level", "private", "disabled_quirks", "noncoherent_dma"]
+            .map { Array($0.utf8) + [UInt8(ascii: "\"")] }
+        let table = KeyTable(keys)
+        let samples = keys + [
+            Array("pat\"".utf8), Array("pat_inde\"".utf8), Array("pat_indexx\"".utf8), Array("gpa".utf8),
+            Array("disabled_quirks".utf8), Array("\"".utf8), [], Array("mmio\":true}".utf8), Array("Gpa\"".utf8),
+        ]
+        for sample in samples {
+            for padding in [0, 1, 7, 20] {  // bytes after the sample: from none to plenty
+                let buffer = sample + Array(repeating: UInt8(ascii: " "), count: padding)
+                let expected = keys.firstIndex { $0.count <= buffer.count && Array(buffer.prefix($0.count)) == $0 }
+                let found = buffer.withUnsafeBufferPointer { b in
+                    b.baseAddress.flatMap { table.match($0, available: b.count) }
+                }
+                #expect(found?.index == expected, "\(String(decoding: sample, as: UTF8.self)) +\(padding)")
+                if let found { #expect(found.length == keys[found.index].count) }
+            }
+        }
+    }
+}
