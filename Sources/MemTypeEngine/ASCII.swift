@@ -19,7 +19,9 @@ extension String {
     /// strings (small ones are copied to the stack), from a copy otherwise.
     /// Byte loops over a buffer cost a fraction of the same loops over
     /// `String.UTF8View` indices, and these run for every request field.
-    @inline(__always)
+    /// Inlinable: called unspecialized from another module, each call would
+    /// look up `Optional<R>`'s metadata at run time (~400 instructions).
+    @inlinable @inline(__always)
     package func withUTF8Bytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         if let r = utf8.withContiguousStorageIfAvailable(body) { return r }
         var copy = self

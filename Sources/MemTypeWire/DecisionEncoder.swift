@@ -24,12 +24,15 @@ enum DecisionEncoder {
     /// `d` as a compact JSON object.
     static func json(_ d: Decision) -> [UInt8] {
         let assumptions = d.assumptions
-        return bytes(maxBytes: membersBound(d, assumptions) + 2) { out in
-            out[0] = UInt8(ascii: "{")
-            let n = writeMembers(d, assumptions, to: out + 1)
-            out[n + 1] = UInt8(ascii: "}")
-            return n + 2
-        }
+        let bound = membersBound(d, assumptions)
+        // Through a writer sized up front: `Array(unsafeUninitializedCapacity:)`
+        // reaches the standard library unspecialized, which looks up the
+        // array's storage type at run time (~800 instructions a call).
+        var w = JSONWriter(capacity: bound + 2)
+        w.beginObject()
+        w.rawMembers(maxBytes: bound) { writeMembers(d, assumptions, to: $0) }
+        w.endObject()
+        return w.bytes
     }
 
     /// Upper bound of the bytes `writeMembers` writes for `d`.
@@ -201,14 +204,6 @@ enum DecisionEncoder {
         }
         o.put(UInt8(ascii: "}"))
         return o.p - out
-    }
-
-    /// `body`'s output as an array (tests compare fragments this way).
-    static func bytes(maxBytes: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, count in
-            count = body(buffer.baseAddress!)
-            precondition(count <= maxBytes, "encoder overran its bound")
-        }
     }
 }
 

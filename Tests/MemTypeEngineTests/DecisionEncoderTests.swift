@@ -76,3 +76,13 @@ import Testing
         #expect(second.members.count == 12)
     }
 }
+
+extension DecisionEncoder {
+    /// `body`'s output as an array, for comparing fragments.
+    static func bytes(maxBytes: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, count in
+            count = body(buffer.baseAddress!)
+            precondition(count <= maxBytes, "encoder overran its bound")
+        }
+    }
+}
