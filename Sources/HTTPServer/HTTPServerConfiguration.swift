@@ -43,7 +43,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// default takes 8 KB a line). Not more because libmicrohttpd zeroes the
     /// whole pool after every request on a kept-alive connection
     /// (`MHD_pool_reset`): at 64 KiB that was 6-9% of the server's CPU time
-    /// under load, at 32 KiB ~3% (perf, see BENCHMARKS.md).
+    /// under load, at 16 KiB ~2.5% (perf, see BENCHMARKS.md).
     public var perConnectionMemoryLimit: Int = 16 * 1024
     /// Largest request body buffered for the handler; larger ones get 413.
     /// A larger Content-Length is answered at once (before the body, so no
