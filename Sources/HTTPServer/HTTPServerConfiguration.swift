@@ -44,6 +44,13 @@ public struct HTTPServerConfiguration: Sendable {
     /// whole pool after every request on a kept-alive connection
     /// (`MHD_pool_reset`): at 64 KiB that was 6-9% of the server's CPU time
     /// under load, at 16 KiB ~2.5% (perf, see BENCHMARKS.md).
+    ///
+    /// Known edge (libmicrohttpd 0.9.75): request headers that fit in the
+    /// pool but leave too little of it for the response's own headers, a
+    /// window about 110 bytes wide just below the 431 threshold (measured at
+    /// 16 KiB: 16,152-16,263 bytes in one header line, 15,574-15,683 in ten),
+    /// get the connection closed without an answer; libmicrohttpd cannot
+    /// build a response there and no handler is called first.
     public var perConnectionMemoryLimit: Int = 16 * 1024
     /// Largest request body buffered for the handler; larger ones get 413.
     /// A larger Content-Length is answered at once (before the body, so no
