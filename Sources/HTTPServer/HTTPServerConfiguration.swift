@@ -49,8 +49,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// pool but leave too little of it for the response's own headers, a
     /// window about 110 bytes wide just below the 431 threshold (measured at
     /// 16 KiB: 16,152-16,263 bytes in one header line, 15,574-15,683 in ten),
-    /// get the connection closed without an answer; libmicrohttpd cannot
-    /// build a response there and no handler is called first.
+    /// get the connection closed without an answer: libmicrohttpd cannot
+    /// build any response's headers in what is left of the pool.
     public var perConnectionMemoryLimit: Int = 16 * 1024
     /// Largest request body buffered for the handler; larger ones get 413.
     /// A larger Content-Length is answered at once (before the body, so no
