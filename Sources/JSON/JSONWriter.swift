@@ -416,7 +416,9 @@ public struct JSONWriter: Sendable {
                 let start = buffer.baseAddress! + initialized
                 let written = prefix.write(to: start)
                 initialized += written + body(start + written)
-                assert(initialized <= capacity)
+                // One compare: a body that outran its bound has written past
+                // the reservation; stop rather than run on with a corrupt heap.
+                precondition(initialized <= capacity, "JSONWriter: a body wrote past its maxBytes")
             }
         }
     }

@@ -14,7 +14,8 @@ import MemTypeEngine
 enum DecisionEncoder {
     /// Writes `d`'s members into the object `w` has open (compact `w` only).
     static func writeMembers(_ d: Decision, to w: inout JSONWriter) {
-        // Built on each call: build it once (empty, so free, for EPT).
+        // `assumptions` is computed: build it once for the bound and the
+        // write (an empty array, so free, for EPT decisions).
         let assumptions = d.assumptions
         w.rawMembers(maxBytes: membersBound(d, assumptions)) {
             writeMembers(d, assumptions, to: $0)
