@@ -33,6 +33,7 @@ enum DecisionFastPath {
         static let vcpu = quoted(WireNames.vcpuKeys)
         static let access = quoted(WireNames.accessKeys)
         static let pte = quoted(WireNames.pteKeys)
+        static let batch = quoted(["requests"])
 
         static func quoted(_ keys: [String]) -> KeyTable {
             KeyTable(keys.map { Array($0.utf8) + [UInt8(ascii: "\"")] })
@@ -397,5 +398,40 @@ enum DecisionFastPath {
             }
             return a
         }
+    }
+}
+
+extension DecisionFastPath {
+    /// `{"requests": [...]}` whose every item the fast path takes (and the
+    /// full decoder would accept): the items' requests, in order. nil for
+    /// anything else, including more than `maxCount` items and any item the
+    /// full path must answer, so that the caller's full path gives every
+    /// item its own answer or error.
+    static func decodeBatch(_ body: [UInt8], maxCount: Int) -> [DecisionRequest]? {
+        body.withUnsafeBufferPointer { bytes in
+            var scanner = Scanner(bytes: bytes)
+            guard let requests = scanner.batch(maxCount: maxCount), scanner.atEnd() else { return nil }
+            return requests
+        }
+    }
+}
+
+extension DecisionFastPath.Scanner {
+    /// `{"requests": [item, ...]}`, every item a request the fast path takes.
+    mutating func batch(maxCount: Int) -> [DecisionRequest]? {
+        var items: [DecisionRequest] = []
+        var present = false  // `{}` is the full path's error to report
+        let ok = object(DecisionFastPath.Keys.batch) { s, _ in
+            present = true
+            guard s.take(UInt8(ascii: "[")) else { return false }
+            if s.take(UInt8(ascii: "]")) { return true }
+            repeat {
+                guard items.count < maxCount, let request = s.request() else { return false }
+                do { try request.validate() } catch { return false }
+                items.append(request)
+            } while s.take(UInt8(ascii: ","))
+            return s.take(UInt8(ascii: "]"))
+        }
+        return ok && present ? items : nil
     }
 }

@@ -35,13 +35,11 @@ extension MemTypedService {
     }
 
     func postBatch(_ c: RequestContext) throws(Problem) -> HTTPResponse {
-        let body = try Self.parse(c.request.body)
-        let items: [Field]
+        let items: [Result<DecisionRequest, InvalidField>]
         do {
-            let m = try Field(body).object(allowed: ["requests"])
-            items = try m.required("requests").array(maxCount: configuration.maxBatchSize)
+            items = try DecisionBatch.decode(json: c.request.body, maxCount: configuration.maxBatchSize)
         } catch {
-            throw Problem(invalid: error)
+            throw Problem(error)
         }
         var w = JSONWriter(capacity: 2048 * max(1, items.count))
         w.beginObject()
@@ -49,10 +47,9 @@ extension MemTypedService {
         w.beginArray()
         for item in items {
             // One bad item is a problem object in its slot, not a failed batch.
-            do {
-                DecisionEngine.decide(try DecisionRequest(item)).write(to: &w)
-            } catch {
-                Problem(invalid: error).write(to: &w)
+            switch item {
+            case .success(let request): DecisionEngine.decide(request).write(to: &w)
+            case .failure(let error): Problem(invalid: error).write(to: &w)
             }
         }
         w.endArray()
