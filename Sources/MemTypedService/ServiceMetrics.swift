@@ -30,9 +30,15 @@ final class ServiceMetrics: Sendable {
     init(version: String, routes: [String]) {
         unmatched = routes.count
         series = Mutex(RequestSeries(routes: routes + ["unmatched"], methods: Self.methods, buckets: Self.buckets))
-        inFlight = registry.makeGauge(name: "memtyped_http_requests_in_flight", help: "Requests being handled now.")
-        registry.makeGauge(name: "memtyped_build_info", labels: [("version", version), ("swift", "6")],
-                           help: "Build information; the value is always 1.").set(Int64(1))
+        inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "memtyped", subsystem: "http", metricName: "requests", unitName: "in_flight",
+            helpText: "Requests being handled now."))
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "memtyped", metricName: "build", unitName: "info",
+                helpText: "Build information; the value is always 1."),
+            labels: [("version", version), ("swift", "6")]
+        ).set(Int64(1))
     }
 
     /// The index of `method` in `methods`.
