@@ -46,6 +46,9 @@ import Testing
         ])
         // The /metrics request itself is in flight while the exposition is written.
         #expect(Self.lines(text, "memtyped_http_requests_in_flight ") == ["memtyped_http_requests_in_flight 1.0"])
+        let buildInfo = Self.lines(text, "memtyped_build_info")
+        #expect(buildInfo.count == 1 && buildInfo[0].hasPrefix(#"memtyped_build_info{version=""#)
+                && buildInfo[0].hasSuffix(#"",swift="6"} 1.0"#), "\(buildInfo)")
         let buckets = Self.lines(text, #"memtyped_http_request_duration_seconds_bucket{route="/healthz",method="GET",status="200""#)
         let les = buckets.map { $0.split(separator: "\"")[7] }
         #expect(Set(les) == ["0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
