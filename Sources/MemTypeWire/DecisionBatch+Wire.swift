@@ -2,7 +2,7 @@ import JSON
 import MemTypeEngine
 
 /// A batch of decision requests, `{"requests": [...]}` (the contract in
-/// openapi.yaml, schema `DecisionBatchRequest`).
+/// openapi.yaml, schema `BatchRequest`).
 public enum DecisionBatch {
     /// Each item's request, or the error that item alone gets, in order.
     ///
@@ -10,7 +10,7 @@ public enum DecisionBatch {
     /// object whose one member `requests` is an array of at most `maxCount`
     /// items. A batch whose every item takes the decision fast path is read
     /// straight from the bytes; any other, and every error, goes through
-    /// the JSON tree, so both answer alike (`FastPathTests`).
+    /// the JSON tree, so both answer alike (`BatchFastPathTests`).
     public static func decode(json body: [UInt8], maxCount: Int) throws(RequestError) -> [Result<DecisionRequest, InvalidField>] {
         if let requests = DecisionFastPath.decodeBatch(body, maxCount: maxCount) {
             return requests.map { .success($0) }
