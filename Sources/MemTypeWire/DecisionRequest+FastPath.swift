@@ -46,9 +46,6 @@ enum DecisionFastPath {
         static let vendors = ByteTable(WireNames.vendors.map(\.0))
         static let vmTypes = ByteTable(WireNames.vmTypes.map(\.0))
         static let patPresets = ByteTable(PAT.presets.map(\.0))
-        static let quirks = ByteTable(quirkValues.map(\.name))
-        static let quirkValues = Quirk.allCases
-        static let quirkPrefix = ByteTable(["KVM_X86_QUIRK_"])
     }
 
     /// A cursor over the body. Every method returns nil (or false) as soon as
@@ -292,7 +289,7 @@ enum DecisionFastPath {
                     var count = 0
                     repeat {
                         count += 1
-                        guard count <= 64, let name = string(), let quirk = Scanner.quirk(name) else { return nil }
+                        guard count <= 64, let name = string(), let quirk = Quirk(utf8: name) else { return nil }
                         mask.insert(quirk.mask)
                     } while take(UInt8(ascii: ","))
                     guard take(UInt8(ascii: "]")) else { return nil }
@@ -302,17 +299,6 @@ enum DecisionFastPath {
                 mask = QuirkMask(rawValue: raw)
             }
             return mask.unknownBits == 0 ? mask : nil
-        }
-
-        /// `Quirk(utf8:)` over tables: the bare name or `KVM_X86_QUIRK_` and
-        /// the name, any case.
-        static func quirk(_ text: UnsafeBufferPointer<UInt8>) -> Quirk? {
-            let prefix = Names.quirkPrefix[0]
-            var bare = text
-            if text.count >= prefix.count, asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: text.prefix(prefix.count)), prefix) {
-                bare = UnsafeBufferPointer(rebasing: text.dropFirst(prefix.count))
-            }
-            return Names.quirks.index(ofCaseInsensitive: bare).map { Names.quirkValues[$0] }
         }
 
         mutating func vcpu() -> VCPUState? {
