@@ -1,3 +1,5 @@
+import MemTypeEngine
+
 /// Media-type checks over the bytes of a Content-Type value.
 ///
 /// Every JSON route checks its Content-Type, so this runs on most requests:
@@ -26,15 +28,12 @@ enum MediaType {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
     }
 
-    /// Whether `bytes[offset...]` starts with `lowercase`, ignoring ASCII case.
+    /// Whether `bytes[offset...]` starts with `literal`, ignoring ASCII case.
     @inline(__always)
-    private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, _ lowercase: StaticString) -> Bool {
-        let literal = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        guard bytes.count - offset >= literal.count else { return false }
-        for i in 0..<literal.count {
-            let b = bytes[offset + i]
-            if (b &- UInt8(ascii: "A") < 26 ? b | 0x20 : b) != literal[i] { return false }
-        }
-        return true
+    private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, _ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard bytes.count - offset >= n else { return false }
+        return asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: bytes[offset..<offset + n]),
+                                         UnsafeBufferPointer(start: literal.utf8Start, count: n))
     }
 }

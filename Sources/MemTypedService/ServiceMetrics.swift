@@ -41,18 +41,9 @@ final class ServiceMetrics: Sendable {
         ).set(Int64(1))
     }
 
-    /// The index of `method` in `methods`.
+    /// The index of `method` in `methods` (`other` for any method not listed).
     static func methodIndex(_ method: String) -> Int {
-        switch method {
-        case "GET": 0
-        case "HEAD": 1
-        case "POST": 2
-        case "PUT": 3
-        case "PATCH": 4
-        case "DELETE": 5
-        case "OPTIONS": 6
-        default: 7
-        }
+        methods.firstIndex(of: method) ?? methods.count - 1
     }
 
     func begin() { inFlight.increment() }
