@@ -91,6 +91,9 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"]),
         .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),
-        .testTarget(name: "ServiceTests", dependencies: ["MemTypedService", "JSON", "HTTPServer", "HTTPTestSupport", "VMStore"]),
+        .testTarget(name: "ServiceTests", dependencies: [
+            "MemTypedService", "JSON", "HTTPServer", "HTTPTestSupport", "VMStore",
+            .product(name: "Prometheus", package: "swift-prometheus"),  // RequestSeriesTests' reference
+        ]),
     ]
 )

@@ -26,9 +26,12 @@ import Testing
         for o in Self.observations {
             series.record(route: o.route, method: o.method, status: o.status, nanoseconds: o.nanoseconds)
             let labels = [("route", routes[o.route]), ("method", methods[o.method]), ("status", String(o.status))]
-            registry.makeCounter(name: RequestSeries.requestsName, labels: labels, help: RequestSeries.requestsHelp).increment()
-            registry.makeDurationHistogram(name: RequestSeries.latencyName, labels: labels, buckets: Self.buckets,
-                                           help: RequestSeries.latencyHelp).recordNanoseconds(o.nanoseconds)
+            // The full name as metricName, no unit: descriptors join their non-empty parts.
+            let requests = MetricNameDescriptor(metricName: RequestSeries.requestsName, unitName: "", helpText: RequestSeries.requestsHelp)
+            let latency = MetricNameDescriptor(metricName: RequestSeries.latencyName, unitName: "", helpText: RequestSeries.latencyHelp)
+            registry.makeCounter(descriptor: requests, labels: labels).increment()
+            registry.makeDurationHistogram(descriptor: latency, labels: labels, buckets: Self.buckets)
+                .recordNanoseconds(o.nanoseconds)
         }
         var ours: [UInt8] = []
         series.write(to: &ours)
