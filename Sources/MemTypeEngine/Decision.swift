@@ -36,6 +36,10 @@ public enum DecisionWarning: Sendable, Hashable {
     case kernelOlderThanModels(KernelVersion)
     /// While guest MTRRs were honored, KVM maps this access with a smaller leaf.
     case hugePageSplit(requested: PageLevel, mapped: PageLevel)
+    /// KVM's walk of the guest MTRRs (models A and B) gave `kvm`; the SDM's
+    /// precedence over the same MTRRs, which the guest kernel and the
+    /// hardware follow, gives `sdm`.
+    case mtrrDiffersFromSDM(kvm: MemoryType, sdm: SDMMTRRAnswer)
 
     /// A stable identifier for clients.
     public var code: String {
@@ -46,6 +50,7 @@ public enum DecisionWarning: Sendable, Hashable {
         case .selfSnoopErratum: "self_snoop_erratum"
         case .kernelOlderThanModels: "kernel_older_than_models"
         case .hugePageSplit: "huge_page_split"
+        case .mtrrDiffersFromSDM: "mtrr_differs_from_sdm"
         }
     }
 
@@ -65,6 +70,10 @@ public enum DecisionWarning: Sendable, Hashable {
             "kernel \(version) predates the modelled range (v6.6 and later); it is answered with model A."
         case let .hugePageSplit(requested, mapped):
             "the \(requested.name) range spans two guest MTRR types: KVM maps it with \(mapped.name) EPT leaves."
+        case let .mtrrDiffersFromSDM(kvm, .type(sdm)):
+            "KVM's guest MTRR walk (descending PhysBase, asymmetric precedence) gives \(kvm.name) here; the SDM's precedence over the same MTRRs gives \(sdm.name), which is what the guest's own kernel and the hardware see."
+        case let .mtrrDiffersFromSDM(kvm, .undefined):
+            "KVM's guest MTRR walk gives \(kvm.name) here; the SDM leaves this overlap of variable ranges undefined (the guest's Linux kernel takes UC)."
         }
     }
 }
@@ -90,6 +99,7 @@ struct WarningSet: OptionSet, Sendable, Hashable {
     static let selfSnoopErratum = WarningSet(rawValue: 1 << 2)
     static let kernelOlderThanModels = WarningSet(rawValue: 1 << 3)
     static let hugePageSplit = WarningSet(rawValue: 1 << 4)
+    static let mtrrDiffersFromSDM = WarningSet(rawValue: 1 << 5)
 }
 
 /// The answer for one guest access.
@@ -118,6 +128,8 @@ public struct Decision: Sendable, Hashable {
     /// The host CPU and the requested page size, kept for the warnings' text.
     let cpu: CPUModel?
     let requestedLevel: PageLevel
+    /// The SDM's reading of the guest MTRRs where it differs from KVM's (models A and B).
+    let sdmMTRR: SDMMTRRAnswer?
 
     /// Things a user should know about this decision, most important first.
     public var warnings: [DecisionWarning] {
@@ -135,6 +147,9 @@ public struct Decision: Sendable, Hashable {
             if let cpu, cpu.hasKnownSlowUC { body(.slowUncachedRAM(effective, cpu)) } else { body(.uncachedRAM(effective)) }
         }
         if warningSet.contains(.quirkRequestRefused) { body(.quirkRequestRefused(refused: quirks.refused)) }
+        if warningSet.contains(.mtrrDiffersFromSDM), let sdmMTRR, let ept {
+            body(.mtrrDiffersFromSDM(kvm: ept.type, sdm: sdmMTRR))
+        }
         if warningSet.contains(.hugePageSplit), let maxMappingLevel {
             body(.hugePageSplit(requested: requestedLevel, mapped: maxMappingLevel))
         }

@@ -24,7 +24,7 @@ public enum DecisionEngine {
         let patType = vcpu.pat[access.patIndex]
 
         func answer(_ applicability: Applicability, ept: EPTMemoryType?, effective: MemoryType?,
-                    cell: EffectiveCell? = nil, maxLevel: PageLevel? = nil) -> Decision {
+                    cell: EffectiveCell? = nil, maxLevel: PageLevel? = nil, sdmMTRR: SDMMTRRAnswer? = nil) -> Decision {
             if let effective, !access.mmio, applicability != .tdxPrivate,
                effective == .uc || effective == .wt || effective == .wp {
                 warnings.insert(.uncachedRAM)
@@ -32,7 +32,7 @@ public enum DecisionEngine {
             return Decision(model: model, kernel: request.kernel.version, applicability: applicability, ept: ept,
                             patIndex: access.patIndex, patType: patType, effective: effective, cell: cell,
                             maxMappingLevel: maxLevel, quirks: quirks, trace: trace, warningSet: warnings,
-                            cpu: host.cpu, requestedLevel: access.level)
+                            cpu: host.cpu, requestedLevel: access.level, sdmMTRR: sdmMTRR)
         }
 
         // Paths with no EPT decision.
@@ -52,6 +52,7 @@ public enum DecisionEngine {
         // vmx_get_mt_mask(), by model.
         let ept: EPTMemoryType
         var maxLevel: PageLevel?
+        var sdmMTRR: SDMMTRRAnswer?
         if access.mmio {
             trace.append(.mmioUC)
             ept = EPTMemoryType(type: .uc, ipat: false)
@@ -74,9 +75,12 @@ public enum DecisionEngine {
                     }
                 } else {
                     trace.append(.aGuestMTRR)
-                    let lookup = vcpu.mtrr.lookup(gpa: access.gpa, cpuidMTRR: vcpu.cpuidMTRR)
+                    let lookup = vcpu.mtrr.kvmLookup(gpa: access.gpa, cpuidMTRR: vcpu.cpuidMTRR)
                     trace.append(rule(for: lookup.source))
                     ept = EPTMemoryType(type: lookup.type, ipat: false)
+                    // The guest's kernel and the hardware read the same MTRRs by the SDM.
+                    sdmMTRR = vcpu.mtrr.sdmDisagreement(gpa: access.gpa, kvm: lookup)
+                    if sdmMTRR != nil { warnings.insert(.mtrrDiffersFromSDM) }
                 }
             case .c:
                 if !host.selfSnoop && !vm.noncoherentDMA {
@@ -108,7 +112,7 @@ public enum DecisionEngine {
         // While KVM honored guest MTRRs (non-coherent DMA, up to 6.10), a huge
         // leaf must not span two MTRR types, whatever the step above chose.
         if model.honorsGuestMTRRs && vm.noncoherentDMA {
-            let level = vcpu.mtrr.maxMappingLevel(gpa: access.gpa, requested: access.level, cpuidMTRR: vcpu.cpuidMTRR)
+            let level = vcpu.mtrr.maxMappingLevel(gpa: access.gpa, requested: access.level)
             maxLevel = level
             if level < access.level {
                 trace.append(.mtrrHugePageSplit)
@@ -119,12 +123,12 @@ public enum DecisionEngine {
         // Combine with the guest PAT type.
         if ept.ipat {
             trace.append(.ipatIdentity)
-            return answer(.ept, ept: ept, effective: ept.type, maxLevel: maxLevel)
+            return answer(.ept, ept: ept, effective: ept.type, maxLevel: maxLevel, sdmMTRR: sdmMTRR)
         }
         trace.append(.table11_7)
         // The EPT type is UC or an MTRR type, so it always has a row.
         let cell = EffectiveTypeTable.cell(row: ept.type, pat: patType)!
-        return answer(.ept, ept: ept, effective: cell.type, cell: cell, maxLevel: maxLevel)
+        return answer(.ept, ept: ept, effective: cell.type, cell: cell, maxLevel: maxLevel, sdmMTRR: sdmMTRR)
     }
 
     /// The trace rule for an MTRR lookup outcome.
@@ -134,6 +138,7 @@ public enum DecisionEngine {
         case .fixed: .mtrrFixed
         case .variable: .mtrrVariable
         case .variableUCWins: .mtrrUCWins
+        case .variableUCMetFirst: .mtrrUCMetFirst
         case .variableWTOverWB: .mtrrWTOverWB
         case .variableUndefinedMix: .mtrrUndefinedMix
         case .defaultType: .mtrrDefault

@@ -118,7 +118,8 @@ public struct GuestMemtypeState: Sendable, Hashable {
     /// Guest-physical ranges that are RAM, [start, end). They may overlap or
     /// touch: what counts is their union (see `ramKind`).
     public var ram: [Range<UInt64>]
-    /// The guest's MTRRs, for the WB-request hint; nil means WB everywhere.
+    /// The guest's MTRRs, for the WB-request hint, read as the guest kernel
+    /// reads them (`guestKernelType`); nil means WB everywhere.
     public var mtrr: MTRRState?
     /// The non-RAM reservations, in insertion order.
     public private(set) var reservations: [MemtypeReservation]
@@ -372,7 +373,9 @@ public struct GuestMemtypeState: Sendable, Hashable {
     }
 
     /// The MTRR type of the whole range is WB (`pat_x_mtrr_type()`): a
-    /// non-uniform range counts as not WB.
+    /// non-uniform range counts as not WB. The guest kernel's own lookup
+    /// (`MTRRState.guestKernelType`, the SDM's precedence, UC winning in any
+    /// order), not KVM's walk: this is the guest deciding, on its own MTRRs.
     private func mtrrIsWB(_ mtrr: MTRRState, start: UInt64, end: UInt64) -> Bool {
         let from = start & ~0xFFF
         // Rounded up to a page, an end in the last page of the 64-bit space
@@ -380,9 +383,9 @@ public struct GuestMemtypeState: Sendable, Hashable {
         let lastPage: UInt64 = ~0xFFF
         let (rounded, wraps) = end.addingReportingOverflow(0xFFF)
         let to = wraps ? lastPage : rounded & ~0xFFF
-        if wraps && mtrr.lookup(gpa: lastPage, cpuidMTRR: true).type != .wb { return false }
+        if wraps && mtrr.guestKernelType(gpa: lastPage) != .wb { return false }
         if from == to { return wraps }  // only the last page, which is WB
-        guard let runs = mtrr.runs(from: from, to: to, cpuidMTRR: true, maxRuns: 2) else { return false }
+        guard let runs = mtrr.guestKernelRuns(from: from, to: to, maxRuns: 2) else { return false }
         return runs.count == 1 && runs[0].type == .wb
     }
 }

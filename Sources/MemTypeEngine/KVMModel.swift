@@ -10,20 +10,27 @@ public enum KVMModel: String, Sendable, CaseIterable, Comparable {
     case c = "C"
     /// v6.11 to v6.15: the revert; guest PAT honored only with non-coherent DMA.
     case d = "D"
-    /// v6.16 and later: KVM_X86_QUIRK_IGNORE_GUEST_PAT decides.
+    /// v6.16 and later, and 6.12.78 and later 6.12.y: KVM_X86_QUIRK_IGNORE_GUEST_PAT decides.
     case e = "E"
 
     /// The newest model, used when a request names no kernel.
     public static let newest: KVMModel = .e
 
+    /// The first 6.12.y release with the IGNORE_GUEST_PAT backport (see `init(kernel:)`).
+    public static let stableBackport612 = KernelVersion(major: 6, minor: 12, patch: 78)
+
     /// The model a kernel version runs.
     ///
     /// Assumptions, documented in the README: versions before 6.6 are modelled
     /// as A (the decision order is the same back to 5.x, but this service does
-    /// not claim more); the 6.12.y stable backport of the quirk is not pinned
-    /// to a release, so 6.12.y maps to D and users of that backport name E.
+    /// not claim more). The 6.12 stable series took IGNORE_GUEST_PAT with
+    /// supported_quirks, inapplicable_quirks and cumulative disabling
+    /// (9966b7822b3f) in its queue of 2026-03-20; 6.12.78 is the first
+    /// release a user project's changelog names with it, so 6.12.78 and
+    /// later 6.12.y run E and earlier 6.12.y run D. A vendor kernel with its
+    /// own backports names its model directly.
     public init(kernel: KernelVersion) {
-        if kernel.isAtLeast(6, 16) {
+        if kernel.isAtLeast(6, 16) || kernel >= KVMModel.stableBackport612 && (kernel.major, kernel.minor) == (6, 12) {
             self = .e
         } else if kernel.isAtLeast(6, 11) {
             // 377b2f359d1f landed in 6.11-rc1; its revert 9d70f3fec144 after -rc7.
@@ -51,8 +58,8 @@ public enum KVMModel: String, Sendable, CaseIterable, Comparable {
         case .a: "up to v6.6"
         case .b: "v6.7 to v6.10"
         case .c: "v6.11-rc1 to v6.11-rc7"
-        case .d: "v6.11 to v6.15"
-        case .e: "v6.16 and later (and the 6.12.y backport)"
+        case .d: "v6.11 to v6.15 (6.12.y before 6.12.78)"
+        case .e: "v6.16 and later, and 6.12.78 and later 6.12.y (stable backport)"
         }
     }
 
@@ -80,9 +87,17 @@ public enum KVMModel: String, Sendable, CaseIterable, Comparable {
             "377b2f359d1f KVM: VMX: Always honor guest PAT on CPUs that support self-snoop",
         ]
         case .d: ["9d70f3fec144 Revert \"KVM: VMX: Always honor guest PAT on CPUs that support self-snoop\""]
-        case .e: ["c9c1e20b4c7d KVM: x86: Introduce Intel specific quirk KVM_X86_QUIRK_IGNORE_GUEST_PAT"]
+        case .e: [
+            "c9c1e20b4c7d KVM: x86: Introduce Intel specific quirk KVM_X86_QUIRK_IGNORE_GUEST_PAT",
+            "9966b7822b3f (disabling quirks made cumulative; with supported_quirks and inapplicable_quirks, in 6.12.78 and later 6.12.y)",
+        ]
         }
     }
+
+    /// Whether KVM_CAP_DISABLE_QUIRKS2 adds to the disabled set rather than
+    /// replacing it (9966b7822b3f, which came with the IGNORE_GUEST_PAT
+    /// plumbing: v6.16, and 6.12.78 and later 6.12.y).
+    public var disablingQuirksIsCumulative: Bool { self == .e }
 
     /// Whether this model consults guest MTRRs and CR0.CD (removed in 6.11).
     public var honorsGuestMTRRs: Bool { self <= .b }

@@ -27,6 +27,12 @@ public struct MTRRState: Sendable, Hashable {
     public let variable: [VariableMTRR]
     /// The guest's MAXPHYADDR: bits at and above it are reserved in PhysBase/PhysMask.
     public let maxPhysAddr: Int
+    /// KVM's list of the valid variable ranges (`set_var_mtrr_msr()`), as
+    /// register numbers packed three bits each, first visited in the low
+    /// bits; `kvmListCount` of them. Derived from `variable` once, here, so
+    /// a lookup walks the list without sorting or allocating.
+    let kvmList: UInt32
+    let kvmListCount: Int
 
     /// The state at vCPU reset: every MSR zero, so MTRRs are disabled.
     public static func reset(maxPhysAddr: Int = 46) -> MTRRState {
@@ -42,6 +48,38 @@ public struct MTRRState: Sendable, Hashable {
         self.fixed = fixed
         self.variable = variable
         self.maxPhysAddr = maxPhysAddr
+        (kvmList, kvmListCount) = MTRRState.kvmListOrder(variable)
+    }
+
+    /// The order KVM v4.2-v6.10 visits the valid variable ranges in
+    /// (arch/x86/kvm/mtrr.c): `set_var_mtrr_msr()` inserts a range that
+    /// becomes valid before the first list entry whose PhysBase is less than
+    /// or equal to its own, so the list runs by descending PhysBase. KVM
+    /// compares the whole MSR value, base address and type byte together,
+    /// so ranges with one base address are ordered by type code (WB 6
+    /// first, UC 0 last), whatever order the guest wrote them in.
+    ///
+    /// Only identical PhysBase values (same base, same type) tie; there the
+    /// register written last comes first. The request does not say which
+    /// that was: registers are taken as written in ascending order (as
+    /// firmware programs them, each pair base then mask), so the higher
+    /// register comes first. The tie cannot change a type, since the tied
+    /// ranges have the same one; only which register an answer names.
+    static func kvmListOrder(_ variable: [VariableMTRR]) -> (UInt32, Int) {
+        var packed: UInt32 = 0, count = 0
+        for (n, range) in variable.enumerated() where range.valid {
+            // Position of the first entry whose PhysBase is <= this one's.
+            var position = 0
+            while position < count, variable[Int(packed >> (3 * UInt32(position)) & 7)].physBase > range.physBase {
+                position += 1
+            }
+            let shift = 3 * UInt32(position)
+            let below = packed & ((1 << shift) - 1)
+            let above = shift >= 24 ? 0 : packed >> shift
+            packed = below | UInt32(n) << shift | above << (shift + 3)
+            count += 1
+        }
+        return (packed, count)
     }
 
     /// Validates every MSR as KVM's WRMSR path would.
@@ -148,6 +186,29 @@ public struct VariableMTRR: Sendable, Hashable {
 
     /// PhysMask bit 11.
     public var valid: Bool { physMask & (1 << 11) != 0 }
+
+    /// The guest-physical interval [start, end) KVM gives this range
+    /// (`var_mtrr_range()` in arch/x86/kvm/mtrr.c): the base with bits 11:0
+    /// cleared, to `(start | ~mask) + 1`, the mask taken with bits 11:0
+    /// cleared and every bit at and above MAXPHYADDR set (`set_var_mtrr_msr()`
+    /// extends it so). KVM reads the mask as if contiguous and does not
+    /// align the base: a mask with holes or a base with bits below the
+    /// mask's lowest set bit gives an interval the SDM's
+    /// `(address & mask) == (base & mask)` test would not. `end` is at most
+    /// 2^MAXPHYADDR for validated values, so it cannot overflow.
+    public func kvmInterval(maxPhysAddr: Int) -> (start: UInt64, end: UInt64) {
+        let start = physBase & ~0xFFF
+        let mask = (physMask | ~((1 << UInt64(maxPhysAddr)) - 1)) & ~0xFFF
+        return (start, (start | ~mask) &+ 1)
+    }
+
+    /// The SDM's test (Vol. 3A 11.11.2.3): a page at `address` is in the
+    /// range when `(address & mask) == (base & mask)` over bits
+    /// 12..MAXPHYADDR-1. What the hardware and the guest's own kernel use.
+    public func sdmContains(_ address: UInt64, maxPhysAddr: Int) -> Bool {
+        let mask = physMask & ((1 << UInt64(maxPhysAddr)) - 1) & ~0xFFF
+        return address & mask == physBase & mask
+    }
     /// PhysBase bits 7:0 (validated when part of an `MTRRState`).
     public var type: MemoryType? { MemoryType(code: physBase & 0xFF) }
 }

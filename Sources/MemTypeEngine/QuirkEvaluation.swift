@@ -89,6 +89,21 @@ public struct QuirkEvaluation: Sendable, Hashable {
 /// `svm_hardware_setup()`, `kvm_arch_init_vm()`, `tdx_vm_init()`,
 /// `kvm_vm_ioctl_enable_cap()`), reduced to a pure function.
 public enum QuirkEvaluator {
+    /// One `KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2, mask)` on a VM whose
+    /// disabled set is `disabled` (`kvm_vm_ioctl_enable_cap()` in
+    /// arch/x86/kvm/x86.c): nil when it fails with EINVAL (a bit outside
+    /// `supported`), else the new disabled set. Since 9966b7822b3f
+    /// ("disabled_quirks |= args[0]", with supported_quirks and
+    /// inapplicable_quirks; in model E's kernels, 6.12.78 included) each
+    /// call adds to the set, so a later call cannot re-enable a quirk, nor
+    /// undo what KVM disabled at VM creation. Before it the call replaced
+    /// the set.
+    public static func disableQuirks2(_ mask: QuirkMask, disabled: QuirkMask, supported: QuirkMask,
+                                      cumulative: Bool) -> QuirkMask? {
+        guard mask.isSubset(of: supported) else { return nil }
+        return cumulative ? disabled.union(mask) : mask
+    }
+
     /// Evaluates a VM's quirk request.
     ///
     /// `kernel` refines the supported set within a model. Assumption (not in
@@ -121,8 +136,8 @@ public enum QuirkEvaluator {
         }
 
         let refused = requested.subtracting(supported)
-        let accepted = refused.isEmpty
-        let disabled = accepted ? disabledAtCreation.union(requested) : disabledAtCreation
+        let disabled = disableQuirks2(requested, disabled: disabledAtCreation, supported: supported,
+                                      cumulative: model.disablingQuirksIsCumulative) ?? disabledAtCreation
 
         func requestedState(_ quirk: Quirk) -> (QuirkState, QuirkReason) {
             if disabled.contains(quirk) { return (.disabled, .disabledOnRequest) }

@@ -24,6 +24,7 @@ public enum Rule: UInt8, Sendable, CaseIterable {
     case mtrrFixed
     case mtrrVariable
     case mtrrUCWins
+    case mtrrUCMetFirst
     case mtrrWTOverWB
     case mtrrUndefinedMix
     case mtrrDefault
@@ -55,6 +56,7 @@ public enum Rule: UInt8, Sendable, CaseIterable {
         case .mtrrFixed: "MTRR.fixed"
         case .mtrrVariable: "MTRR.variable"
         case .mtrrUCWins: "MTRR.uc-wins"
+        case .mtrrUCMetFirst: "MTRR.uc-first-then-wb"
         case .mtrrWTOverWB: "MTRR.wt-over-wb"
         case .mtrrUndefinedMix: "MTRR.undefined-mix"
         case .mtrrDefault: "MTRR.default"
@@ -85,10 +87,11 @@ public enum Rule: UInt8, Sendable, CaseIterable {
         case .shadowPaging: "EPT off: shadow paging sets no EPT memory type and ignores guest PAT"
         case .mtrrDisabled: "MTRRdefType.E clear: UC if the guest CPUID has MTRR, else WB"
         case .mtrrFixed: "FE set and the page below 1 MiB: the fixed-range byte; variable ranges not consulted"
-        case .mtrrVariable: "variable range(s) of one type matched"
-        case .mtrrUCWins: "overlapping variable ranges, one UC: UC at once"
+        case .mtrrVariable: "variable range(s) of one type matched, walked in KVM's order (descending PhysBase)"
+        case .mtrrUCWins: "walking by descending PhysBase, a UC range met after the first match: UC at once"
+        case .mtrrUCMetFirst: "walking by descending PhysBase, a UC range was met first and the next match of another type returned WB at once (KVM checks only the range it visits for UC)"
         case .mtrrWTOverWB: "overlapping WT and WB variable ranges: WT"
-        case .mtrrUndefinedMix: "overlapping variable ranges of another mix (undefined in the SDM): WB at once"
+        case .mtrrUndefinedMix: "overlapping variable ranges of another mix (undefined in the SDM): WB at once at the second type met"
         case .mtrrDefault: "no variable range matched: the MTRRdefType type"
         case .mtrrHugePageSplit: "the huge page spans two MTRR types: KVM maps a smaller EPT leaf"
         case .ipatIdentity: "IPAT=1: the EPT type is the effective type"
@@ -107,8 +110,10 @@ public enum Rule: UInt8, Sendable, CaseIterable {
         case .amdNPT: "svm_hardware_setup() and NPT (arch/x86/kvm/svm)"
         case .shadowPaging: "arch/x86/kvm/mmu (shadow paging)"
         case .mtrrDisabled: "mtrr_disabled_type() in arch/x86/kvm/mtrr.c"
-        case .mtrrFixed, .mtrrVariable, .mtrrUCWins, .mtrrWTOverWB, .mtrrUndefinedMix, .mtrrDefault:
+        case .mtrrFixed, .mtrrDefault:
             "kvm_mtrr_get_guest_memory_type() in arch/x86/kvm/mtrr.c"
+        case .mtrrVariable, .mtrrUCWins, .mtrrUCMetFirst, .mtrrWTOverWB, .mtrrUndefinedMix:
+            "kvm_mtrr_get_guest_memory_type() walking the list set_var_mtrr_msr() keeps, in arch/x86/kvm/mtrr.c (v4.2-v6.10)"
         case .mtrrHugePageSplit: "kvm_mtrr_check_gfn_range_consistency() in arch/x86/kvm/mtrr.c"
         case .ipatIdentity: "SDM Vol. 3C 29.3.7 (EPT memory type, IPAT)"
         case .table11_7: "SDM Vol. 3A Table 11-7"

@@ -2,9 +2,11 @@ import JSON
 import MemTypeEngine
 import MemTypeWire
 
-/// `POST /v1/mtrr/resolve`: an MTRR set plus one GPA (the page's type, the
-/// rule, and the largest EPT level KVM would map there) or a range (the
-/// maximal runs of one type).
+/// `POST /v1/mtrr/resolve`: an MTRR set plus one GPA (the page's type as
+/// KVM's walk gives it, the rule, the walk itself, the SDM's reading of the
+/// same MTRRs, and the largest EPT level KVM would map there) or a range
+/// (the maximal runs of one KVM type). KVM's reading (models A and B), not
+/// the guest kernel's.
 struct MTRRResolveRequest {
     let mtrr: MTRRState
     let cpuidMTRR: Bool
@@ -37,8 +39,11 @@ struct MTRRResolveRequest {
             guard end & 0xFFF == 0 else { throw endField.invalid("must be 4 KiB aligned (the end is exclusive)") }
             guard start < end else { throw endField.invalid("must be above start") }
             guard end <= limit else { throw endField.invalid("must not exceed 2^MAXPHYADDR") }
-            guard let runs = mtrr.runs(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) else {
-                throw f.invalid("the range holds more than \(MTRRResolveRequest.maxRuns) runs, or its MTRR masks have holes that make it too costly to resolve (more than \(MTRRState.blockBudget) blocks); ask for a smaller range")
+            // KVM's ranges are intervals: at most 16 range ends and 88 fixed
+            // sub-ranges cut any span, so this never trips; the bound stays
+            // as the answer's size limit.
+            guard let runs = mtrr.kvmRuns(from: start, to: end, cpuidMTRR: cpuidMTRR, maxRuns: MTRRResolveRequest.maxRuns) else {
+                throw f.invalid("the range holds more than \(MTRRResolveRequest.maxRuns) runs; ask for a smaller range")
             }
             target = .range(start: start, end: end, runs: runs)
         case (nil, nil):
@@ -55,7 +60,7 @@ struct MTRRResolveRequest {
         w.member("default", mtrr.defaultType.name)
         switch target {
         case .gpa(let gpa):
-            let lookup = mtrr.lookup(gpa: gpa, cpuidMTRR: cpuidMTRR)
+            let lookup = mtrr.kvmLookup(gpa: gpa, cpuidMTRR: cpuidMTRR)
             w.member("gpa", hex: gpa)
             w.member("type", lookup.type.name)
             w.key("rule")
@@ -68,12 +73,26 @@ struct MTRRResolveRequest {
                 w.member("msr", hex: UInt64(MTRRState.fixedMSRs[msr]))
                 w.member("msr_name", MTRRState.fixedMSRNames[msr])
                 w.member("byte", byte)
-            case .variable(let n), .variableUCWins(let n), .variableWTOverWB(let n), .variableUndefinedMix(let n):
+            case .variable(let n):
+                w.member("range", n)
+            case .variableUCWins(let first, let n), .variableUCMetFirst(let first, let n),
+                 .variableWTOverWB(let first, let n), .variableUndefinedMix(let first, let n):
+                w.member("first", first)
                 w.member("range", n)
             case .defaultType: break
             }
             w.endObject()
-            w.member("max_level", mtrr.maxMappingLevel(gpa: gpa, requested: .size1G, cpuidMTRR: cpuidMTRR).name)
+            writeWalk(mtrr.kvmWalk(gpa: gpa), to: &w)
+            let sdm = mtrr.sdmLookup(gpa: gpa)
+            w.key("sdm_type")
+            if case .type(let t) = sdm { w.string(t.name) } else { w.null() }
+            w.key("warnings")
+            w.beginArray()
+            if let other = mtrr.sdmDisagreement(gpa: gpa, kvm: lookup) {
+                DecisionWarning.mtrrDiffersFromSDM(kvm: lookup.type, sdm: other).write(to: &w)
+            }
+            w.endArray()
+            w.member("max_level", mtrr.maxMappingLevel(gpa: gpa, requested: .size1G).name)
         case .range(let start, let end, let runs):
             w.member("start", hex: start)
             w.member("end", hex: end)
@@ -89,5 +108,28 @@ struct MTRRResolveRequest {
             w.endArray()
         }
         w.endObject()
+    }
+
+    /// KVM's list in visiting order, each entry with its interval and what
+    /// it did for this page (`KVMWalkStep`): the trace of what decided.
+    private func writeWalk(_ steps: [KVMWalkStep], to w: inout JSONWriter) {
+        w.key("walk")
+        w.beginArray()
+        for step in steps {
+            w.beginObject()
+            w.member("range", step.range)
+            w.member("type", step.type.name)
+            w.member("start", hex: step.start)
+            w.member("end", hex: step.end)
+            let effect = switch step.effect {
+            case .noMatch: "no_match"
+            case .firstMatch: "first_match"
+            case .precedence(let p): p.rawValue
+            case .notVisited: "not_visited"
+            }
+            w.member("effect", effect)
+            w.endObject()
+        }
+        w.endArray()
     }
 }

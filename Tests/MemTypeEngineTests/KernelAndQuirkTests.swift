@@ -7,6 +7,8 @@ import Testing
     ("6.11-rc1", .c), ("6.11-rc2", .c), ("6.11-rc7", .c),
     ("6.11", .d), ("6.11.0", .d), ("6.12.30", .d), ("6.15.9", .d), ("6.8.0-45-generic", .b),
     ("6.16-rc1", .e), ("6.16", .e), ("6.18.1", .e), ("7.0", .e),
+    // The 6.12 stable backport of IGNORE_GUEST_PAT: from 6.12.78.
+    ("6.12.77", .d), ("6.12.78", .e), ("v6.12.90", .e), ("6.13", .d), ("6.13.78", .d),
 ])
 func kernelSelectsModel(text: String, model: KVMModel) throws {
     let v = try #require(KernelVersion(text))
@@ -101,4 +103,28 @@ func quirkState(_ c: QuirkCase) {
     #expect(amd.disabled == .ignoreGuestPAT)
     let tdx = QuirkEvaluator.evaluate(model: .e, kernel: nil, host: HostProfile(), vm: VMConfig(type: .tdx))
     #expect(tdx.disabled.contains(.ignoreGuestPAT))
+}
+
+/// 9966b7822b3f made KVM_CAP_DISABLE_QUIRKS2 cumulative (model E, 6.12.78
+/// included): a second call cannot re-enable a quirk. Before it, each call
+/// replaced the disabled set.
+@Test func disablingQuirksIsCumulativeFromTheReleaseThatHasIt() {
+    let supported = QuirkMask(rawValue: 0x3FF)
+    let once = QuirkEvaluator.disableQuirks2(.ignoreGuestPAT, disabled: [], supported: supported, cumulative: true)
+    #expect(once == .ignoreGuestPAT)
+    let again = QuirkEvaluator.disableQuirks2([], disabled: once!, supported: supported, cumulative: true)
+    #expect(again == .ignoreGuestPAT)
+    let other = QuirkEvaluator.disableQuirks2(.cdNwCleared, disabled: once!, supported: supported, cumulative: true)
+    #expect(other == [.ignoreGuestPAT, .cdNwCleared])
+    // Before: the second call's mask is the new set.
+    #expect(QuirkEvaluator.disableQuirks2([], disabled: .cdNwCleared, supported: QuirkMask(rawValue: 0x7F), cumulative: false) == [])
+    // EINVAL changes nothing (nil).
+    #expect(QuirkEvaluator.disableQuirks2(.ignoreGuestPAT, disabled: [], supported: QuirkMask(rawValue: 0x1FF), cumulative: true) == nil)
+    #expect(KVMModel.e.disablingQuirksIsCumulative && !KVMModel.d.disablingQuirksIsCumulative)
+    // The evaluation uses it: on a 6.12.78 Intel host a request without
+    // CD_NW_CLEARED cannot undo what KVM disabled at VM creation.
+    let q = QuirkEvaluator.evaluate(model: KVMModel(kernel: KernelVersion("6.12.78")!), kernel: KernelVersion("6.12.78"),
+                                    host: HostProfile(), vm: VMConfig(disabledQuirks: .ignoreGuestPAT))
+    #expect(q.disabled == [.ignoreGuestPAT, .cdNwCleared])
+    #expect(q.ignoreGuestPAT.state == .disabled)
 }

@@ -14,9 +14,10 @@ import Testing
     #expect(!ranges[2].valid)  // reg02 absent: an invalid slot keeps the order
     #expect(ranges[3].type == .wc)
     let s = try MTRRState(defType: 1 << 11 | 0, variable: ranges, maxPhysAddr: 36)
-    #expect(s.lookup(gpa: 0xC000_0000, cpuidMTRR: true).type == .uc)
-    #expect(s.lookup(gpa: 0x1000, cpuidMTRR: true).type == .wb)
-    #expect(s.lookup(gpa: 0xD000_0000, cpuidMTRR: true) == MTRRLookup(type: .uc, source: .variableUCWins(range: 3)))
+    #expect(s.kvmLookup(gpa: 0xC000_0000, cpuidMTRR: true).type == .uc)
+    #expect(s.kvmLookup(gpa: 0x1000, cpuidMTRR: true).type == .wb)
+    // KVM walks by descending base: reg03's WC first, then reg01's UC returns UC.
+    #expect(s.kvmLookup(gpa: 0xD000_0000, cpuidMTRR: true) == MTRRLookup(type: .uc, source: .variableUCWins(first: 3, range: 1)))
 }
 
 @Test(arguments: [

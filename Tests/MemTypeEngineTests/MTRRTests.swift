@@ -23,16 +23,31 @@ private func r(_ n: Int, _ base: UInt64, _ size: UInt64, _ t: MemoryType) -> Var
 @Test func eachFixedByteSelectsItsSubRange() throws {
     // Byte k of MTRRfix16K_A0000 covers 0xA0000 + 16 KiB * k: mark only byte 3 WC.
     let s = try MTRRState(defType: e | fe | 6, fixed: [0, 0, 0x01 << 24])
-    #expect(s.lookup(gpa: 0xA_C000, cpuidMTRR: true) == MTRRLookup(type: .wc, source: .fixed(msr: 2, byte: 3)))
-    #expect(s.lookup(gpa: 0xA_8000, cpuidMTRR: true).type == .uc)
-    #expect(s.lookup(gpa: 0xB_0000, cpuidMTRR: true).type == .uc)
+    #expect(s.kvmLookup(gpa: 0xA_C000, cpuidMTRR: true) == MTRRLookup(type: .wc, source: .fixed(msr: 2, byte: 3)))
+    #expect(s.kvmLookup(gpa: 0xA_8000, cpuidMTRR: true).type == .uc)
+    #expect(s.kvmLookup(gpa: 0xB_0000, cpuidMTRR: true).type == .uc)
 }
 
-@Test func aLaterUCRangeIsHiddenByAnEarlierUndefinedMix() throws {
+@Test func equalBaseAddressesAreWalkedByTypeCodeNotRegisterOrder() throws {
+    // KVM's list compares whole PhysBase values, base and type byte: at one
+    // base WB (6) comes before WC (1) before UC (0), in any register order.
+    // WB then WC is an undefined mix: WB at once, before the UC is reached.
     let ordered = try MTRRState(defType: e | 6, variable: [r(0, 0, 1 << 30, .wb), r(1, 0, 1 << 30, .wc), r(2, 0, 1 << 30, .uc)])
-    #expect(ordered.lookup(gpa: 0x1000, cpuidMTRR: true) == MTRRLookup(type: .wb, source: .variableUndefinedMix(range: 1)))
+    #expect(ordered.kvmLookup(gpa: 0x1000, cpuidMTRR: true) == MTRRLookup(type: .wb, source: .variableUndefinedMix(first: 0, range: 1)))
+    // Was UC (register order, UC first). KVM never meets the UC range first here.
     let ucFirst = try MTRRState(defType: e | 6, variable: [r(0, 0, 1 << 30, .uc), r(1, 0, 1 << 30, .wb), r(2, 0, 1 << 30, .wc)])
-    #expect(ucFirst.lookup(gpa: 0x1000, cpuidMTRR: true) == MTRRLookup(type: .uc, source: .variableUCWins(range: 1)))
+    #expect(ucFirst.kvmListRegisters == [1, 2, 0])
+    #expect(ucFirst.kvmLookup(gpa: 0x1000, cpuidMTRR: true) == MTRRLookup(type: .wb, source: .variableUndefinedMix(first: 1, range: 2)))
+    // The SDM's reading of the same registers: UC wins.
+    #expect(ucFirst.sdmLookup(gpa: 0x1000) == .type(.uc))
+}
+
+@Test func kvmListIsByDescendingPhysBaseWithTheLaterRegisterFirstOnTies() throws {
+    let s = try MTRRState(defType: e | 6, variable: [
+        r(0, 0, 1 << 32, .wb), r(1, 0xC000_0000, 1 << 30, .uc), r(2, 0, 1 << 31, .wb), r(3, 0x1_0000_0000, 1 << 30, .wt),
+    ])
+    // reg03 (4 GiB), reg01 (3 GiB), then the tie at 0 WB: reg02 written after reg00.
+    #expect(s.kvmListRegisters == [3, 1, 2, 0])
 }
 
 @Test func invalidRangesAreSkippedAndSameTypesKept() throws {
@@ -40,8 +55,9 @@ private func r(_ n: Int, _ base: UInt64, _ size: UInt64, _ t: MemoryType) -> Var
         VariableMTRR(physBase: 0x0 | 0, physMask: 0xF_C000_0000),  // valid bit clear: ignored
         r(1, 0, 1 << 30, .wb), r(2, 0, 1 << 29, .wb),
     ])
-    #expect(s.lookup(gpa: 0x1000, cpuidMTRR: true) == MTRRLookup(type: .wb, source: .variable(first: 1)))
-    #expect(s.lookup(gpa: 1 << 31, cpuidMTRR: true) == MTRRLookup(type: .uc, source: .defaultType))
+    // Two WB ranges with one PhysBase: the later register is first in KVM's list.
+    #expect(s.kvmLookup(gpa: 0x1000, cpuidMTRR: true) == MTRRLookup(type: .wb, source: .variable(first: 2)))
+    #expect(s.kvmLookup(gpa: 1 << 31, cpuidMTRR: true) == MTRRLookup(type: .uc, source: .defaultType))
 }
 
 struct MTRRRejection: Sendable, CustomTestStringConvertible {
@@ -85,11 +101,11 @@ func kvmRejects(_ c: MTRRRejection) {
 @Test func hugePageLevelsFollowTypeBoundaries() throws {
     // WB below 3 GiB, UC 3-4 GiB, and a 4 KiB WC page at 3 GiB - 2 MiB + 8 KiB.
     let s = try MTRRState(defType: e | 6, variable: [r(0, 0xC000_0000, 1 << 30, .uc), r(1, 0xBFE0_2000, 0x1000, .wc)])
-    #expect(s.maxMappingLevel(gpa: 0xC000_0000, requested: .size1G, cpuidMTRR: true) == .size1G)
+    #expect(s.maxMappingLevel(gpa: 0xC000_0000, requested: .size1G) == .size1G)
     // [2 GiB, 3 GiB) holds the WC page: no 1 GiB leaf, but its first 2 MiB is all WB.
-    #expect(s.maxMappingLevel(gpa: 0x8000_0000, requested: .size1G, cpuidMTRR: true) == .size2M)
-    #expect(s.maxMappingLevel(gpa: 0xBFE0_0000, requested: .size2M, cpuidMTRR: true) == .size4K)
-    let runs = s.runs(from: 0xBFE0_0000, to: 0xC020_0000, cpuidMTRR: true)
+    #expect(s.maxMappingLevel(gpa: 0x8000_0000, requested: .size1G) == .size2M)
+    #expect(s.maxMappingLevel(gpa: 0xBFE0_0000, requested: .size2M) == .size4K)
+    let runs = s.kvmRuns(from: 0xBFE0_0000, to: 0xC020_0000, cpuidMTRR: true)
     #expect(runs == [
         MTRRRun(start: 0xBFE0_0000, end: 0xBFE0_2000, type: .wb),
         MTRRRun(start: 0xBFE0_2000, end: 0xBFE0_3000, type: .wc),
@@ -99,9 +115,9 @@ func kvmRejects(_ c: MTRRRejection) {
     // The first megabyte with fixed ranges on never maps as one 2 MiB leaf
     // unless every fixed byte and the rest of the block agree.
     let allWB = try MTRRState(defType: e | fe | 6, fixed: Array(repeating: 0x0606_0606_0606_0606, count: 11))
-    #expect(allWB.maxMappingLevel(gpa: 0, requested: .size2M, cpuidMTRR: true) == .size2M)
+    #expect(allWB.maxMappingLevel(gpa: 0, requested: .size2M) == .size2M)
     let oneWC = try MTRRState(defType: e | fe | 6, fixed: Array(repeating: 0x0606_0606_0606_0606, count: 10) + [0x0606_0606_0606_0601])
-    #expect(oneWC.maxMappingLevel(gpa: 0, requested: .size2M, cpuidMTRR: true) == .size4K)
+    #expect(oneWC.maxMappingLevel(gpa: 0, requested: .size2M) == .size4K)
 }
 
 @Test func theBochsStoryReproduces() throws {
@@ -160,4 +176,46 @@ func kvmRejects(_ c: MTRRRejection) {
     #expect(throws: DecisionInputError.self) { try DecisionRequest(access: GuestAccess(tdxPrivate: true)).validate() }
     #expect(throws: DecisionInputError.self) { try DecisionRequest(access: GuestAccess(gpa: 1 << 46)).validate() }
     #expect(throws: DecisionInputError.self) { try DecisionRequest(vm: VMConfig(disabledQuirks: QuirkMask(rawValue: 1 << 20))).validate() }
+}
+
+@Test func kvmReadsUnalignedBasesAndHoledMasksAsIntervals() throws {
+    // A base below its mask's size: the SDM matches [0xC0000000, 4 GiB) by
+    // the mask, KVM the interval from the base itself.
+    let unaligned = try MTRRState(defType: e | 6, variable: [VariableMTRR(physBase: 0xC000_1000 | 0, physMask: 0xF_C000_0800)], maxPhysAddr: 36)
+    #expect(unaligned.variable[0].kvmInterval(maxPhysAddr: 36) == (0xC000_1000, 0x1_0000_0000))
+    #expect(unaligned.kvmLookup(gpa: 0xC000_0000, cpuidMTRR: true).type == .wb)
+    #expect(unaligned.sdmLookup(gpa: 0xC000_0000) == .type(.uc))
+    #expect(unaligned.kvmLookup(gpa: 0xC000_1000, cpuidMTRR: true).type == .uc)
+    // A mask with a hole (bit 29 clear, 1 GiB granules above): the SDM
+    // matches two 256 MiB pieces; KVM one interval up to the ones it fills in.
+    let holed = try MTRRState(defType: e | 6, variable: [VariableMTRR(physBase: 0 | 0, physMask: 0xF_D000_0800 & ~(1 << 29) | 1 << 28)], maxPhysAddr: 36)
+    let (start, end) = holed.variable[0].kvmInterval(maxPhysAddr: 36)
+    #expect(start == 0 && end == 0x3000_0000)  // bits 29 and 27:0 filled in: (0 | 0x2fffffff) + 1
+    #expect(holed.kvmLookup(gpa: 0x2000_0000, cpuidMTRR: true).type == .uc)
+    #expect(holed.sdmLookup(gpa: 0x2000_0000) == .type(.uc))
+    #expect(holed.kvmLookup(gpa: 0x1000_0000, cpuidMTRR: true).type == .uc)
+    #expect(holed.sdmLookup(gpa: 0x1000_0000) == .type(.wb))
+}
+
+@Test func kvmHugePageCheckComparesRawTypesNotResolvedOnes() throws {
+    // Worked example 12's MTRRs: every page of [3 GiB, 3 GiB + 2 MiB) is WB
+    // in KVM's walk, yet the block meets a UC and a WB range: 4 KiB leaves.
+    let s = try MTRRState(defType: e | 6, variable: [r(0, 0, 1 << 32, .wb), r(1, 0xC000_0000, 1 << 30, .uc)])
+    #expect(s.kvmLookup(gpa: 0xC000_0000, cpuidMTRR: true).type == .wb)
+    #expect(s.kvmLookup(gpa: 0xC01F_F000, cpuidMTRR: true).type == .wb)
+    #expect(!s.kvmRangeConsistent(blockStart: 0xC000_0000, shift: 21))
+    #expect(s.maxMappingLevel(gpa: 0xC000_0000, requested: .size2M) == .size4K)
+    // Below 3 GiB only the WB range: 1 GiB leaves.
+    #expect(s.maxMappingLevel(gpa: 0x8000_0000, requested: .size1G) == .size1G)
+}
+
+@Test func kvmHugePageCheckCountsAHigherRangeStartingInsideTheBlockAsAGap() throws {
+    // [0, 1 MiB) and [1 MiB, 2 MiB) both WB cover the 2 MiB block, but KVM
+    // meets the higher one first and its coverage test, written for
+    // ascending bases, sees a gap: with a UC default, 4 KiB leaves.
+    let s = try MTRRState(defType: e | 0, variable: [r(0, 0, 1 << 20, .wb), r(1, 1 << 20, 1 << 20, .wb)])
+    #expect(!s.kvmRangeConsistent(blockStart: 0, shift: 21))
+    // With a WB default the "gap" has the same type: consistent.
+    let wbDefault = try MTRRState(defType: e | 6, variable: [r(0, 0, 1 << 20, .wb), r(1, 1 << 20, 1 << 20, .wb)])
+    #expect(wbDefault.kvmRangeConsistent(blockStart: 0, shift: 21))
 }

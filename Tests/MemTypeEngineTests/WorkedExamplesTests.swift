@@ -8,6 +8,10 @@ struct WorkedExample: Sendable, CustomTestStringConvertible {
     let eptType: MemoryType?
     let ipat: Bool?
     let effective: MemoryType?
+    /// The rules the decision's trace must show, where the example pins them.
+    var trace: [Rule]? = nil
+    /// The warning codes the decision must carry, where the example pins them.
+    var warnings: [String]? = nil
     var testDescription: String { "example \(number)" }
 }
 
@@ -52,9 +56,12 @@ let workedExamples: [WorkedExample] = [
        access(0, gpa: 0xA0000), .wc, false, .wc),
     ex(11, "6.6", intelSS, ncDMA, vcpu(pat: .reset, mtrr: mtrr(def: e | 0, fixed: [0, 0, 0x0606_0606_0606_0606])),
        access(0, gpa: 0xA0000), .uc, false, .uc),
+    // KVM visits the UC range (higher base) first; the WB range next returns
+    // WB. The SDM (and the guest's kernel) would say UC: warned.
     ex(12, "6.6", intelSS, ncDMA,
        vcpu(mtrr: mtrr(def: e | 6, variable: [range(0, 0, 1 << 32, .wb), range(1, 0xC000_0000, 1 << 30, .uc)])),
-       access(1, gpa: 0xC000_0000), .uc, false, .wc),
+       access(1, gpa: 0xC000_0000), .wb, false, .wc)
+        .with(trace: [.aGuestMTRR, .mtrrUCMetFirst, .table11_7], warnings: ["mtrr_differs_from_sdm"]),
     ex(13, "6.6", intelSS, ncDMA,
        vcpu(pat: .reset, mtrr: mtrr(def: e | 6, variable: [range(0, 0, 1 << 32, .wb), range(1, 0x8000_0000, 1 << 31, .wt)])),
        access(0, gpa: 0x8000_0000), .wt, false, .wt),
@@ -81,7 +88,22 @@ let workedExamples: [WorkedExample] = [
        GuestAccess(gpa: 0x4000_0000, patIndex: PATIndex(entry: 1 << 12 | 1 << 3 | 1 << 7, level: .size2M),
                    patIndexFromEntry: true, level: .size2M),
        .wb, false, .wp),
+    // The same two ranges with the types swapped: WB (higher base) first,
+    // then UC returns UC, as the SDM would too: no warning.
+    ex(31, "6.6", intelSS, ncDMA,
+       vcpu(mtrr: mtrr(def: e | 6, variable: [range(0, 0, 1 << 32, .uc), range(1, 0xC000_0000, 1 << 30, .wb)])),
+       access(1, gpa: 0xC000_0000), .uc, false, .wc)
+        .with(trace: [.aGuestMTRR, .mtrrUCWins, .table11_7], warnings: []),
 ]
+
+extension WorkedExample {
+    func with(trace: [Rule], warnings: [String]) -> WorkedExample {
+        var copy = self
+        copy.trace = trace
+        copy.warnings = warnings
+        return copy
+    }
+}
 
 @Test(arguments: workedExamples)
 func workedExample(_ example: WorkedExample) throws {
@@ -90,6 +112,21 @@ func workedExample(_ example: WorkedExample) throws {
     #expect(d.ept?.type == example.eptType)
     #expect(d.ept?.ipat == example.ipat)
     #expect(d.effective == example.effective)
+    if let trace = example.trace { #expect(d.trace.rules == trace) }
+    if let warnings = example.warnings { #expect(d.warnings.map(\.code) == warnings) }
+}
+
+@Test func example12And31NameTheRangesThatDecided() {
+    func source(_ n: Int) -> MTRRSource? {
+        let r = workedExamples.first { $0.number == n }!.request
+        return r.vcpu.mtrr.kvmLookup(gpa: r.access.gpa, cpuidMTRR: true).source
+    }
+    // 12: register 1 (UC, base 3 GiB) met first, register 0 (WB) returned WB.
+    #expect(source(12) == .variableUCMetFirst(first: 1, range: 0))
+    // 31: register 1 (WB, base 3 GiB) met first, register 0 (UC) returned UC.
+    #expect(source(31) == .variableUCWins(first: 1, range: 0))
+    let d12 = DecisionEngine.decide(workedExamples.first { $0.number == 12 }!.request)
+    #expect(d12.warnings == [.mtrrDiffersFromSDM(kvm: .wb, sdm: .type(.uc))])
 }
 
 @Test func example30InvalidPATIsRejectedNamingByte0() {
@@ -97,7 +134,7 @@ func workedExample(_ example: WorkedExample) throws {
 }
 
 @Test func example26RefusesTheDisableRequest() {
-    let d = DecisionEngine.decide(workedExamples[25].request)
+    let d = DecisionEngine.decide(workedExamples.first { $0.number == 26 }!.request)
     #expect(d.quirks.enableCapFails)
     #expect(d.quirks.refused == .ignoreGuestPAT)
     #expect(d.quirks.ignoreGuestPAT.state == .forcedOn)

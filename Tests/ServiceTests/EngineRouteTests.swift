@@ -97,6 +97,61 @@ let bochsBody = #"{"kernel":"6.16","host":{"cpu":{"family":6,"model":"0x8f"}},"v
         #expect(try bad.json()["pointer"] == "/mtrr/def_type")
     }
 
+    /// Worked examples 12 and 31 through the route: the walk in KVM's order
+    /// names what decided, and the SDM's reading is given beside it.
+    @Test func mtrrResolveTracesKVMsWalk() throws {
+        let s = try TestServer()
+        func resolve(_ low: String, _ high: String) throws -> JSONValue {
+            let mtrr = #"{"enabled":true,"default":"WB","variable":[{"base":0,"size":"0x100000000","type":"\#(low)"},{"base":"0xc0000000","size":"0x40000000","type":"\#(high)"}]}"#
+            return try s.request("POST", "/v1/mtrr/resolve", json: #"{"mtrr":\#(mtrr),"gpa":"0xc0000000"}"#).json()
+        }
+        // 12: WB 0-4 GiB (reg 0), UC 3-4 GiB (reg 1). UC met first, WB next returns WB.
+        let ex12 = try resolve("WB", "UC")
+        #expect(ex12["type"] == "WB")
+        #expect(ex12["rule", "rule"] == "MTRR.uc-first-then-wb")
+        #expect(ex12["detail", "first"] == 1)
+        #expect(ex12["detail", "range"] == 0)
+        #expect(ex12["walk", 0, "range"] == 1)
+        #expect(ex12["walk", 0, "effect"] == "first_match")
+        #expect(ex12["walk", 1, "range"] == 0)
+        #expect(ex12["walk", 1, "effect"] == "uc_met_first_returns_wb")
+        #expect(ex12["sdm_type"] == "UC")
+        #expect(ex12["warnings", 0, "code"] == "mtrr_differs_from_sdm")
+        // KVM's huge-page check sees a UC and a WB range in every huge block here.
+        #expect(ex12["max_level"] == "4K")
+        // 31: UC 0-4 GiB (reg 0), WB 3-4 GiB (reg 1). WB met first, UC next returns UC.
+        let ex31 = try resolve("UC", "WB")
+        #expect(ex31["type"] == "UC")
+        #expect(ex31["rule", "rule"] == "MTRR.uc-wins")
+        #expect(ex31["walk", 1, "effect"] == "uc_returns_uc")
+        #expect(ex31["sdm_type"] == "UC")
+        #expect(ex31["warnings"]?.arrayValue?.isEmpty == true)
+        // The same access as a model A decision: EPT WB for example 12, warned.
+        let d = try s.request("POST", "/v1/decisions", json: """
+            {"kernel":"6.6","vm":{"noncoherent_dma":true},"vcpu":{"pat":"linux","mtrr":{"enabled":true,"default":"WB","variable":[{"base":0,"size":"0x100000000","type":"WB"},{"base":"0xc0000000","size":"0x40000000","type":"UC"}]}},"access":{"gpa":"0xc0000000","pat_index":1}}
+            """).json()
+        #expect(d["ept", "type"] == "WB")
+        #expect(d["effective"] == "WC")
+        #expect(d["trace", 1, "rule"] == "MTRR.uc-first-then-wb")
+        #expect(d["warnings", 0, "code"] == "mtrr_differs_from_sdm")
+    }
+
+    /// Raw PhysBase/PhysMask values KVM's WRMSR accepts, with a base below its
+    /// mask's size: accepted, and resolved as KVM's interval from the base.
+    @Test func rawUnalignedRangesResolveAsKVMDoes() throws {
+        let s = try TestServer()
+        let mtrr = #"{"def_type":"0x806","variable":[{"phys_base":"0xc0001000","phys_mask":"0x3fc0000800"}]}"#
+        // MAXPHYADDR 38: the mask's ones end at bit 37, KVM sets the bits above.
+        let below = try s.request("POST", "/v1/mtrr/resolve", json: #"{"maxphyaddr":38,"mtrr":\#(mtrr),"gpa":"0xc0000000"}"#)
+        #expect(below.status == 200)
+        #expect(try below.json()["type"] == "WB")
+        #expect(try below.json()["sdm_type"] == "UC")
+        #expect(try below.json()["walk", 0, "start"] == "0xc0001000")
+        #expect(try below.json()["walk", 0, "end"] == "0x100000000")
+        let inside = try s.request("POST", "/v1/mtrr/resolve", json: #"{"maxphyaddr":38,"mtrr":\#(mtrr),"gpa":"0xc0001000"}"#).json()
+        #expect(inside["type"] == "UC")
+    }
+
     @Test func models() throws {
         let s = try TestServer()
         let j = try s.request("GET", "/v1/models").json()

@@ -167,20 +167,30 @@ import Testing
         #expect(try s.request("GET", "/healthz").status == 200)
     }
 
-    @Test func holeyMasksOverHugeRangesAreRefusedNotWalked() throws {
+    @Test func holeyMasksResolveAsKVMIntervalsOverHugeRanges() throws {
         let s = try TestServer()
-        // A mask with holes in its low bits over 64 TiB: 2^34 pages if walked page by page.
-        let mtrr = #"{"enabled":true,"default":"WB","variable":[{"phys_base":"0x6","phys_mask":"0x1800"}]}"#
+        // PhysMask 0x1800 (valid, bit 12 only): the SDM would match every other
+        // 4 KiB page (2^33 runs over 64 TiB); KVM reads one interval,
+        // [0, (0 | ~mask) + 1) = [0, 2^46 - 4 KiB). Was a 422 (block budget).
+        let mtrr = #"{"enabled":true,"default":"UC","variable":[{"phys_base":"0x6","phys_mask":"0x1800"}]}"#
         let r = try s.request("POST", "/v1/mtrr/resolve", json: #"{"mtrr":\#(mtrr),"range":{"start":0,"end":"0x400000000000"}}"#)
-        #expect(r.status == 422)
-        #expect(try r.json()["pointer"] == "/range")
-        // A UC range with that mask in a 1 GiB decision: every other 4 KiB page is UC,
-        // so only 4 KiB leaves work; the answer comes within the block budget.
+        #expect(r.status == 200)
+        let runs = try r.json()
+        #expect(runs["runs"]?.arrayValue?.count == 2)
+        #expect(runs["runs", 0, "end"] == "0x3ffffffff000")
+        #expect(runs["runs", 0, "type"] == "WB")
+        #expect(runs["runs", 1, "type"] == "UC")
+        // A UC range with that mask in a 1 GiB decision: one UC interval covers
+        // the block, so KVM maps a 1 GiB leaf (was 4 KiB under the SDM reading).
         let uc = #"{"enabled":true,"default":"WB","variable":[{"phys_base":"0x0","phys_mask":"0x1800"}]}"#
         let d = try s.request("POST", "/v1/decisions",
                               json: #"{"model":"A","vm":{"noncoherent_dma":true},"vcpu":{"mtrr":\#(uc)},"access":{"level":"1G"}}"#)
         #expect(d.status == 200)
-        #expect(try d.json()["max_level"] == "4K")
+        #expect(try d.json()["max_level"] == "1G")
+        // The guest side still reads the mask the SDM's way, within its block budget.
+        let g = try s.request("POST", "/v1/guest/memtype",
+                              json: #"{"mtrr":\#(uc),"calls":[{"call":"ioremap_cache","start":"0x100000000","end":"0x100002000"}]}"#)
+        #expect(g.status == 200)
         #expect(try s.request("GET", "/healthz").status == 200)
     }
 
