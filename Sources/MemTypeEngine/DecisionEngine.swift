@@ -23,8 +23,11 @@ public enum DecisionEngine {
         if access.patIndexFromEntry { trace.append(access.level == .size4K ? .patIndex4K : .patIndexHuge) }
         let patType = vcpu.pat[access.patIndex]
 
+        // Models A/B: the SDM's reading of the guest MTRRs where it differs from KVM's.
+        var sdmMTRR: SDMMTRRAnswer?
+
         func answer(_ applicability: Applicability, ept: EPTMemoryType?, effective: MemoryType?,
-                    cell: EffectiveCell? = nil, maxLevel: PageLevel? = nil, sdmMTRR: SDMMTRRAnswer? = nil) -> Decision {
+                    cell: EffectiveCell? = nil, maxLevel: PageLevel? = nil) -> Decision {
             if let effective, !access.mmio, applicability != .tdxPrivate,
                effective == .uc || effective == .wt || effective == .wp {
                 warnings.insert(.uncachedRAM)
@@ -52,7 +55,6 @@ public enum DecisionEngine {
         // vmx_get_mt_mask(), by model.
         let ept: EPTMemoryType
         var maxLevel: PageLevel?
-        var sdmMTRR: SDMMTRRAnswer?
         if access.mmio {
             trace.append(.mmioUC)
             ept = EPTMemoryType(type: .uc, ipat: false)
@@ -123,12 +125,12 @@ public enum DecisionEngine {
         // Combine with the guest PAT type.
         if ept.ipat {
             trace.append(.ipatIdentity)
-            return answer(.ept, ept: ept, effective: ept.type, maxLevel: maxLevel, sdmMTRR: sdmMTRR)
+            return answer(.ept, ept: ept, effective: ept.type, maxLevel: maxLevel)
         }
         trace.append(.table11_7)
         // The EPT type is UC or an MTRR type, so it always has a row.
         let cell = EffectiveTypeTable.cell(row: ept.type, pat: patType)!
-        return answer(.ept, ept: ept, effective: cell.type, cell: cell, maxLevel: maxLevel, sdmMTRR: sdmMTRR)
+        return answer(.ept, ept: ept, effective: cell.type, cell: cell, maxLevel: maxLevel)
     }
 
     /// The trace rule for an MTRR lookup outcome.

@@ -97,7 +97,13 @@ public enum KVMModel: String, Sendable, CaseIterable, Comparable {
     /// Whether KVM_CAP_DISABLE_QUIRKS2 adds to the disabled set rather than
     /// replacing it (9966b7822b3f, which came with the IGNORE_GUEST_PAT
     /// plumbing: v6.16, and 6.12.78 and later 6.12.y).
-    public var disablingQuirksIsCumulative: Bool { self == .e }
+    public var disablingQuirksIsCumulative: Bool {
+        // A switch: `==` on a String-backed enum compares raw strings.
+        switch self {
+        case .e: true
+        case .a, .b, .c, .d: false
+        }
+    }
 
     /// Whether this model consults guest MTRRs and CR0.CD (removed in 6.11).
     public var honorsGuestMTRRs: Bool { self <= .b }

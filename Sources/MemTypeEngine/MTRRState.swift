@@ -26,13 +26,18 @@ public struct MTRRState: Sendable, Hashable {
     /// PhysBase/PhysMask pairs in register order (at most eight).
     public let variable: [VariableMTRR]
     /// The guest's MAXPHYADDR: bits at and above it are reserved in PhysBase/PhysMask.
-    public let maxPhysAddr: Int
-    /// KVM's list of the valid variable ranges (`set_var_mtrr_msr()`), as
-    /// register numbers packed three bits each, first visited in the low
-    /// bits; `kvmListCount` of them. Derived from `variable` once, here, so
-    /// a lookup walks the list without sorting or allocating.
-    let kvmList: UInt32
-    let kvmListCount: Int
+    public var maxPhysAddr: Int { Int(packed >> 32) }
+    /// KVM's list of the valid variable ranges (`set_var_mtrr_msr()`): the
+    /// register numbers three bits each, first visited in the low bits.
+    /// Derived from `variable` once, in init, so a lookup walks the list
+    /// without sorting or allocating.
+    var kvmList: UInt32 { UInt32(truncatingIfNeeded: packed) & 0xFF_FFFF }
+    /// How many valid ranges the list holds.
+    var kvmListCount: Int { Int(packed >> 24 & 0xF) }
+    /// MAXPHYADDR in bits 39:32, the list's count in bits 27:24 and its
+    /// order in bits 23:0: one word, so the state stays four words (passed
+    /// in registers; every request copies it).
+    private let packed: UInt64
 
     /// The state at vCPU reset: every MSR zero, so MTRRs are disabled.
     public static func reset(maxPhysAddr: Int = 46) -> MTRRState {
@@ -47,8 +52,8 @@ public struct MTRRState: Sendable, Hashable {
         self.defType = defType
         self.fixed = fixed
         self.variable = variable
-        self.maxPhysAddr = maxPhysAddr
-        (kvmList, kvmListCount) = MTRRState.kvmListOrder(variable)
+        let (order, count) = MTRRState.kvmListOrder(variable)
+        packed = UInt64(maxPhysAddr) << 32 | UInt64(count) << 24 | UInt64(order)
     }
 
     /// The order KVM v4.2-v6.10 visits the valid variable ranges in

@@ -217,6 +217,16 @@ func randomGPA(_ rng: inout SplitMix) -> UInt64 {
     }
 }
 
+/// Runs cover [start, end) end to end, and are maximal.
+func expectRunsTile(_ runs: [MTRRRun], start: UInt64, end: UInt64) {
+    #expect(runs.first?.start == start)
+    #expect(runs.last?.end == end)
+    for (a, b) in zip(runs, runs.dropFirst()) {
+        #expect(a.end == b.start)
+        #expect(a.type != b.type)  // maximal
+    }
+}
+
 @Test func kvmRunsCoverTheRangeAndAgreePageByPage() async {
     await propertyCheck(count: 300, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
         var rng = SplitMix(state: seed)
@@ -228,12 +238,7 @@ func randomGPA(_ rng: inout SplitMix) -> UInt64 {
             Issue.record("too many runs")
             return
         }
-        #expect(runs.first?.start == start)
-        #expect(runs.last?.end == end)
-        for (a, b) in zip(runs, runs.dropFirst()) {
-            #expect(a.end == b.start)
-            #expect(a.type != b.type)  // maximal
-        }
+        expectRunsTile(runs, start: start, end: end)
         for run in runs {
             for gpa in stride(from: run.start, to: run.end, by: 0x1000) {
                 #expect(list.type(s, gpa: gpa, cpuidMTRR: true) == run.type)
@@ -256,12 +261,7 @@ func randomGPA(_ rng: inout SplitMix) -> UInt64 {
             Issue.record("too many runs")
             return
         }
-        #expect(runs.first?.start == start)
-        #expect(runs.last?.end == end)
-        for (a, b) in zip(runs, runs.dropFirst()) {
-            #expect(a.end == b.start)
-            #expect(a.type != b.type)  // maximal
-        }
+        expectRunsTile(runs, start: start, end: end)
         for run in runs {
             for gpa in stride(from: run.start, to: run.end, by: max(4096, Int(run.end - run.start) / 8 & ~0xFFF)) {
                 #expect(referenceGuestKernelType(s, gpa: gpa) == run.type)
