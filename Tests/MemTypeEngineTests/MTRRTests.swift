@@ -219,3 +219,18 @@ func kvmRejects(_ c: MTRRRejection) {
     let wbDefault = try MTRRState(defType: e | 6, variable: [r(0, 0, 1 << 20, .wb), r(1, 1 << 20, 1 << 20, .wb)])
     #expect(wbDefault.kvmRangeConsistent(blockStart: 0, shift: 21))
 }
+
+@Test func classicFirmwareLayoutOn610MapsTheFramebufferWB() {
+    // Issue 10's report: WB over 0-4 GiB, UC over 0xc0000000/1 GiB, 6.10 with
+    // non-coherent DMA, the bochs framebuffer page. KVM 6.10 maps it WB (the
+    // engine used to say UC), and says the SDM would give UC.
+    let mtrr = try! MTRRState(defType: e | 6, variable: [r(0, 0, 1 << 32, .wb), r(1, 0xC000_0000, 1 << 30, .uc)])
+    let d = DecisionEngine.decide(DecisionRequest(kernel: .version(KernelVersion("6.10")!), vm: VMConfig(noncoherentDMA: true),
+                                                  vcpu: VCPUState(pat: .linux, mtrr: mtrr),
+                                                  access: GuestAccess(gpa: 0xFD00_0000, patIndex: PATIndex(2)!)))
+    #expect(d.model == .b)
+    #expect(d.ept == EPTMemoryType(type: .wb, ipat: false))
+    #expect(d.effective == .uc)  // guest UC- on an EPT WB row
+    #expect(d.trace.rules.contains(.mtrrUCMetFirst))
+    #expect(d.warnings.contains(.mtrrDiffersFromSDM(kvm: .wb, sdm: .type(.uc))))
+}
