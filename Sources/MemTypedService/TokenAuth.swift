@@ -50,8 +50,20 @@ public struct TokenAuth: Sendable {
     /// The caller's token name for an operation needing `access`, or the 401/403 problem.
     func authorize(_ request: HTTPRequest, for access: Access) throws(Problem) -> String {
         if access == .read && !readsRequireToken { return "anonymous" }
-        guard let header = request.headers["Authorization"] else {
+        let headers = request.headers.values("Authorization")
+        guard let header = headers.first else {
             throw TokenAuth.unauthorized("this operation needs a bearer token (Authorization: Bearer TOKEN)")
+        }
+        // Two credentials are ambiguous: a proxy in front may have checked the
+        // other one. Refused whatever they hold, even the same token twice.
+        guard headers.count == 1 else {
+            throw Problem(status: 400, type: "/problems/ambiguous-header", title: "Bad Request",
+                          detail: "the Authorization header appears \(headers.count) times; send it once")
+        }
+        // A control byte (a NUL above all) makes the value mean different
+        // things to different parsers: C code stops at the NUL, we would not.
+        guard !header.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) else {
+            throw TokenAuth.unauthorized("the Authorization header holds a control character")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -79,10 +91,14 @@ public struct TokenAuth: Sendable {
 
     static let nameBytes = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-".utf8)
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<a.count { diff |= a[i] ^ (i < b.count ? b[i] : ~a[i]) }
-        return diff == 0
+    /// Whether `presented` is exactly `token`. The time depends on the
+    /// token's length only, not on where the bytes differ. The lengths are
+    /// compared as whole numbers: folding their difference into the byte
+    /// accumulator once let a token plus 256*k extra bytes pass.
+    static func constantTimeEqual(_ token: [UInt8], _ presented: [UInt8]) -> Bool {
+        var diff: UInt8 = 0
+        for i in 0..<token.count { diff |= token[i] ^ (i < presented.count ? presented[i] : ~token[i]) }
+        return diff == 0 && token.count == presented.count
     }
 
     static func unauthorized(_ detail: String) -> Problem {

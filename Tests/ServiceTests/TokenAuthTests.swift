@@ -46,6 +46,36 @@ import Testing
         #expect(throws: TokenFileError.self) { try TokenAuth(fileText: text) }
     }
 
+    /// Issue 16 item 4, below the socket: what the server sees is refused.
+    @Test func lengthsAreComparedExactly() {
+        let token = Array("ops-token-0123456789abcdef".utf8)
+        for extra in [1, 255, 256, 512, 65536] {
+            #expect(!TokenAuth.constantTimeEqual(token, token + Array(repeating: UInt8(ascii: "x"), count: extra)), "\(extra)")
+        }
+        #expect(throws: Problem.self) {
+            try auth.authorize(request("Bearer ops-token-0123456789abcdef" + String(repeating: "x", count: 256)), for: .write)
+        }
+    }
+
+    @Test func aControlByteInTheValueIsRefused() {
+        for junk in ["\u{0}junk", "\u{0}", "\u{1}", "\u{7F}"] {
+            #expect(throws: Problem.self) { try auth.authorize(request("Bearer ops-token-0123456789abcdef" + junk), for: .write) }
+        }
+    }
+
+    @Test func twoAuthorizationHeadersAre400() {
+        let twice = HTTPRequest(method: "PUT", path: "/v1/vms/a", headers: HTTPHeaders([
+            ("Authorization", "Bearer ops-token-0123456789abcdef"), ("authorization", "Bearer ops-token-0123456789abcdef"),
+        ]))
+        do {
+            _ = try auth.authorize(twice, for: .write)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.status == 400)
+            #expect(error.detail.contains("Authorization"))
+        }
+    }
+
     @Test func constantTimeComparison() {
         #expect(TokenAuth.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
         #expect(!TokenAuth.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
