@@ -235,6 +235,16 @@ struct QueryParameters {
 
     func values(_ name: String) -> [String] { items.filter { $0.name == name }.map(\.value) }
 
+    /// The values of a repeatable parameter, 422 if it is given more than
+    /// `limit` times (the contract's `maxItems`; repeats count, as they do there).
+    func values(_ name: String, atMost limit: Int) throws(Problem) -> [String] {
+        let all = values(name)
+        guard all.count <= limit else {
+            throw QueryParameters.invalid(name, "given \(all.count) times; at most \(limit)")
+        }
+        return all
+    }
+
     static func invalid(_ name: String, _ message: String) -> Problem {
         Problem(invalid: InvalidField(pointer: "/query/" + JSONPointer.escape(name), message: message))
     }

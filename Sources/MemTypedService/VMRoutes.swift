@@ -129,7 +129,8 @@ extension MemTypedService {
         _ = try configuration.auth.authorize(c.request, for: .read)
         let q = try QueryParameters(c.request, allowed: Self.listParameters, repeatable: Self.listRepeatable)
         var query = VMQuery(baseline: q["baseline"], hostProfile: q["host_profile"], limit: try q.limit(), cursor: q["cursor"])
-        for text in q.values("quirk") {
+        // One filter per quirk is the most that can mean anything.
+        for text in try q.values("quirk", atMost: Quirk.allCases.count) {
             let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let quirk = Quirk(name: String(parts[0])),
                   let choice = QuirkChoice(rawValue: String(parts[1]).lowercasedASCII())
@@ -141,7 +142,7 @@ extension MemTypedService {
             }
             query.quirks[quirk] = choice
         }
-        for text in q.values("label") {
+        for text in try q.values("label", atMost: VMQuery.maxLabelFilters) {
             guard let eq = text.firstIndex(of: "=") else {
                 throw QueryParameters.invalid("label", "\"\(text.prefix(60))\" is not key=value")
             }

@@ -215,6 +215,26 @@ import VMStore
         }
     }
 
+    /// Issue 16 item 12: the contract says at most 12 `quirk=` (one per quirk)
+    /// and 16 `label=`; repeats of the same filter count, as in `maxItems`.
+    @Test func repeatedFiltersAreCountedAgainstTheContract() throws {
+        let s = try StoreServer()
+        try s.createVM("q1", vmJSON())
+        func get(_ name: String, _ value: String, times: Int) throws -> RawHTTPResponse {
+            try s.request("GET", "/v1/vms?" + Array(repeating: "\(name)=\(value)", count: times).joined(separator: "&"), token: nil)
+        }
+        let twelve = try get("quirk", "IGNORE_GUEST_PAT:keep_enabled", times: 12)
+        #expect(twelve.status == 200, "\(twelve.bodyText)")
+        let thirteen = try get("quirk", "IGNORE_GUEST_PAT:keep_enabled", times: 13)
+        #expect(thirteen.status == 422, "\(thirteen.bodyText)")
+        #expect(thirteen.header("Content-Type") == "application/problem+json")
+        #expect(try thirteen.json()["pointer"]?.stringValue == "/query/quirk")
+        #expect(try get("label", "env=prod", times: 16).status == 200)
+        let seventeen = try get("label", "env=prod", times: 17)
+        #expect(seventeen.status == 422, "\(seventeen.bodyText)")
+        #expect(try seventeen.json()["pointer"]?.stringValue == "/query/label")
+    }
+
     @Test func historyRecordsActorsAndChanges() throws {
         let s = try StoreServer()
         try s.createVM("h", vmJSON())
