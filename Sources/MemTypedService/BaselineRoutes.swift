@@ -275,6 +275,10 @@ extension MemTypedService {
 
         var w = JSONWriter(capacity: 512 + 1400 * page.items.count)
         var counts = (wouldMove: 0, moved: 0, unchanged: 0, failed: 0)
+        // After the store itself failed (busy, full, corrupt), the remaining
+        // records get the same answer without a try each: one busy wait per
+        // request, not one per record.
+        var storeFault: Problem?
         w.beginObject()
         w.member("to", target.name)
         w.member("dry_run", dryRun)
@@ -291,6 +295,11 @@ extension MemTypedService {
             } else if dryRun {
                 result = "would_move"
                 counts.wouldMove += 1
+            } else if let storeFault {
+                failure = storeFault
+                result = "failed"
+                counts.failed += 1
+                after = r
             } else {
                 do {
                     after = try store.updateVM(r.id, expectedRevision: r.revision, actor: actor) { x throws(StoreError) in
@@ -300,6 +309,7 @@ extension MemTypedService {
                     counts.moved += 1
                 } catch {
                     failure = problem(error, subject: Self.vmSubject(r.id), kind: .modify, conditional: true)
+                    if error.isStoreFault { storeFault = failure }
                     result = "failed"
                     counts.failed += 1
                     after = r

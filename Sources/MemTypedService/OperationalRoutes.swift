@@ -1,5 +1,6 @@
 import HTTPServer
 import JSON
+import VMStore
 
 /// Health, readiness, metrics and the contract itself.
 extension MemTypedService {
@@ -17,10 +18,20 @@ extension MemTypedService {
     /// Built once: liveness is answered without allocating a body.
     static let healthy = HTTPResponse.json(Array(#"{"status":"ok"}"#.utf8))
 
+    /// Ready unless the store is full or corrupt (busy is not unready: it
+    /// passes by itself, and each request that meets it gets a 503 saying so).
     func readiness() -> HTTPResponse {
-        .json { w in
+        let (state, detail): (String, String?) = switch configuration.store?.health() ?? .healthy {
+        case .healthy: ("ok", nil)
+        case .full: ("full", "the VM-config store has no room to write; ready again once a write succeeds or room is found")
+        case .corrupt: ("corrupt", "the VM-config store's database file is damaged; restore it and restart")
+        }
+        let ready = detail == nil
+        return .json(ready ? 200 : 503, headers: ready ? [] : [("Retry-After", state == "full" ? "10" : "60")]) { w in
             w.beginObject()
-            w.member("status", "ready")
+            w.member("status", ready ? "ready" : "not_ready")
+            if configuration.store != nil { w.member("store", state) }
+            if let detail { w.member("detail", detail) }
             w.endObject()
         }
     }

@@ -14,6 +14,10 @@ final class ServiceMetrics: Sendable {
     private let inFlight: Gauge
     private let series: Mutex<RequestSeries>
     private let unmatched: Int
+    private let storeErrors: [Counter]
+
+    /// Store failures by kind (`StoreError` beyond the request's own faults).
+    enum StoreErrorKind: String, CaseIterable { case busy, full, corrupt, other }
 
     /// The method labels: arbitrary method names would make unbounded
     /// series, so anything unusual is counted as `other` (the last).
@@ -33,6 +37,14 @@ final class ServiceMetrics: Sendable {
         inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "memtyped", subsystem: "http", metricName: "requests", unitName: "in_flight",
             helpText: "Requests being handled now."))
+        let registry = self.registry
+        storeErrors = StoreErrorKind.allCases.map { kind in
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "memtyped", subsystem: "store", metricName: "errors", unitName: "total",
+                    helpText: "Store calls that failed: busy (lock wait exceeded), full, corrupt, other."),
+                labels: [("kind", kind.rawValue)])
+        }
         registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "memtyped", metricName: "build", unitName: "info",
@@ -47,6 +59,10 @@ final class ServiceMetrics: Sendable {
     }
 
     func begin() { inFlight.increment() }
+
+    func storeError(_ kind: StoreErrorKind) {
+        storeErrors[StoreErrorKind.allCases.firstIndex(of: kind)!].increment()
+    }
 
     /// Counts a response. `route` indexes the route labels (nil: no route
     /// matched); `method` is a `methodIndex`.

@@ -130,11 +130,36 @@ extension MemTypedService {
             }
             let pointer = pointers(field)
             return Problem(invalid: InvalidField(pointer: pointer, message: message))
+        case .busy(let message):
+            metrics.storeError(.busy)
+            logger.warning("store busy on \(subject): \(message)")
+            return Self.storeUnavailable(
+                status: 503, type: "/problems/store-busy", title: "Service Unavailable", retryAfter: 1,
+                detail: "the VM-config store is locked by another writer; nothing was done; retry in a second")
+        case .full(let message):
+            metrics.storeError(.full)
+            logger.error("store full on \(subject): \(message)")
+            return Self.storeUnavailable(
+                status: 507, type: "/problems/store-full", title: "Insufficient Storage", retryAfter: nil,
+                detail: "the VM-config store has no room to write (disk full or database size limit); nothing was written; reads still work")
+        case .corrupt(let message):
+            metrics.storeError(.corrupt)
+            logger.critical("store corrupt on \(subject): \(message)")
+            return Self.storeUnavailable(
+                status: 503, type: "/problems/store-corrupt", title: "Service Unavailable", retryAfter: 60,
+                detail: "the VM-config store's database file is damaged; this server is not ready until it is restored (see /readyz)")
         case .backend(let message):
+            metrics.storeError(.other)
             logger.error("store failure on \(subject): \(message)")
             return Problem(status: 500, type: "/problems/store-failure", title: "Internal Server Error",
                            detail: "the VM-config store failed; the server log has the cause")
         }
+    }
+
+    static func storeUnavailable(status: Int, type: String, title: String, retryAfter: Int?, detail: String) -> Problem {
+        var p = Problem(status: status, type: type, title: title, detail: detail)
+        if let retryAfter { p.headers = [("Retry-After", String(retryAfter))] }
+        return p
     }
 
     /// Runs a write under the request's preconditions. `write` gets the

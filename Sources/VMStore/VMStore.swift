@@ -68,9 +68,17 @@ public protocol VMStore: Sendable {
     func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage
 
     func hostHistory(_ name: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage
+
+    /// For readiness: `.full` after a write failed for lack of room, until a
+    /// write succeeds or the backend finds room again; `.corrupt` once a
+    /// damaged page was met. Cheap while healthy (no I/O).
+    func health() -> StoreHealth
 }
 
 extension VMStore {
+    /// A backend that cannot tell is healthy.
+    public func health() -> StoreHealth { .healthy }
+
     public func history(_ id: String) throws(StoreError) -> HistoryPage {
         try history(id, limit: VMQuery.defaultLimit, cursor: nil)
     }

@@ -14,7 +14,7 @@ import Glibc
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO."
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT."
     )
 
     @Option(help: "Address to listen on (IPv4 or IPv6 literal). [default: 127.0.0.1]")
@@ -68,6 +68,9 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Entries of the in-memory memo of per-VM decision inputs (exact: checked against SQLite's data_version on every read; a few hundred bytes each); 0 turns it off. [default: 131072]")
     var decisionMemo: Int?
 
+    @Option(help: "Longest a store call waits for the database lock, milliseconds; then 503 with Retry-After. [default: \(SQLiteVMStore.defaultBusyTimeoutMillis)]")
+    var storeBusyTimeout: Int?
+
     func run() throws {
         let env = Environment()
         var http = HTTPServerConfiguration()
@@ -116,18 +119,29 @@ struct Memtyped: ParsableCommand {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
         }
         let dbPath = db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite"
+        var options = SQLiteVMStore.Options(currentBaseline: current)
+        if case .pool(let n) = http.threading { options.maxIdleReaders = max(options.maxIdleReaders, n) }
+        options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
+            guard (0...10_000_000).contains(n) else { throw ValidationError("--decision-memo must be from 0 to 10000000") }
+            return n
+        } ?? env.int("MEMTYPED_DECISION_MEMO", in: 0...10_000_000) ?? options.decisionMemoEntries
+        options.busyTimeoutMillis = Int32(try storeBusyTimeout.map { n throws(ValidationError) in
+            guard (0...60_000).contains(n) else { throw ValidationError("--store-busy-timeout must be from 0 to 60000") }
+            return n
+        } ?? env.int("MEMTYPED_STORE_BUSY_TIMEOUT", in: 0...60_000) ?? Int(options.busyTimeoutMillis))
+        // A damaged file is refused here, in one line and without the usage
+        // text (it is no usage error), rather than served until requests hit
+        // the damaged pages.
+        let checkStart = ContinuousClock.now
         do {
-            var options = SQLiteVMStore.Options(currentBaseline: current)
-            if case .pool(let n) = http.threading { options.maxIdleReaders = max(options.maxIdleReaders, n) }
-            options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
-                guard (0...10_000_000).contains(n) else { throw ValidationError("--decision-memo must be from 0 to 10000000") }
-                return n
-            } ?? env.int("MEMTYPED_DECISION_MEMO", in: 0...10_000_000) ?? options.decisionMemoEntries
-            service.store = try SQLiteVMStore(path: dbPath, options: options)
+            let store = try SQLiteVMStore(path: dbPath, options: options)
+            try store.quickCheck()
+            service.store = store
         } catch {
-            throw ValidationError("cannot open the store \(dbPath): \(error)")
+            logger.critical("cannot use the store \(dbPath): \(error)")
+            throw ExitCode(1)
         }
-        logger.notice("store \(dbPath), current baseline \(current.name)")
+        logger.notice("store \(dbPath) passed quick_check in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
 
         // Block SIGINT/SIGTERM before any server thread exists, so every
         // thread inherits the mask and the main thread alone receives them.

@@ -36,11 +36,16 @@ final class StoreServer {
     let dir: VMTempDir
     let db: String
     let server: TestServer
+    let store: SQLiteVMStore
 
-    init(db: String? = nil, baseline: Baseline = .current, readAuth: Bool = false, dir: VMTempDir = VMTempDir()) throws {
+    init(db: String? = nil, baseline: Baseline = .current, readAuth: Bool = false, dir: VMTempDir = VMTempDir(),
+         busyTimeoutMillis: Int32 = SQLiteVMStore.defaultBusyTimeoutMillis) throws {
         self.dir = dir
         self.db = db ?? dir.dbPath
-        let store = try SQLiteVMStore(path: self.db, options: SQLiteVMStore.Options(currentBaseline: baseline))
+        var options = SQLiteVMStore.Options(currentBaseline: baseline)
+        options.busyTimeoutMillis = busyTimeoutMillis
+        let store = try SQLiteVMStore(path: self.db, options: options)
+        self.store = store
         let auth = try TokenAuth(fileText: Tokens.file, readsRequireToken: readAuth)
         server = try TestServer { config in
             config.store = store

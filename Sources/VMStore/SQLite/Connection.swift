@@ -1,5 +1,11 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// SQLITE_TRANSIENT: SQLite copies bound text before the call returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
@@ -104,8 +110,9 @@ final class Connection: @unchecked Sendable {
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            let osError = db.map { sqlite3_system_errno($0) } ?? 0
             if let db { sqlite3_close_v2(db) }
-            throw .backend("cannot open \(path): \(message)")
+            throw StoreError.sqlite(rc, osError: osError, "cannot open \(path): \(message)")
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
@@ -120,7 +127,12 @@ final class Connection: @unchecked Sendable {
 
     func error(_ rc: Int32, _ context: String) -> StoreError {
         let message = String(cString: sqlite3_errmsg(handle))
-        return .backend("sqlite \(context): \(message) (\(rc))")
+        return .sqlite(rc, osError: sqlite3_system_errno(handle), "sqlite \(context): \(message) (\(rc))")
+    }
+
+    /// How long the next statements wait for another connection's lock (0: not at all).
+    func setBusyTimeout(milliseconds: Int32) {
+        sqlite3_busy_timeout(handle, milliseconds)
     }
 
     /// Runs SQL without results (several statements allowed).
@@ -130,7 +142,7 @@ final class Connection: @unchecked Sendable {
         if rc != SQLITE_OK {
             let message = errmsg.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
             sqlite3_free(errmsg)
-            throw .backend("sqlite: \(message) (\(rc)) in: \(sql.prefix(80))")
+            throw .sqlite(rc, osError: sqlite3_system_errno(handle), "sqlite: \(message) (\(rc)) in: \(sql.prefix(80))")
         }
     }
 
@@ -181,4 +193,22 @@ final class Connection: @unchecked Sendable {
     }
 
     var changes: Int { Int(sqlite3_changes(handle)) }
+}
+
+extension StoreError {
+    /// The typed error for a failed SQLite call: `rc` is its (extended)
+    /// result code, `osError` the errno behind an I/O error
+    /// (`sqlite3_system_errno`). Busy, full and corrupt are told apart
+    /// here, once, because callers answer them differently (see `StoreError`).
+    static func sqlite(_ rc: Int32, osError: Int32, _ message: String) -> StoreError {
+        switch rc & 0xFF {
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy(message)
+        case SQLITE_FULL: .full(message)
+        // A write, fsync or WAL-index extension that hit a full disk arrives as
+        // an I/O error (SQLITE_IOERR_WRITE, _FSYNC, _SHMSIZE...) with ENOSPC behind it.
+        case SQLITE_IOERR where osError == ENOSPC || osError == EDQUOT: .full(message)
+        case SQLITE_CORRUPT, SQLITE_NOTADB: .corrupt(message)
+        default: .backend(message)
+        }
+    }
 }

@@ -30,4 +30,25 @@ final class Locked<Value>: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }
+
+    /// `withLock`, but gives up after waiting `milliseconds` for the mutex
+    /// and returns nil without running `body`. (Darwin has no timed lock:
+    /// there it waits as long as it takes.)
+    func withLock<T, E: Error>(waitingAtMost milliseconds: Int32,
+                               _ body: (inout Value) throws(E) -> T) throws(E) -> T? {
+        #if canImport(Glibc)
+        if pthread_mutex_trylock(mutex) != 0 {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            let nanos = Int(deadline.tv_nsec) + Int(max(milliseconds, 0)) * 1_000_000
+            deadline.tv_sec += nanos / 1_000_000_000
+            deadline.tv_nsec = nanos % 1_000_000_000
+            guard pthread_mutex_timedlock(mutex, &deadline) == 0 else { return nil }
+        }
+        #else
+        pthread_mutex_lock(mutex)
+        #endif
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
 }

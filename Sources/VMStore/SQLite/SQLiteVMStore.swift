@@ -36,7 +36,10 @@ public final class SQLiteVMStore: VMStore {
         /// The baselines writes may adopt (create, move). Defaults to `Baseline.catalogue`.
         public var catalogue: [Baseline]
         public var synchronous: Synchronous
-        /// How long a write waits for another process's write lock.
+        /// The longest a call waits for the database lock: a write for this
+        /// process's other writes and then another process's write lock,
+        /// together; a read statement for a lock it needs. After that the call
+        /// fails `.busy` (HTTP 503 with Retry-After) instead of queueing on.
         public var busyTimeoutMillis: Int32
         /// Idle read connections kept open (more are opened under load and closed after).
         public var maxIdleReaders: Int
@@ -56,7 +59,7 @@ public final class SQLiteVMStore: VMStore {
         @_spi(Testing) public var beforeCommit: (@Sendable () throws(StoreError) -> Void)?
 
         public init(currentBaseline: Baseline = .current, catalogue: [Baseline] = Baseline.catalogue,
-                    synchronous: Synchronous = .full, busyTimeoutMillis: Int32 = 5000, maxIdleReaders: Int = 8,
+                    synchronous: Synchronous = .full, busyTimeoutMillis: Int32 = SQLiteVMStore.defaultBusyTimeoutMillis, maxIdleReaders: Int = 8,
                     clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
             self.currentBaseline = currentBaseline
             self.catalogue = catalogue
@@ -67,10 +70,16 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
+    /// A client is better told to come back in a second than kept waiting
+    /// (the old 5 s per statement let queued writers wait 10 s and more).
+    public static let defaultBusyTimeoutMillis: Int32 = 1000
+
     public let path: String
     public let currentBaseline: Baseline
-    private let options: Options
-    private let writer: Locked<Connection>
+    let options: Options
+    let writer: Locked<Connection>
+    /// What `health()` reports; see SQLiteVMStore+Health.swift.
+    let healthState = Locked(StoreHealth.healthy)
     private let idleReaders: Locked<[Connection]>
     private let decisionMemo: DecisionMemo?
 
@@ -150,22 +159,39 @@ public final class SQLiteVMStore: VMStore {
 
     // MARK: - Connections
 
+    /// One write transaction. The wait for the lock is bounded as a whole:
+    /// the time spent queueing behind this process's other writers comes off
+    /// what SQLite may then wait for another process's lock, so N queued
+    /// writers do not wait N busy timeouts. (In WAL mode only `BEGIN
+    /// IMMEDIATE` waits: once it holds the write lock, no later statement of
+    /// the transaction needs another.)
     private func write<T: Sendable>(_ body: (Connection) throws(StoreError) -> T) throws(StoreError) -> T {
-        try writer.withLock { (c: inout Connection) throws(StoreError) -> T in
-            try c.withStatement("BEGIN IMMEDIATE") { s throws(StoreError) in try s.run() }
-            do throws(StoreError) {
-                let result = try body(c)
-                try options.beforeCommit?()
-                try c.withStatement("COMMIT") { s throws(StoreError) in try s.run() }
-                return result
-            } catch {
-                c.rollbackIfOpen()
-                throw error
+        let wait = options.busyTimeoutMillis
+        let start = Self.monotonicMillis()
+        do throws(StoreError) {
+            let result = try writer.withLock(waitingAtMost: wait) { (c: inout Connection) throws(StoreError) -> T in
+                c.setBusyTimeout(milliseconds: max(0, wait - Int32(clamping: Self.monotonicMillis() - start)))
+                try c.withStatement("BEGIN IMMEDIATE") { s throws(StoreError) in try s.run() }
+                do throws(StoreError) {
+                    let result = try body(c)
+                    try options.beforeCommit?()
+                    try c.withStatement("COMMIT") { s throws(StoreError) in try s.run() }
+                    return result
+                } catch {
+                    c.rollbackIfOpen()
+                    throw error
+                }
             }
+            guard let result else { throw .busy("other writes in this process held the store for \(wait) ms") }
+            wrote()
+            return result
+        } catch {
+            noteFailure(error)
+            throw error
         }
     }
 
-    private func read<T>(_ body: (Connection) throws(StoreError) -> T) throws(StoreError) -> T {
+    func read<T>(_ body: (Connection) throws(StoreError) -> T) throws(StoreError) -> T {
         let c: Connection
         if let idle = idleReaders.withLock({ $0.popLast() }) {
             c = idle
@@ -177,7 +203,12 @@ public final class SQLiteVMStore: VMStore {
             let max = options.maxIdleReaders
             idleReaders.withLock { if $0.count < max { $0.append(c) } }
         }
-        return try body(c)
+        do throws(StoreError) {
+            return try body(c)
+        } catch {
+            noteFailure(error)
+            throw error
+        }
     }
 
     // MARK: - VMs
