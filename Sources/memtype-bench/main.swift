@@ -2,6 +2,7 @@
 //
 //   swift run -c release memtype-bench [iterations]
 //   bash bench/instructions.sh      (instructions per operation, under callgrind)
+//   memtype-bench seed-store PATH N / memtype-bench quick-check PATH (memtyped's start-up check)
 //
 // Prints ns per operation for: a model E decision; a model A decision with
 // non-coherent DMA and eight variable MTRRs (the slowest lookup, also
@@ -19,6 +20,11 @@ import Glibc
 
 if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "seed-store" {
     seedStore(path: CommandLine.arguments[2], count: Int(CommandLine.arguments[3]) ?? 100_000)
+    exit(0)
+}
+
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "quick-check" {
+    quickCheckStore(path: CommandLine.arguments[2], rounds: 5)
     exit(0)
 }
 
@@ -150,4 +156,24 @@ func seedStore(path: String, count: Int) {
         print("seed-store: \(error)")
         exit(1)
     }
+}
+
+/// Times what memtyped does at start before it serves: open the store and
+/// run `PRAGMA quick_check`. Each round opens the file afresh (the OS page
+/// cache stays warm after the first). Prints every round and the median.
+func quickCheckStore(path: String, rounds: Int) {
+    var millis: [Double] = []
+    for _ in 0..<rounds {
+        let start = nowNanoseconds()
+        do {
+            let store = try SQLiteVMStore(path: path)
+            try store.quickCheck()
+        } catch {
+            print("quick-check: \(error)")
+            exit(1)
+        }
+        millis.append(Double(nowNanoseconds() - start) / 1e6)
+    }
+    let sorted = millis.sorted()
+    print("open + quick_check of \(path): median \(sorted[rounds / 2]) ms, min \(sorted[0]) ms, max \(sorted[rounds - 1]) ms over \(rounds) rounds")
 }
