@@ -76,10 +76,9 @@ import Testing
         #expect(try s.request("PUT", "/v1/vms/after", json: vmJSON()).status == 201)
     }
 
-    @Test func aDamagedStoreAnswers503AndIsNotReady() throws {
-        let dir = VMTempDir()
-        // Fill a store, close it (the WAL goes into the file), then overwrite
-        // the root page of the history table in the middle of the file.
+    /// Fills a store, closes it (the WAL goes into the file), then overwrites
+    /// the root page of the history table, in the middle of the file, with junk.
+    static func damage(_ dir: VMTempDir) throws {
         let root: Int
         do {
             let seed = try SQLiteVMStore(path: dir.dbPath)
@@ -93,7 +92,11 @@ import Testing
         try file.seek(toOffset: UInt64((root - 1) * 4096))
         try file.write(contentsOf: Data(repeating: 0xA5, count: 4096))
         try file.close()
+    }
 
+    @Test func aDamagedStoreAnswers503AndIsNotReady() throws {
+        let dir = VMTempDir()
+        try Self.damage(dir)
         let s = try StoreServer(dir: dir)
         #expect(try Self.readiness(s).status == 200)  // nothing has met the damage yet
         let r = try s.request("GET", "/v1/vms/vm-001/history", token: nil)
@@ -103,6 +106,37 @@ import Testing
         let ready = try Self.readiness(s)
         #expect(ready.status == 503)
         #expect(ready.store == "corrupt")
+    }
+
+    /// memtyped, built next to the test bundle by `swift build` / `swift test`.
+    static let memtyped = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("memtyped").path
+
+    /// The binary refuses a damaged store at start: one line naming the file
+    /// and quick_check's finding, no usage text, exit status 1. (It started
+    /// and said ready before.)
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: StoreFaultTests.memtyped)))
+    func memtypedRefusesToStartOnADamagedStore() throws {
+        let dir = VMTempDir()
+        try Self.damage(dir)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.memtyped)
+        let tokens = dir.url.appendingPathComponent("tokens").path
+        try Tokens.file.write(toFile: tokens, atomically: true, encoding: .utf8)
+        process.arguments = ["--db", dir.dbPath, "--port", "0", "--tokens", tokens]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // A memtyped that serves the damaged file would never exit by itself.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 20) { if process.isRunning { process.terminate() } }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1, "\(output)")
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 1, "\(output)")
+        #expect(output.contains("cannot use the store \(dir.dbPath)") && output.contains("quick_check"), "\(output)")
+        #expect(!output.contains("USAGE"), "\(output)")
     }
 
     @Test func storeErrorsAreCounted() throws {

@@ -70,14 +70,16 @@ extension SQLiteVMStore {
     /// also does). Throws `.corrupt` with SQLite's first findings.
     public func quickCheck() throws(StoreError) {
         let findings = try read { c throws(StoreError) in
-            try c.withStatement("PRAGMA quick_check(5)") { s throws(StoreError) in
+            try c.withStatement("PRAGMA quick_check(3)") { s throws(StoreError) in
                 var lines: [String] = []
                 while try s.step() { lines.append(s.text(0)) }
                 return lines
             }
         }
         guard findings == ["ok"] else {
-            let error = StoreError.corrupt("quick_check: " + findings.joined(separator: "; "))
+            // One line: SQLite's first finding holds line breaks of its own.
+            let text = findings.joined(separator: "\n").split(whereSeparator: \.isNewline).joined(separator: "; ")
+            let error = StoreError.corrupt("quick_check: " + text)
             noteFailure(error)
             throw error
         }
