@@ -1,5 +1,6 @@
 import HTTPServer
 import JSON
+import Logging
 import MemTypeWire
 import VMStore
 
@@ -130,24 +131,11 @@ extension MemTypedService {
             }
             let pointer = pointers(field)
             return Problem(invalid: InvalidField(pointer: pointer, message: message))
-        case .busy(let message):
-            metrics.storeError(.busy)
-            logger.warning("store busy on \(subject): \(message)")
-            return Self.storeUnavailable(
-                status: 503, type: "/problems/store-busy", title: "Service Unavailable", retryAfter: 1,
-                detail: "the VM-config store is locked by another writer; nothing was done; retry in a second")
-        case .full(let message):
-            metrics.storeError(.full)
-            logger.error("store full on \(subject): \(message)")
-            return Self.storeUnavailable(
-                status: 507, type: "/problems/store-full", title: "Insufficient Storage", retryAfter: nil,
-                detail: "the VM-config store has no room to write (disk full or database size limit); nothing was written; reads still work")
-        case .corrupt(let message):
-            metrics.storeError(.corrupt)
-            logger.critical("store corrupt on \(subject): \(message)")
-            return Self.storeUnavailable(
-                status: 503, type: "/problems/store-corrupt", title: "Service Unavailable", retryAfter: 60,
-                detail: "the VM-config store's database file is damaged; this server is not ready until it is restored (see /readyz)")
+        case .busy(let message), .full(let message), .corrupt(let message):
+            let fault = StoreFault(error)!
+            metrics.storeError(fault.kind)
+            logger.log(level: fault.logLevel, "store \(fault.kind.rawValue) on \(subject): \(message)")
+            return fault.problem
         case .backend(let message):
             metrics.storeError(.other)
             logger.error("store failure on \(subject): \(message)")
@@ -156,11 +144,6 @@ extension MemTypedService {
         }
     }
 
-    static func storeUnavailable(status: Int, type: String, title: String, retryAfter: Int?, detail: String) -> Problem {
-        var p = Problem(status: status, type: type, title: title, detail: detail)
-        if let retryAfter { p.headers = [("Retry-After", String(retryAfter))] }
-        return p
-    }
 
     /// Runs a write under the request's preconditions. `write` gets the
     /// store's `expectedRevision`: nil (unconditional), 0 (must not exist)
@@ -295,5 +278,39 @@ struct QueryParameters {
         if storeField.hasPrefix("/labels") { return "/query/label" }
         if storeField.hasPrefix("/quirks") { return "/query/quirk" }
         return "/query" + storeField
+    }
+}
+
+/// How a store fault is answered. Busy passes by itself: 503 and come back
+/// in a second. Full is the client's to know: 507, nothing written, reads
+/// work. Corrupt needs an operator: 503 for a while (and /readyz says so).
+struct StoreFault {
+    let kind: ServiceMetrics.StoreErrorKind
+    let logLevel: Logger.Level
+    let problem: Problem
+
+    init?(_ error: StoreError) {
+        switch error {
+        case .busy:
+            self.init(.busy, .warning, 503, "store-busy", "Service Unavailable", retryAfter: 1,
+                      "the VM-config store is locked by another writer; nothing was done; retry in a second")
+        case .full:
+            self.init(.full, .error, 507, "store-full", "Insufficient Storage", retryAfter: nil,
+                      "the VM-config store has no room to write (disk full or database size limit); nothing was written; reads still work")
+        case .corrupt:
+            self.init(.corrupt, .critical, 503, "store-corrupt", "Service Unavailable", retryAfter: 60,
+                      "the VM-config store's database file is damaged; this server is not ready until it is restored (see /readyz)")
+        default:
+            return nil
+        }
+    }
+
+    private init(_ kind: ServiceMetrics.StoreErrorKind, _ logLevel: Logger.Level, _ status: Int, _ type: String,
+                 _ title: String, retryAfter: Int?, _ detail: String) {
+        self.kind = kind
+        self.logLevel = logLevel
+        var p = Problem(status: status, type: "/problems/" + type, title: title, detail: detail)
+        if let retryAfter { p.headers = [("Retry-After", String(retryAfter))] }
+        problem = p
     }
 }
