@@ -78,14 +78,22 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
                        MHD_AccessHandlerCallback handler,
                        MHD_RequestCompletedCallback completed,
                        MHD_NotifyConnectionCallback connection_notify,
-                       void *cls)
+                       void *cls,
+                       struct mhd_shim_guard **guard)
 {
   /* MHD_USE_ITC: MHD_quiesce_daemon needs it with internal threads. */
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
   struct MHD_OptionItem items[12];
   size_t n = 0;
   struct MHD_Daemon *daemon;
+  struct mhd_shim_guard *g;
   int mhd_fd;
+
+  *guard = NULL;
+  /* Every callback goes through the guard (mhd_guard.c) first. */
+  g = mhd_shim_guard_create (cfg, handler, completed, connection_notify, cls);
+  if (NULL == g)
+    return NULL;
 
   /* poll(), not epoll, in both modes. poll() has no FD_SETSIZE limit like
      select(). And libmicrohttpd 0.9.75's edge-triggered epoll loses a client's
@@ -124,15 +132,22 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
      so the caller's descriptor must stay the caller's. */
   mhd_fd = fcntl (cfg->listen_fd, F_DUPFD_CLOEXEC, 0);
   if (mhd_fd < 0)
+  {
+    mhd_shim_guard_destroy (g);
     return NULL;
+  }
   items[n].option = MHD_OPTION_LISTEN_SOCKET;
   items[n].value = (intptr_t) mhd_fd;
   items[n].ptr_value = NULL;
   n++;
   if (0 != cfg->connection_limit)
   {
+    /* Spare slots above the limit: at its limit libmicrohttpd stops
+       accepting and new clients wait in the backlog; below it, the guard
+       sees each connection past the limit at once and evicts or refuses. */
     items[n].option = MHD_OPTION_CONNECTION_LIMIT;
-    items[n].value = (intptr_t) cfg->connection_limit;
+    items[n].value = (intptr_t) cfg->connection_limit + 64
+                     + (intptr_t) (cfg->connection_limit / 8);
     items[n].ptr_value = NULL;
     n++;
   }
@@ -165,9 +180,9 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
 
   daemon = MHD_start_daemon (flags, 0,
                              NULL, NULL,
-                             handler, cls,
-                             MHD_OPTION_NOTIFY_COMPLETED, completed, cls,
-                             MHD_OPTION_NOTIFY_CONNECTION, connection_notify, cls,
+                             mhd_shim_guard_access_handler (), g,
+                             MHD_OPTION_NOTIFY_COMPLETED, mhd_shim_guard_completed_handler (), g,
+                             MHD_OPTION_NOTIFY_CONNECTION, mhd_shim_guard_notify_handler (), g,
                              MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL,
                              MHD_OPTION_ARRAY, items,
                              MHD_OPTION_END);
@@ -183,7 +198,10 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
          (ours.st_dev == theirs.st_dev) &&
          (ours.st_ino == theirs.st_ino) )
       (void) close (mhd_fd);
+    mhd_shim_guard_destroy (g);
+    return NULL;
   }
+  *guard = g;
   return daemon;
 }
 

@@ -3,9 +3,12 @@ internal import CMicroHTTPDShim
 
 /// An HTTP/1.1 server over libmicrohttpd.
 ///
-/// Requests are fully buffered (up to `maxBodyBytes`) and handed to the
-/// handler synchronously on a libmicrohttpd worker thread; the returned
-/// response is copied into libmicrohttpd and sent. Keep-alive, pipelining,
+/// When a request's head is in, the handler's `admit(_:)` decides whether it
+/// is served; refused requests are answered at once and their body is never
+/// read. Admitted bodies are fully buffered (up to `maxBodyBytes`, and
+/// `maxBodyBytesInFlight` for all together) and handed to the handler
+/// synchronously on a libmicrohttpd worker thread; the returned response is
+/// copied into libmicrohttpd and sent. Keep-alive, pipelining,
 /// chunked request bodies and `Expect: 100-continue` are handled by
 /// libmicrohttpd.
 ///
@@ -19,11 +22,7 @@ public final class HTTPServer: Sendable {
 
     public init(configuration: HTTPServerConfiguration, handler: some HTTPHandler) {
         self.configuration = configuration
-        self.core = ServerCore(
-            handler: handler,
-            maxBodyBytes: configuration.maxBodyBytes,
-            errorResponder: configuration.errorResponder
-        )
+        self.core = ServerCore(handler: handler, configuration: configuration)
         self.control = DaemonControl()
     }
 
@@ -64,6 +63,14 @@ public final class HTTPServer: Sendable {
 
     /// True between a successful `start()` and the beginning of `stop()`.
     public var isRunning: Bool { core.load(.running) != 0 }
+
+    /// Body bytes reserved by the requests in flight (see `maxBodyBytesInFlight`).
+    public var bodyBytesInFlight: Int { core.load(.bodyBytesInFlight) }
+
+    /// Connections the guard closed since `start()`: past a header, body or
+    /// keep-alive deadline (`expired`), evicted for a new connection past the
+    /// limit (`evicted`), or refused at the limit (`refused`).
+    public var guardCounts: (expired: Int, evicted: Int, refused: Int) { control.guardCounts() }
 }
 
 // MARK: - Shared state reached from the C callbacks
@@ -72,22 +79,22 @@ public final class HTTPServer: Sendable {
 /// counters, so it is safe to use from every worker thread.
 final class ServerCore: @unchecked Sendable {
     enum Counter: Int, CaseIterable {
-        case inFlight, openConnections, acceptedConnections, draining, running, port
+        case inFlight, openConnections, acceptedConnections, draining, running, port, bodyBytesInFlight
     }
 
     let handler: any HTTPHandler
     let maxBodyBytes: Int
+    let maxBodyBytesInFlight: Int
+    let maxRequestHeaderBytes: Int
     let errorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
     private let counters: UnsafeMutablePointer<Int>
 
-    init(
-        handler: any HTTPHandler,
-        maxBodyBytes: Int,
-        errorResponder: @escaping @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
-    ) {
+    init(handler: any HTTPHandler, configuration c: HTTPServerConfiguration) {
         self.handler = handler
-        self.maxBodyBytes = maxBodyBytes
-        self.errorResponder = errorResponder
+        self.maxBodyBytes = c.maxBodyBytes
+        self.maxBodyBytesInFlight = c.maxBodyBytesInFlight
+        self.maxRequestHeaderBytes = c.maxRequestHeaderBytes
+        self.errorResponder = c.errorResponder
         counters = .allocate(capacity: Counter.allCases.count)
         counters.initialize(repeating: 0, count: Counter.allCases.count)
     }
@@ -110,6 +117,12 @@ final class ServerCore: @unchecked Sendable {
     func add(_ counter: Counter, _ delta: Int) {
         _ = mhd_shim_atomic_add(counters + counter.rawValue, delta)
     }
+
+    /// Adds `delta` and returns the new value.
+    @inline(__always)
+    func addAndLoad(_ counter: Counter, _ delta: Int) -> Int {
+        mhd_shim_atomic_add(counters + counter.rawValue, delta)
+    }
 }
 
 // MARK: - Start and stop
@@ -126,6 +139,7 @@ final class DaemonControl: @unchecked Sendable {
     private var retainedCore: Unmanaged<ServerCore>?
     private var tlsCertificate: PEMBuffer?
     private var tlsKey: PEMBuffer?
+    private var guardHandle: OpaquePointer?
 
     deinit {
         mhd_shim_lock_destroy(lock)
@@ -151,6 +165,9 @@ final class DaemonControl: @unchecked Sendable {
         cfg.connection_memory_limit = c.perConnectionMemoryLimit
         cfg.connection_timeout = UInt32(c.idleTimeoutSeconds)
         cfg.log_errors = c.logLibraryErrors ? 1 : 0
+        cfg.header_timeout = UInt32(c.headerTimeoutSeconds)
+        cfg.body_timeout = UInt32(c.bodyTimeoutSeconds)
+        let overflow = core.rawErrorResponse(503, "Every connection slot is taken; retry shortly.")
 
         // TLS material first: nothing to undo if a file is unreadable.
         var certificate: PEMBuffer?
@@ -202,13 +219,19 @@ final class DaemonControl: @unchecked Sendable {
         cfg.ipv6 = isIPv6
 
         let retained = Unmanaged.passRetained(core)
+        var startedGuard: OpaquePointer?
         let started: OpaquePointer? = withOptionalCString(certificate) { certPointer in
             withOptionalCString(key) { keyPointer in
-                cfg.tls_cert_pem = certPointer
-                cfg.tls_key_pem = keyPointer
-                return mhd_shim_start_daemon(
-                    &cfg, accessHandlerCallback, requestCompletedCallback, connectionNotifyCallback,
-                    retained.toOpaque())
+                overflow.withUnsafeBufferPointer { overflowBytes in
+                    cfg.tls_cert_pem = certPointer
+                    cfg.tls_key_pem = keyPointer
+                    cfg.overflow_response = UnsafeRawPointer(overflowBytes.baseAddress)?
+                        .assumingMemoryBound(to: CChar.self)
+                    cfg.overflow_response_len = overflowBytes.count
+                    return mhd_shim_start_daemon(
+                        &cfg, accessHandlerCallback, requestCompletedCallback, connectionNotifyCallback,
+                        retained.toOpaque(), &startedGuard)
+                }
             }
         }
         guard let started else {
@@ -221,6 +244,7 @@ final class DaemonControl: @unchecked Sendable {
                     : "MHD_start_daemon failed: the TLS certificate or private key was rejected or they do not match")
         }
         daemon = started
+        guardHandle = startedGuard
         listenFD = fd
         retainedCore = retained
         tlsCertificate = certificate
@@ -276,7 +300,10 @@ final class DaemonControl: @unchecked Sendable {
 
         // Closes the remaining (idle keep-alive or overdue) connections,
         // firing NOTIFY_COMPLETED for their requests, and joins the threads.
+        mhd_shim_guard_stop(guardHandle)
         MHD_stop_daemon(daemon)
+        mhd_shim_guard_destroy(guardHandle)
+        guardHandle = nil
         if quiesced >= 0 {
             // After a quiesce MHD leaves its descriptor to us.
             mhd_shim_close(quiesced)
@@ -291,6 +318,14 @@ final class DaemonControl: @unchecked Sendable {
         tlsCertificate = nil
         tlsKey = nil
         phase = .stopped
+    }
+
+    func guardCounts() -> (expired: Int, evicted: Int, refused: Int) {
+        mhd_shim_lock_acquire(lock)
+        defer { mhd_shim_lock_release(lock) }
+        var expired = 0, evicted = 0, refused = 0
+        mhd_shim_guard_counts(guardHandle, &expired, &evicted, &refused)
+        return (expired, evicted, refused)
     }
 
     /// How long `stop()` waits with nothing in flight before closing the
@@ -319,6 +354,13 @@ final class DaemonControl: @unchecked Sendable {
         }
         guard c.shutdownGraceSeconds >= 0, !c.shutdownGraceSeconds.isNaN else {
             throw .invalidConfiguration("shutdownGraceSeconds \(c.shutdownGraceSeconds) must not be negative")
+        }
+        guard c.maxBodyBytesInFlight >= c.maxBodyBytes else {
+            throw .invalidConfiguration(
+                "maxBodyBytesInFlight \(c.maxBodyBytesInFlight) must be at least maxBodyBytes \(c.maxBodyBytes)")
+        }
+        guard (0...86_400).contains(c.headerTimeoutSeconds), (0...86_400).contains(c.bodyTimeoutSeconds) else {
+            throw .invalidConfiguration("headerTimeoutSeconds and bodyTimeoutSeconds must be within 0...86400")
         }
         guard (1...65535).contains(c.listenBacklog) else {
             throw .invalidConfiguration("listenBacklog \(c.listenBacklog) is outside 1...65535")

@@ -34,7 +34,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// Port to bind; 0 picks an ephemeral port (see `HTTPServer.port`).
     public var port: Int = 8080
     public var threading: Threading = .pool(threads: Int(mhd_shim_cpu_count()))
-    /// Maximum simultaneous connections (MHD_OPTION_CONNECTION_LIMIT).
+    /// Maximum simultaneous connections. One more evicts the connection that
+    /// has waited longest (over a second) for a request head, or, if none
+    /// has, is answered 503 with Retry-After (HTTPS: closed) at once rather
+    /// than left waiting in the listen backlog.
     public var connectionLimit: Int = 1024
     /// Per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It
     /// holds the request line, headers and read buffer, so it also bounds the
@@ -45,13 +48,18 @@ public struct HTTPServerConfiguration: Sendable {
     /// (`MHD_pool_reset`): at 64 KiB that was 6-9% of the server's CPU time
     /// under load, at 16 KiB ~2.5% (perf, see BENCHMARKS.md).
     ///
-    /// Known edge (libmicrohttpd 0.9.75): request headers that fit in the
-    /// pool but leave too little of it for the response's own headers, a
-    /// window about 110 bytes wide just below the 431 threshold (measured at
-    /// 16 KiB: 16,152-16,263 bytes in one header line, 15,574-15,683 in ten),
-    /// get the connection closed without an answer: libmicrohttpd cannot
-    /// build any response's headers in what is left of the pool.
+    /// Request heads larger than `maxRequestHeaderBytes`, which leaves room
+    /// in the pool for the response's own headers, get 431.
     public var perConnectionMemoryLimit: Int = 16 * 1024
+    /// The largest request head (request line and header fields) served;
+    /// a larger one gets 431, answered from the first handler call.
+    /// Derived from the pool: libmicrohttpd 0.9.75 builds the response's
+    /// headers in what the request left of it, and a head that left less
+    /// than about 460 bytes (15,920-16,020 bytes with a body, 16,152-16,263
+    /// without, at 16 KiB) got the connection closed with no answer at all.
+    public var maxRequestHeaderBytes: Int { perConnectionMemoryLimit - Self.responseHeadroom }
+    /// Pool bytes kept for the response's headers (see `maxRequestHeaderBytes`).
+    static let responseHeadroom = 1024
     /// Largest request body buffered for the handler; larger ones get 413.
     /// A larger Content-Length is answered at once (before the body, so no
     /// "100 Continue"; the connection is then closed). A chunked body that
@@ -59,9 +67,23 @@ public struct HTTPServerConfiguration: Sendable {
     /// connection is dropped if it goes on for max(maxBodyBytes, 64 KiB)
     /// more bytes.
     public var maxBodyBytes: Int = 1 << 20
+    /// The most that the bodies of all requests in flight may hold together;
+    /// a request whose body would go past it gets 503 with Retry-After (with
+    /// a Content-Length: before its body is read). At least `maxBodyBytes`.
+    public var maxBodyBytesInFlight: Int = 64 << 20
     /// Seconds of inactivity after which a connection is closed
-    /// (MHD_OPTION_CONNECTION_TIMEOUT; 0 = never).
+    /// (MHD_OPTION_CONNECTION_TIMEOUT; 0 = never). Also the time a kept-alive
+    /// connection has, from a response, to deliver the next request's head
+    /// (not restarted by bytes).
     public var idleTimeoutSeconds: Int = 30
+    /// Seconds a new connection has to deliver its first request's head
+    /// (request line and headers). Bytes do not restart it, unlike the idle
+    /// timeout, so a client trickling its headers (slowloris) is cut off.
+    /// 0 = no deadline.
+    public var headerTimeoutSeconds: Int = 10
+    /// Seconds a request has, from the end of its head, to deliver its body
+    /// (not restarted by bytes; 0 = no deadline).
+    public var bodyTimeoutSeconds: Int = 30
     /// HTTPS when set.
     public var tls: TLS? = nil
     /// How long `stop()` waits for in-flight requests before closing
@@ -72,15 +94,19 @@ public struct HTTPServerConfiguration: Sendable {
     /// Let libmicrohttpd write its diagnostics to stderr (MHD_USE_ERROR_LOG).
     /// Off by default: it is noisy about every client that disconnects.
     public var logLibraryErrors: Bool = false
-    /// Builds the errors the layer answers by itself: 413 (body too large),
-    /// 400 (HTTP/1.1 without Host; both Content-Length and
-    /// Transfer-Encoding) and 500 (a handler returned a status outside
-    /// 200...999). The status of the returned response is forced to `status`.
-    /// Runs on a worker thread, like a handler. The service passes one that
-    /// writes RFC 9457 problem+json. (Malformed requests that libmicrohttpd
-    /// rejects itself, such as a bad Content-Length, a bad chunk or headers
-    /// over `perConnectionMemoryLimit`, get libmicrohttpd's own small HTML
-    /// bodies.)
+    /// Builds the errors the layer answers by itself: 400 (HTTP/1.1 without
+    /// Host; Content-Length twice; Content-Length and Transfer-Encoding
+    /// together), 413 (body too large), 431 (head too large), 501 (a
+    /// Transfer-Encoding other than chunked), 503 (bodies in flight over
+    /// `maxBodyBytesInFlight`, or no connection slot; Retry-After is added)
+    /// and 500 (a handler returned a status outside 200...999). The status of
+    /// the returned response is forced to `status`. Runs on a worker thread,
+    /// like a handler (the slot-full 503 is built once, at start). The
+    /// service passes one that writes RFC 9457 problem+json. (Malformed
+    /// requests that libmicrohttpd 0.9.75 rejects in its parser, before any
+    /// handler call, get its own small HTML bodies: a Content-Length that is
+    /// not a number (400, its header block sent twice), a bad chunk, a head
+    /// over the whole pool.)
     public var errorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse =
         HTTPServerConfiguration.plainTextErrorResponder
 

@@ -17,7 +17,11 @@ public struct HTTPRequest: Sendable {
     /// An argument without '=' has an empty value.
     public var query: [(name: String, value: String)]
     public var headers: HTTPHeaders
+    /// Empty while `HTTPHandler.admit(_:)` looks at the request.
     public var body: [UInt8]
+    /// What the handler's `admit(_:)` found, carried to its `handle(_:)` so
+    /// that the early checks run once. The server only carries it.
+    public var admission = HTTPAdmission()
 
     public init(
         method: String,
@@ -62,12 +66,37 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// Handles requests. `handle(_:)` runs synchronously on one of the server's
-/// worker threads: it must not block for long (every millisecond it blocks
-/// is a millisecond that thread serves nobody else), and it must not call
-/// `HTTPServer.stop()`.
+/// What a handler's early checks (`HTTPHandler.admit(_:)`) learnt about a
+/// request, for its `handle(_:)`: the matched route, its path parameters and
+/// the authenticated principal. `route < 0`: not admitted (yet).
+public struct HTTPAdmission: Sendable {
+    public var route: Int = -1
+    public var parameters: [(name: String, value: String)] = []
+    public var principal: String? = nil
+    /// When the checks started (the handler's clock), for its metrics.
+    public var started: Int64 = 0
+
+    public init() {}
+}
+
+/// Handles requests. Both methods run synchronously on one of the server's
+/// worker threads: they must not block for long (every millisecond one
+/// blocks is a millisecond that thread serves nobody else), and must not
+/// call `HTTPServer.stop()`.
 public protocol HTTPHandler: Sendable {
+    /// The early checks, run once per request as soon as its head is in and
+    /// before any byte of its body is read (route, method, credentials,
+    /// media type). nil admits the request: the server reads the body
+    /// (sending "100 Continue" if asked) and calls `handle(_:)` with this
+    /// request, `admission` included. A response refuses it: it is sent at
+    /// once, the body is never read, and the connection is closed.
+    /// The default admits everything.
+    func admit(_ request: inout HTTPRequest) -> HTTPResponse?
     func handle(_ request: HTTPRequest) -> HTTPResponse
+}
+
+extension HTTPHandler {
+    public func admit(_ request: inout HTTPRequest) -> HTTPResponse? { nil }
 }
 
 /// An `HTTPHandler` made from a closure.

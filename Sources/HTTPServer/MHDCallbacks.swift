@@ -7,35 +7,49 @@ internal import CMicroHTTPDShim
 // worker thread runs it). `cls` is the ServerCore, retained by DaemonControl
 // while the daemon runs.
 //
+// Every callback passes through the C guard first (mhd_guard.c: deadlines,
+// connection limit).
+//
 // Per-request protocol (MHD_AccessHandlerCallback):
-//   1st call  (*con_cls == NULL): headers are in. Allocate RequestState, store
-//             it in *con_cls and return MHD_YES without queueing a response
-//             (queueing now would make MHD close the connection afterwards;
-//             not queueing is also what lets MHD send "100 Continue").
-//             Exceptions, answered at once, before any of the body is read
-//             (MHD then closes the connection): a Content-Length above the
-//             cap (413); HTTP/1.1 without Host, or Content-Length together
-//             with Transfer-Encoding (400).
+//   1st call  (*con_cls == NULL): the head is in, no byte of the body has
+//             been read. Allocate RequestState and store it in *con_cls. Then
+//             the checks, each answered at once if it fails: Host (400),
+//             framing (400: Content-Length twice, or with Transfer-Encoding;
+//             501: a coding other than chunked), head size (431), declared
+//             length (413), the handler's `admit` (route, method, auth, media
+//             type: its own answer), the in-flight body budget (503). An
+//             answer queued now makes MHD skip "100 Continue", never read
+//             the body, and close the connection after the response. If all
+//             pass, build the HTTPRequest's head and return MHD_YES without a
+//             response: MHD then sends "100 Continue" if asked and reads on.
 //   Nth call  (*upload_data_size > 0): append to the body, set
-//             *upload_data_size = 0. A chunked body that outgrows the cap is
-//             freed and the rest discarded (MHD 0.9.75 accepts no response
-//             mid-body), up to max(cap, 64 KiB) more bytes; beyond that
-//             MHD_NO drops the connection.
-//   last call (*upload_data_size == 0): build the HTTPRequest, call the
-//             handler, queue the response.
-//   NOTIFY_COMPLETED: free RequestState, whether the request was answered,
-//             aborted mid-upload or cut by MHD_stop_daemon.
+//             *upload_data_size = 0. A chunked body that outgrows the cap or
+//             the budget is freed and the rest discarded (MHD 0.9.75 accepts
+//             no response mid-body), up to max(cap, 64 KiB) more bytes;
+//             beyond that MHD_NO drops the connection.
+//   last call (*upload_data_size == 0): attach the body, call the handler,
+//             queue the response.
+//   NOTIFY_COMPLETED: give back the body budget and free RequestState,
+//             whether the request was answered, aborted mid-upload or cut by
+//             MHD_stop_daemon.
 
 /// Per-request state, stored in `*con_cls` from the first handler call to
 /// NOTIFY_COMPLETED.
 struct RequestState {
+    /// The head, built in the first call (its body stays empty).
+    var request = HTTPRequest(method: "", path: "")
     var body: [UInt8] = []
-    /// The body went past `maxBodyBytes`; it is no longer buffered.
-    var bodyTooLarge = false
+    /// Bytes of `maxBodyBytesInFlight` this request holds.
+    var reserved = 0
+    /// Non-zero: the body outgrew the cap (413) or the budget (503); it is
+    /// no longer buffered and this status is the answer.
+    var discardStatus = 0
     /// Bytes discarded since then (chunked bodies only).
     var discarded = 0
     /// A response has been queued; later calls only drain input.
     var responded = false
+    /// The handler's `admit` has passed it (in the first call).
+    var admitted = false
 }
 
 let accessHandlerCallback: MHD_AccessHandlerCallback = {
@@ -44,7 +58,7 @@ let accessHandlerCallback: MHD_AccessHandlerCallback = {
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
 
     guard let raw = conCls.pointee else {
-        return core.beginRequest(connection, conCls, version: version)
+        return core.beginRequest(connection, conCls, url: url, method: method, version: version)
     }
     let state = raw.assumingMemoryBound(to: RequestState.self)
     let size = uploadDataSize.pointee
@@ -52,16 +66,18 @@ let accessHandlerCallback: MHD_AccessHandlerCallback = {
         uploadDataSize.pointee = 0
         return core.receiveBody(connection, state, UnsafeRawBufferPointer(start: uploadData, count: size))
     }
-    return core.finishRequest(connection, state, url: url, method: method)
+    return core.finishRequest(connection, state)
 }
 
 let requestCompletedCallback: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
     guard let cls, let conCls, let raw = conCls.pointee else { return }
     conCls.pointee = nil
     let state = raw.assumingMemoryBound(to: RequestState.self)
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    if state.pointee.reserved != 0 { core.add(.bodyBytesInFlight, -state.pointee.reserved) }
     state.deinitialize(count: 1)
     state.deallocate()
-    Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue().add(.inFlight, -1)
+    core.add(.inFlight, -1)
 }
 
 let connectionNotifyCallback: MHD_NotifyConnectionCallback = { cls, _, _, code in
@@ -146,7 +162,7 @@ extension ServerCore {
     @inline(__always)
     func beginRequest(
         _ connection: OpaquePointer, _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
-        version: UnsafePointer<CChar>?
+        url: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?, version: UnsafePointer<CChar>?
     ) -> MHD_Result {
         let state = UnsafeMutablePointer<RequestState>.allocate(capacity: 1)
         state.initialize(to: RequestState())
@@ -156,92 +172,146 @@ extension ServerCore {
         // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400
         // (libmicrohttpd lets it through unless in its strict mode).
         if isHTTP11(version), MHD_lookup_connection_value(connection, .HEADER_KIND, "Host") == nil {
-            state.pointee.responded = true
-            return queueError(connection, 400, "The HTTP/1.1 request has no Host header.")
+            return refuse(connection, state, 400, "The HTTP/1.1 request has no Host header.")
         }
-        if let header = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") {
-            // RFC 9112 section 6.3: both framings at once is how requests are
-            // smuggled past proxies; reject rather than pick one (libmicrohttpd
-            // would use the chunked one and keep the connection open).
-            if MHD_lookup_connection_value(connection, .HEADER_KIND, "Transfer-Encoding") != nil {
-                state.pointee.responded = true
-                return queueError(
-                    connection, 400, "The request has both Content-Length and Transfer-Encoding headers.")
+        // RFC 9112 section 6.3: a request whose framing two parties could
+        // read differently is how requests are smuggled; refuse and close
+        // (libmicrohttpd 0.9.75 takes the first Content-Length, prefers
+        // chunked over a Content-Length, and waits for the end of the
+        // connection on an unknown coding).
+        var declared: UInt64 = 0
+        let framing = mhd_shim_request_framing(connection, &declared)
+        switch framing {
+        case MHD_SHIM_FRAMING_NONE, MHD_SHIM_FRAMING_LENGTH, MHD_SHIM_FRAMING_CHUNKED:
+            break
+        case MHD_SHIM_FRAMING_DUPLICATE_LENGTH:
+            return refuse(connection, state, 400, "The request has more than one Content-Length header.")
+        case MHD_SHIM_FRAMING_AMBIGUOUS:
+            return refuse(connection, state, 400, "The request has both Content-Length and Transfer-Encoding headers.")
+        case MHD_SHIM_FRAMING_UNSUPPORTED_CODING:
+            return refuse(connection, state, 501, "Transfer-Encoding other than chunked is not supported.")
+        default:
+            return refuse(connection, state, 400, "The Content-Length header is not a decimal number.")
+        }
+        if mhd_shim_request_header_size(connection) > maxRequestHeaderBytes {
+            return refuse(
+                connection, state, 431,
+                "The request line and headers exceed the limit of \(maxRequestHeaderBytes) bytes.")
+        }
+        let length = framing == MHD_SHIM_FRAMING_LENGTH ? Int(clamping: declared) : 0
+        if length > maxBodyBytes {
+            return refuse(connection, state, 413, bodyTooLargeDetail)
+        }
+
+        state.pointee.request = HTTPRequest(
+            method: makeMethod(method),
+            path: makePath(url),
+            query: collectQuery(connection),
+            headers: collectHeaders(connection),
+            body: []
+        )
+        // A request without a body is admitted in the last call, which
+        // follows at once: answered then, a refusal keeps the connection
+        // alive (an answer queued in this first call makes MHD close it).
+        guard framing != MHD_SHIM_FRAMING_NONE else { return .YES }
+        state.pointee.admitted = true
+        if let refusal = handler.admit(&state.pointee.request) {
+            state.pointee.responded = true
+            return queueHandlerResponse(connection, refusal)
+        }
+        if length > 0 {
+            guard reserveBody(state, length) else {
+                return refuse(connection, state, 503, bodyBudgetDetail)
             }
-            let length = parseContentLength(header)
-            if length > maxBodyBytes {
-                // Answer before reading the body. MHD will not send
-                // "100 Continue" and closes the connection after the 413.
-                state.pointee.bodyTooLarge = true
-                state.pointee.responded = true
-                return queueError(connection, 413, bodyTooLargeDetail)
-            }
-            if length > 0 {
-                state.pointee.body.reserveCapacity(length)
-            }
+            state.pointee.body.reserveCapacity(length)
         }
         return .YES
+    }
+
+    /// Takes `bytes` more of the in-flight body budget for the request, or
+    /// nothing and false if that would go past it.
+    @inline(__always)
+    private func reserveBody(_ state: UnsafeMutablePointer<RequestState>, _ bytes: Int) -> Bool {
+        guard addAndLoad(.bodyBytesInFlight, bytes) <= maxBodyBytesInFlight else {
+            add(.bodyBytesInFlight, -bytes)
+            return false
+        }
+        state.pointee.reserved += bytes
+        return true
+    }
+
+    private func refuse(
+        _ connection: OpaquePointer, _ state: UnsafeMutablePointer<RequestState>, _ status: Int, _ detail: String
+    ) -> MHD_Result {
+        state.pointee.responded = true
+        return queueError(connection, status, detail)
     }
 
     @inline(__always)
     func receiveBody(
         _ connection: OpaquePointer, _ state: UnsafeMutablePointer<RequestState>, _ data: UnsafeRawBufferPointer
     ) -> MHD_Result {
-        if state.pointee.responded {
+        if state.pointee.responded && state.pointee.discardStatus == 0 {
             return .YES  // discard
         }
-        if state.pointee.bodyTooLarge {
-            // Discard the rest so the 413 can be sent when the body ends, but
-            // not forever: past the drain limit, drop the connection.
+        if state.pointee.discardStatus != 0 {
+            // Discard the rest so the answer can be sent when the body ends,
+            // but not forever: past the drain limit, drop the connection.
             state.pointee.discarded &+= data.count
             return state.pointee.discarded > drainLimit ? .NO : .YES
         }
-        if data.count > maxBodyBytes &- state.pointee.body.count {
-            // Only a chunked body gets here (a declared length was checked in
-            // beginRequest). Stop buffering and free what we have. Try to
-            // answer 413 now; libmicrohttpd 0.9.75 refuses a response while
-            // the body is being received, in which case the rest is discarded
-            // and finishRequest answers.
-            state.pointee.bodyTooLarge = true
-            state.pointee.body = []
-            state.pointee.discarded = data.count
-            if queueError(connection, 413, bodyTooLargeDetail) == .YES {
-                state.pointee.responded = true
+        let total = state.pointee.body.count &+ data.count
+        if total > state.pointee.reserved {
+            // Only a chunked body gets here (a declared length was checked
+            // and reserved in beginRequest). Stop buffering and free what we
+            // have when it outgrows the cap or the budget. Try to answer now;
+            // libmicrohttpd 0.9.75 refuses a response while the body is being
+            // received, in which case the rest is discarded and
+            // finishRequest answers.
+            let status = total > maxBodyBytes ? 413 : (reserveBody(state, total - state.pointee.reserved) ? 0 : 503)
+            if status != 0 {
+                state.pointee.discardStatus = status
+                state.pointee.body = []
+                add(.bodyBytesInFlight, -state.pointee.reserved)
+                state.pointee.reserved = 0
+                state.pointee.discarded = data.count
+                if queueError(connection, status, status == 413 ? bodyTooLargeDetail : bodyBudgetDetail) == .YES {
+                    state.pointee.responded = true
+                }
+                return .YES
             }
-            return .YES
         }
         state.pointee.body.append(contentsOf: data)
         return .YES
     }
 
     @inline(__always)
-    func finishRequest(
-        _ connection: OpaquePointer, _ state: UnsafeMutablePointer<RequestState>,
-        url: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?
-    ) -> MHD_Result {
+    func finishRequest(_ connection: OpaquePointer, _ state: UnsafeMutablePointer<RequestState>) -> MHD_Result {
         if state.pointee.responded {
             return .YES
         }
         state.pointee.responded = true
-        if state.pointee.bodyTooLarge {
-            return queueError(connection, 413, bodyTooLargeDetail)
+        if state.pointee.discardStatus != 0 {
+            let status = state.pointee.discardStatus
+            return queueError(connection, status, status == 413 ? bodyTooLargeDetail : bodyBudgetDetail)
         }
 
-        var body: [UInt8] = []
-        swap(&body, &state.pointee.body)
-        let request = HTTPRequest(
-            method: makeMethod(method),
-            path: makePath(url),
-            query: collectQuery(connection),
-            headers: collectHeaders(connection),
-            body: body
-        )
-        let response = handler.handle(request)
+        var request = HTTPRequest(method: "", path: "")
+        swap(&request, &state.pointee.request)
+        if !state.pointee.admitted, let refusal = handler.admit(&request) {
+            return queueHandlerResponse(connection, refusal)
+        }
+        swap(&request.body, &state.pointee.body)
+        return queueHandlerResponse(connection, handler.handle(request))
+    }
+
+    @inline(__always)
+    private func queueHandlerResponse(_ connection: OpaquePointer, _ response: HTTPResponse) -> MHD_Result {
         guard (200...999).contains(response.status) else {
             return queueError(
                 connection, 500, "The request handler returned the invalid status \(response.status).")
         }
-        return queue(connection, response)
+        return queue(connection, response.status, response)
     }
 
     /// How much of an oversized chunked body is read and discarded before the
@@ -252,10 +322,37 @@ extension ServerCore {
         "The request body exceeds the limit of \(maxBodyBytes) bytes."
     }
 
+    var bodyBudgetDetail: String {
+        "The server is receiving too many request bodies at once; retry shortly."
+    }
+
     func queueError(_ connection: OpaquePointer, _ status: Int, _ detail: String) -> MHD_Result {
+        queue(connection, status, errorResponse(status, detail))
+    }
+
+    /// The layer's own error response: the errorResponder's, with the status
+    /// forced and, for 503, a Retry-After.
+    func errorResponse(_ status: Int, _ detail: String) -> HTTPResponse {
         var response = errorResponder(status, detail)
         response.status = status
-        return queue(connection, response)
+        if status == 503, !response.headers.contains(where: { asciiCaseInsensitiveEquals($0.name, "Retry-After") }) {
+            response.headers.append((name: "Retry-After", value: "1"))
+        }
+        return response
+    }
+
+    /// An error response as the bytes of a whole HTTP/1.1 message that closes
+    /// the connection (sent by the C guard, outside libmicrohttpd).
+    func rawErrorResponse(_ status: Int, _ detail: String) -> [UInt8] {
+        let response = errorResponse(status, detail)
+        var head = "HTTP/1.1 \(status) \(status == 503 ? "Service Unavailable" : "Error")\r\n"
+        for header in response.headers
+        where !asciiCaseInsensitiveEquals(header.name, "Content-Length")
+            && !asciiCaseInsensitiveEquals(header.name, "Connection") {
+            head += "\(header.name): \(header.value)\r\n"
+        }
+        head += "Connection: close\r\nContent-Length: \(response.body.count)\r\n\r\n"
+        return Array(head.utf8) + response.body
     }
 
     @inline(__always)
@@ -287,7 +384,7 @@ extension ServerCore {
         }
     }
 
-    private func queue(_ connection: OpaquePointer, _ response: HTTPResponse) -> MHD_Result {
+    private func queue(_ connection: OpaquePointer, _ status: Int, _ response: HTTPResponse) -> MHD_Result {
         let mhdResponse = response.body.withUnsafeBytes { bytes in
             MHD_create_response_from_buffer(
                 bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
@@ -308,7 +405,7 @@ extension ServerCore {
             // Stopping: tell keep-alive clients not to reuse this connection.
             _ = MHD_add_response_header(mhdResponse, "Connection", "close")
         }
-        return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+        return MHD_queue_response(connection, UInt32(status), mhdResponse)
     }
 }
 
@@ -351,25 +448,4 @@ private func isHTTP11(_ version: UnsafePointer<CChar>?) -> Bool {
     guard let v = version else { return false }
     return v[0] == 0x48 && v[1] == 0x54 && v[2] == 0x54 && v[3] == 0x50 && v[4] == 0x2F
         && v[5] == 0x31 && v[6] == 0x2E && v[7] == 0x31 && v[8] == 0
-}
-
-/// Parses a Content-Length value (MHD has already rejected malformed ones).
-/// Returns Int.max on overflow and -1 if it is not a plain decimal number.
-@inline(__always)
-private func parseContentLength(_ text: UnsafePointer<CChar>) -> Int {
-    var pointer = text
-    while pointer.pointee == 0x20 || pointer.pointee == 0x09 { pointer += 1 }
-    var value = 0
-    var digits = 0
-    while true {
-        let c = UInt8(bitPattern: pointer.pointee)
-        guard c >= 0x30, c <= 0x39 else { break }
-        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = times10.addingReportingOverflow(Int(c - 0x30))
-        if o1 || o2 { return Int.max }
-        value = sum
-        digits += 1
-        pointer += 1
-    }
-    return digits > 0 ? value : -1
 }

@@ -14,16 +14,15 @@ import VMStore
 /// nothing: revision and history stay as they are.
 extension MemTypedService {
     static let baselineRoutes: [Route] = [
-        Route("GET", "/v1/baselines") { s, c throws(Problem) in try s.getBaselines(c) },
-        Route("POST", "/v1/vms/{id}/baseline-move", json: true) { s, c throws(Problem) in try s.postBaselineMove(c) },
-        Route("POST", "/v1/baseline-moves", json: true) { s, c throws(Problem) in try s.postBaselineMoves(c) },
+        Route("GET", "/v1/baselines", auth: .read) { s, c throws(Problem) in try s.getBaselines(c) },
+        Route("POST", "/v1/vms/{id}/baseline-move", json: true, auth: .write) { s, c throws(Problem) in try s.postBaselineMove(c) },
+        Route("POST", "/v1/baseline-moves", json: true, auth: .write) { s, c throws(Problem) in try s.postBaselineMoves(c) },
     ]
 
     /// The catalogue this build knows, oldest first; `current` marks the one
     /// new VMs get (the store's, i.e. `--baseline`).
     func getBaselines(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let current = configuration.store?.currentBaseline.name ?? Baseline.current.name
-        if configuration.store != nil { _ = try configuration.auth.authorize(c.request, for: .read) }
         return .json(capacity: 1024) { w in
             w.beginObject()
             w.member("current", current)
@@ -139,7 +138,7 @@ extension MemTypedService {
     /// `POST /v1/vms/{id}/baseline-move` with `{"baseline": NAME, "dry_run": BOOL}`; If-Match honored.
     func postBaselineMove(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         let id = c.capture("id")
         guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
         let body = try Self.parse(c.request.body)
@@ -225,7 +224,7 @@ extension MemTypedService {
     /// nothing else is affected. The batch as a whole is not atomic.
     func postBaselineMoves(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         let body = try Self.parse(c.request.body)
         let target: Baseline
         let dryRun: Bool

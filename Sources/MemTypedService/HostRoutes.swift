@@ -10,11 +10,11 @@ import VMStore
 /// cannot be deleted (409).
 extension MemTypedService {
     static let hostRoutes: [Route] = [
-        Route("GET", "/v1/hosts/{name}") { s, c throws(Problem) in try s.getHost(c) },
-        Route("PUT", "/v1/hosts/{name}", json: true) { s, c throws(Problem) in try s.putHost(c) },
-        Route("DELETE", "/v1/hosts/{name}") { s, c throws(Problem) in try s.deleteHost(c) },
-        Route("GET", "/v1/hosts") { s, c throws(Problem) in try s.listHosts(c) },
-        Route("GET", "/v1/hosts/{name}/history") { s, c throws(Problem) in try s.hostHistory(c) },
+        Route("GET", "/v1/hosts/{name}", auth: .read) { s, c throws(Problem) in try s.getHost(c) },
+        Route("PUT", "/v1/hosts/{name}", json: true, auth: .write) { s, c throws(Problem) in try s.putHost(c) },
+        Route("DELETE", "/v1/hosts/{name}", auth: .write) { s, c throws(Problem) in try s.deleteHost(c) },
+        Route("GET", "/v1/hosts", auth: .read) { s, c throws(Problem) in try s.listHosts(c) },
+        Route("GET", "/v1/hosts/{name}/history", auth: .read) { s, c throws(Problem) in try s.hostHistory(c) },
     ]
 
     static func hostSubject(_ name: String) -> String { "host profile '\(name)'" }
@@ -27,7 +27,6 @@ extension MemTypedService {
 
     func getHost(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let name = c.capture("name")
         guard Self.isValidID(name) else { throw Self.notFound(Self.hostSubject(name)) }
         let found: HostProfileRecord?
@@ -41,7 +40,7 @@ extension MemTypedService {
     /// (all optional; `name`, if given, must equal the path's).
     func putHost(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         let name = c.capture("name")
         try Self.checkNewID(name, segment: "name")
         let body = try Self.parse(c.request.body)
@@ -66,7 +65,7 @@ extension MemTypedService {
 
     func deleteHost(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         let name = c.capture("name")
         guard Self.isValidID(name) else { throw Self.notFound(Self.hostSubject(name)) }
         _ = try conditionalWrite(
@@ -80,7 +79,6 @@ extension MemTypedService {
 
     func listHosts(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let q = try QueryParameters(c.request, allowed: Self.pageParameters)
         let limit = try q.limit()
         let page: HostPage
@@ -100,7 +98,6 @@ extension MemTypedService {
 
     func hostHistory(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let name = c.capture("name")
         let q = try QueryParameters(c.request, allowed: Self.pageParameters)
         let limit = try q.limit()

@@ -11,6 +11,10 @@ final class Route: Sendable {
     let pattern: String
     /// Needs a JSON body (POST/PUT/PATCH).
     let takesJSON: Bool
+    /// The token access it needs (nil: none), checked by the pipeline
+    /// before the body is read; the handler gets the token's name as
+    /// `RequestContext.actor`.
+    let access: TokenAuth.Access?
     let handler: Handler
 
     typealias Handler = @Sendable (MemTypedService, RequestContext) throws(Problem) -> HTTPResponse
@@ -25,7 +29,7 @@ final class Route: Sendable {
 
     var segmentCount: Int { segments.count }
 
-    init(_ method: String, _ pattern: String, json: Bool = false,
+    init(_ method: String, _ pattern: String, json: Bool = false, auth access: TokenAuth.Access? = nil,
          _ handler: @escaping Handler) {
         self.method = method
         self.pattern = pattern
@@ -45,6 +49,7 @@ final class Route: Sendable {
         self.literalBytes = literalBytes
         self.captureNames = captureNames
         self.takesJSON = json
+        self.access = access
         self.handler = handler
     }
 
@@ -56,7 +61,7 @@ final class Route: Sendable {
     /// The captures if the path (its UTF-8, with `segmentCount` segments as
     /// `split` counts them) matches, else nil. Compares the literals first;
     /// strings (and the array) are made only for the captures of a match.
-    func match(_ path: UnsafeBufferPointer<UInt8>, segmentCount: Int) -> [(String, String)]? {
+    func match(_ path: UnsafeBufferPointer<UInt8>, segmentCount: Int) -> [(name: String, value: String)]? {
         guard segmentCount == segments.count else { return nil }
         var k = 0
         for s in segments.indices {
@@ -67,7 +72,7 @@ final class Route: Sendable {
             for i in 0..<literal.count where path[start + i] != literalBytes[literal.offset + i] { return nil }
         }
         guard !captureNames.isEmpty else { return [] }
-        var captures: [(String, String)] = []
+        var captures: [(name: String, value: String)] = []
         captures.reserveCapacity(captureNames.count)
         k = 0
         for s in segments.indices {
@@ -104,13 +109,16 @@ final class Route: Sendable {
     }
 }
 
-/// What a route handler sees: the request plus its path captures.
+/// What a route handler sees: the request, its path captures and the
+/// caller's token name ("anonymous" where the route needs none or reads are open).
 struct RequestContext: Sendable {
     let request: HTTPRequest
-    let captures: [(String, String)]
+
+    var captures: [(name: String, value: String)] { request.admission.parameters }
+    var actor: String { request.admission.principal ?? "anonymous" }
 
     func capture(_ name: String) -> String {
-        captures.first { $0.0 == name }!.1
+        captures.first { $0.name == name }!.value
     }
 }
 
@@ -131,7 +139,7 @@ struct Router: Sendable {
 
     enum Outcome {
         /// `route` indexes `routes` (and the metrics series).
-        case found(route: Int, captures: [(String, String)])
+        case found(route: Int, captures: [(name: String, value: String)])
         case notFound
         case methodNotAllowed(allowed: [String])
     }

@@ -23,31 +23,63 @@ public final class MemTypedService: HTTPHandler {
         self.logger = logger
     }
 
-    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+    /// The early checks, in one pass, before the body is read: route (404,
+    /// 405), token (401, 403), media type (415). A refusal is counted and
+    /// logged here; an admitted request carries what was found to `handle`.
+    public func admit(_ request: inout HTTPRequest) -> HTTPResponse? {
         let start = MemTypedService.now()
         metrics.begin()
+        request.admission.started = start
         var matched: Int? = nil
-        let response: HTTPResponse
+        let refusal: Problem
         switch router.resolve(method: request.method, path: request.path) {
         case .notFound:
-            response = Problem.notFound(request.path).response(instance: request.path)
+            refusal = Problem.notFound(request.path)
         case .methodNotAllowed(let allowed):
-            response = Problem.methodNotAllowed(request.method, allowed: allowed).response(instance: request.path)
+            refusal = Problem.methodNotAllowed(request.method, allowed: allowed)
         case .found(let index, let captures):
             matched = index
+            let route = router.routes[index]
             do throws(Problem) {
-                if router.routes[index].takesJSON { try MemTypedService.requireJSON(request) }
-                response = try router.routes[index].handler(self, RequestContext(request: request, captures: captures))
+                if let access = route.access {
+                    request.admission.principal = try configuration.auth.authorize(request, for: access)
+                }
+                if route.takesJSON { try MemTypedService.requireJSON(request) }
+                request.admission.route = index
+                request.admission.parameters = captures
+                return nil
             } catch {
-                response = error.response(instance: request.path)
+                refusal = error
             }
         }
-        let elapsed = MemTypedService.now() - start
-        metrics.end(route: matched, method: ServiceMetrics.methodIndex(request.method), status: response.status, nanoseconds: elapsed)
-        if configuration.accessLog {
-            logger.info("\(request.method) \(request.path) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
-        }
+        let response = refusal.response(instance: request.path)
+        finish(request, route: matched, response: response, started: start)
         return response
+    }
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        var request = request
+        if request.admission.route < 0, let refusal = admit(&request) {
+            return refusal  // called without the server's admit (tests)
+        }
+        let index = request.admission.route
+        let response: HTTPResponse
+        do throws(Problem) {
+            response = try router.routes[index].handler(self, RequestContext(request: request))
+        } catch {
+            response = error.response(instance: request.path)
+        }
+        finish(request, route: index, response: response, started: request.admission.started)
+        return response
+    }
+
+    /// Metrics and the access log line, once per request.
+    private func finish(_ request: HTTPRequest, route: Int?, response: HTTPResponse, started: Int64) {
+        let elapsed = MemTypedService.now() - started
+        metrics.end(route: route, method: ServiceMetrics.methodIndex(request.method), status: response.status, nanoseconds: elapsed)
+        if configuration.accessLog {
+            logger.info("\(LogText(request.method)) \(LogText(request.path)) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
+        }
     }
 
     /// 415 unless the body is declared JSON (`application/json`, any

@@ -125,7 +125,7 @@ extension MemTypedService {
             return Problem(status: 409, type: "/problems/conflict", title: "Conflict", detail: message)
         case .invalid(let field, let message):
             if field == "/actor" {
-                logger.error("the token name cannot be recorded as a history actor: \(message)")
+                logger.error("the token name cannot be recorded as a history actor: \(LogText(message))")
                 return Problem(status: 500, type: "/problems/server-configuration", title: "Internal Server Error",
                                detail: "the caller's token name is not usable as a history actor (1-128 bytes, no control characters); fix the tokens file")
             }
@@ -134,11 +134,11 @@ extension MemTypedService {
         case .busy(let message), .full(let message), .corrupt(let message):
             let fault = StoreFault(error)!
             metrics.storeError(fault.kind)
-            logger.log(level: fault.logLevel, "store \(fault.kind.rawValue) on \(subject): \(message)")
+            logger.log(level: fault.logLevel, "store \(fault.kind.rawValue) on \(LogText(subject)): \(LogText(message))")
             return fault.problem
         case .backend(let message):
             metrics.storeError(.other)
-            logger.error("store failure on \(subject): \(message)")
+            logger.error("store failure on \(LogText(subject)): \(LogText(message))")
             return Problem(status: 500, type: "/problems/store-failure", title: "Internal Server Error",
                            detail: "the VM-config store failed; the server log has the cause")
         }

@@ -10,9 +10,9 @@ import VMStore
 /// the request only says which access on which vCPU.
 extension MemTypedService {
     static let vmDecisionRoutes: [Route] = [
-        Route("GET", "/v1/vms/{id}/decision") { s, c throws(Problem) in try s.getVMDecision(c) },
-        Route("POST", "/v1/vms/{id}/decisions", json: true) { s, c throws(Problem) in try s.postVMDecision(c) },
-        Route("GET", "/v1/vms/{id}/kvm-quirks") { s, c throws(Problem) in try s.getVMKVMQuirks(c) },
+        Route("GET", "/v1/vms/{id}/decision", auth: .read) { s, c throws(Problem) in try s.getVMDecision(c) },
+        Route("POST", "/v1/vms/{id}/decisions", json: true, auth: .read) { s, c throws(Problem) in try s.postVMDecision(c) },
+        Route("GET", "/v1/vms/{id}/kvm-quirks", auth: .read) { s, c throws(Problem) in try s.getVMKVMQuirks(c) },
     ]
 
     /// The host a VM's decisions use: one extra lookup only for a profile.
@@ -86,7 +86,6 @@ extension MemTypedService {
     /// statement), the engine's writer for the body.
     func getVMDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         var access = GuestAccess()
         var vcpu = VCPUState()
         var pte: Field?
@@ -151,7 +150,6 @@ extension MemTypedService {
     /// `POST /v1/vms/{id}/decisions` with `{"vcpu": {...}, "access": {...}}` (both optional). A read.
     func postVMDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let body = try Self.parse(c.request.body)
         var vcpu = VCPUState()
         var access = GuestAccess()
@@ -200,7 +198,6 @@ extension MemTypedService {
     /// and each decision-relevant quirk's resulting state.
     func getVMKVMQuirks(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let q = try QueryParameters(c.request, allowed: ["kernel", "model"])
         let (inputs, hostSpec) = try loadDecisionInputs(store, c.capture("id"))
         let selection = try Self.kernelSelection(q, host: hostSpec)

@@ -16,12 +16,12 @@ extension MemTypedService {
     static let vmRoutes: [Route] = vmDecisionRoutes + vmRecordRoutes + hostRoutes + baselineRoutes
 
     static let vmRecordRoutes: [Route] = [
-        Route("GET", "/v1/vms/{id}") { s, c throws(Problem) in try s.getVM(c) },
-        Route("PUT", "/v1/vms/{id}", json: true) { s, c throws(Problem) in try s.putVM(c) },
-        Route("PATCH", "/v1/vms/{id}", json: true) { s, c throws(Problem) in try s.patchVM(c) },
-        Route("DELETE", "/v1/vms/{id}") { s, c throws(Problem) in try s.deleteVM(c) },
-        Route("GET", "/v1/vms") { s, c throws(Problem) in try s.listVMs(c) },
-        Route("GET", "/v1/vms/{id}/history") { s, c throws(Problem) in try s.vmHistory(c) },
+        Route("GET", "/v1/vms/{id}", auth: .read) { s, c throws(Problem) in try s.getVM(c) },
+        Route("PUT", "/v1/vms/{id}", json: true, auth: .write) { s, c throws(Problem) in try s.putVM(c) },
+        Route("PATCH", "/v1/vms/{id}", json: true, auth: .write) { s, c throws(Problem) in try s.patchVM(c) },
+        Route("DELETE", "/v1/vms/{id}", auth: .write) { s, c throws(Problem) in try s.deleteVM(c) },
+        Route("GET", "/v1/vms", auth: .read) { s, c throws(Problem) in try s.listVMs(c) },
+        Route("GET", "/v1/vms/{id}/history", auth: .read) { s, c throws(Problem) in try s.vmHistory(c) },
     ]
 
     /// The configured store, or 503 when the service runs without one.
@@ -54,7 +54,6 @@ extension MemTypedService {
 
     func getVM(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let record = try loadVM(store, c.capture("id"))
         if let notModified = try Self.conditionalRead(c.request, revision: record.revision) { return notModified }
         return Self.vmResponse(record)
@@ -64,7 +63,7 @@ extension MemTypedService {
     /// create-only, `If-Match` replace-only (of that revision).
     func putVM(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         let id = c.capture("id")
         try Self.checkNewID(id, segment: "id")
         let body = try Self.parse(c.request.body)
@@ -82,7 +81,7 @@ extension MemTypedService {
     /// RFC 7386 JSON merge patch, applied inside the store's write transaction.
     func patchVM(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         if let type = c.request.headers["Content-Type"], type.lowercasedASCII().hasPrefix("application/json-patch+json") {
             throw Problem(status: 415, title: "Unsupported Media Type",
                           detail: "PATCH takes a JSON merge patch (RFC 7386): Content-Type application/merge-patch+json or application/json, not a JSON Patch (RFC 6902)")
@@ -106,7 +105,7 @@ extension MemTypedService {
 
     func deleteVM(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let actor = try configuration.auth.authorize(c.request, for: .write)
+        let actor = c.actor
         let id = c.capture("id")
         guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
         _ = try conditionalWrite(
@@ -126,7 +125,6 @@ extension MemTypedService {
     /// `GET /v1/vms?baseline=&quirk=NAME:disable&label=key=value&host_profile=&limit=&cursor=`.
     func listVMs(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let q = try QueryParameters(c.request, allowed: Self.listParameters, repeatable: Self.listRepeatable)
         var query = VMQuery(baseline: q["baseline"], hostProfile: q["host_profile"], limit: try q.limit(), cursor: q["cursor"])
         // One filter per quirk is the most that can mean anything.
@@ -172,7 +170,6 @@ extension MemTypedService {
     /// History, newest first; it outlives a delete.
     func vmHistory(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        _ = try configuration.auth.authorize(c.request, for: .read)
         let id = c.capture("id")
         let q = try QueryParameters(c.request, allowed: Self.pageParameters)
         let limit = try q.limit()

@@ -14,7 +14,7 @@ import Glibc
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT."
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT."
     )
 
     @Option(help: "Address to listen on (IPv4 or IPv6 literal). [default: 127.0.0.1]")
@@ -38,8 +38,17 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Largest request body accepted, bytes; larger gets 413. [default: 1048576]")
     var maxBody: Int?
 
-    @Option(help: "Close connections idle this long, seconds. [default: 30]")
+    @Option(help: "Most bytes all request bodies being received may hold together; past it, 503 with Retry-After. [default: 67108864]")
+    var maxBodyInFlight: Int?
+
+    @Option(help: "Close connections idle this long, seconds; also the time a kept-alive connection has to send its next request's headers. [default: 30]")
     var idleTimeout: Int?
+
+    @Option(help: "Seconds a new connection has to send its request line and headers, however it trickles them. [default: 10]")
+    var headerTimeout: Int?
+
+    @Option(help: "Seconds a request has to send its body once its headers are in. [default: 30]")
+    var bodyTimeout: Int?
 
     @Option(help: "PEM certificate for HTTPS (with --tls-key).")
     var tlsCert: String?
@@ -86,7 +95,10 @@ struct Memtyped: ParsableCommand {
         http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
         http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int("MEMTYPED_CONNECTION_MEMORY_LIMIT", in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
         http.maxBodyBytes = try maxBody ?? env.int("MEMTYPED_MAX_BODY", in: 1...(1 << 30)) ?? http.maxBodyBytes
+        http.maxBodyBytesInFlight = try maxBodyInFlight ?? env.int("MEMTYPED_MAX_BODY_IN_FLIGHT", in: 1...(1 << 40)) ?? max(http.maxBodyBytesInFlight, http.maxBodyBytes)
         http.idleTimeoutSeconds = try idleTimeout ?? env.int("MEMTYPED_IDLE_TIMEOUT", in: 1...86400) ?? http.idleTimeoutSeconds
+        http.headerTimeoutSeconds = try headerTimeout ?? env.int("MEMTYPED_HEADER_TIMEOUT", in: 1...86400) ?? http.headerTimeoutSeconds
+        http.bodyTimeoutSeconds = try bodyTimeout ?? env.int("MEMTYPED_BODY_TIMEOUT", in: 1...86400) ?? http.bodyTimeoutSeconds
         switch (tlsCert ?? env.string("MEMTYPED_TLS_CERT"), tlsKey ?? env.string("MEMTYPED_TLS_KEY")) {
         case let (cert?, key?): http.tls = .init(certificatePath: cert, privateKeyPath: key)
         case (nil, nil): break

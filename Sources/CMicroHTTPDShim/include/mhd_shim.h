@@ -19,6 +19,8 @@ extern "C" {
 
 /* ---------------------------------------------------------------- daemon */
 
+struct mhd_shim_guard;
+
 /** Everything mhd_shim_start_daemon turns into MHD flags and options. */
 struct mhd_shim_config {
   /**
@@ -45,6 +47,22 @@ struct mhd_shim_config {
   const char *tls_key_pem;
   /** Non-zero: MHD_USE_ERROR_LOG (MHD writes its diagnostics to stderr). */
   int log_errors;
+  /**
+   * Seconds a new connection has to deliver its first request head, and a
+   * request its body once the head is in (0 = no deadline). Unlike
+   * connection_timeout, bytes do not restart them; a kept-alive connection
+   * has connection_timeout seconds from a response to the next head.
+   * See mhd_guard.c.
+   */
+  unsigned int header_timeout;
+  unsigned int body_timeout;
+  /**
+   * Sent as is to a plain-HTTP connection past connection_limit when no
+   * connection waiting for a head can be evicted for it (then it is shut
+   * down); NULL: shut down only. Copied.
+   */
+  const char *overflow_response;
+  size_t overflow_response_len;
 };
 
 /**
@@ -59,7 +77,55 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
                        MHD_AccessHandlerCallback handler,
                        MHD_RequestCompletedCallback completed,
                        MHD_NotifyConnectionCallback connection_notify,
+                       void *cls,
+                       struct mhd_shim_guard **guard);
+
+/* ----------------------------------------------------------------- guard */
+
+/**
+ * The connection guard (mhd_guard.c): deadlines for a request's head and
+ * body that bytes do not restart, and eviction or refusal past the
+ * connection limit. mhd_shim_start_daemon creates it (*guard); after
+ * MHD_stop_daemon, mhd_shim_guard_destroy it.
+ */
+struct mhd_shim_guard *
+mhd_shim_guard_create (const struct mhd_shim_config *cfg,
+                       MHD_AccessHandlerCallback handler,
+                       MHD_RequestCompletedCallback completed,
+                       MHD_NotifyConnectionCallback notify,
                        void *cls);
+/** Stops the watchdog thread (idempotent). */
+void mhd_shim_guard_stop (struct mhd_shim_guard *guard);
+void mhd_shim_guard_destroy (struct mhd_shim_guard *guard);
+/** Connections shut down for a missed deadline, evicted, refused at the limit. */
+void mhd_shim_guard_counts (struct mhd_shim_guard *guard, intptr_t *expired,
+                            intptr_t *evicted, intptr_t *refused);
+MHD_AccessHandlerCallback mhd_shim_guard_access_handler (void);
+MHD_RequestCompletedCallback mhd_shim_guard_completed_handler (void);
+MHD_NotifyConnectionCallback mhd_shim_guard_notify_handler (void);
+
+/* --------------------------------------------------------------- framing */
+
+/** How a request's body is framed (RFC 9112 section 6), from its headers. */
+enum mhd_shim_framing {
+  MHD_SHIM_FRAMING_NONE = 0,              /* neither header: no body */
+  MHD_SHIM_FRAMING_LENGTH = 1,            /* one valid Content-Length */
+  MHD_SHIM_FRAMING_CHUNKED = 2,           /* Transfer-Encoding: chunked */
+  MHD_SHIM_FRAMING_BAD_LENGTH = 3,        /* Content-Length not 1*DIGIT */
+  MHD_SHIM_FRAMING_DUPLICATE_LENGTH = 4,  /* Content-Length more than once */
+  MHD_SHIM_FRAMING_AMBIGUOUS = 5,         /* Content-Length and Transfer-Encoding */
+  MHD_SHIM_FRAMING_UNSUPPORTED_CODING = 6 /* a Transfer-Encoding other than chunked */
+};
+
+/**
+ * Scans the request headers once. For MHD_SHIM_FRAMING_LENGTH, *length is
+ * the value (UINT64_MAX if it overflows).
+ */
+enum mhd_shim_framing
+mhd_shim_request_framing (struct MHD_Connection *connection, uint64_t *length);
+
+/** MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE (request line and headers, bytes). */
+size_t mhd_shim_request_header_size (struct MHD_Connection *connection);
 
 /** Non-zero if libmicrohttpd was built with TLS support. */
 int mhd_shim_tls_supported (void);
