@@ -94,6 +94,7 @@ let package = Package(
         .testTarget(name: "ServiceTests", dependencies: [
             "MemTypedService", "JSON", "HTTPServer", "HTTPTestSupport", "VMStore",
             .product(name: "Prometheus", package: "swift-prometheus"),  // RequestSeriesTests' reference
+            .product(name: "Logging", package: "swift-log"),  // EarlyRefusalTests' log capture
         ]),
     ]
 )

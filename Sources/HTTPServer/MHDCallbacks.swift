@@ -199,9 +199,6 @@ extension ServerCore {
                 "The request line and headers exceed the limit of \(maxRequestHeaderBytes) bytes.")
         }
         let length = framing == MHD_SHIM_FRAMING_LENGTH ? Int(clamping: declared) : 0
-        if length > maxBodyBytes {
-            return refuse(connection, state, 413, bodyTooLargeDetail)
-        }
 
         state.pointee.request = HTTPRequest(
             method: makeMethod(method),
@@ -218,6 +215,9 @@ extension ServerCore {
         if let refusal = handler.admit(&state.pointee.request) {
             state.pointee.responded = true
             return queueHandlerResponse(connection, refusal)
+        }
+        if length > maxBodyBytes {
+            return refuse(connection, state, 413, bodyTooLargeDetail)
         }
         if length > 0 {
             guard reserveBody(state, length) else {
