@@ -431,3 +431,27 @@ mhd_shim_request_header_size (struct MHD_Connection *connection)
     MHD_get_connection_info (connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
   return (NULL == info) ? 0 : info->header_size;
 }
+
+int
+mhd_shim_send_raw (struct MHD_Connection *connection, const void *bytes, size_t len)
+{
+  const union MHD_ConnectionInfo *info =
+    MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const char *p = bytes;
+  if (NULL == info)
+    return 0;
+  while (len > 0)
+  {
+    ssize_t n = send (info->connect_fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0)
+    {
+      if (EINTR == errno)
+        continue;
+      return 0;
+    }
+    p += n;
+    len -= (size_t) n;
+  }
+  (void) shutdown (info->connect_fd, SHUT_WR);
+  return 1;
+}

@@ -86,6 +86,7 @@ final class ServerCore: @unchecked Sendable {
     let maxBodyBytes: Int
     let maxBodyBytesInFlight: Int
     let maxRequestHeaderBytes: Int
+    let tls: Bool
     let errorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
     private let counters: UnsafeMutablePointer<Int>
 
@@ -94,6 +95,7 @@ final class ServerCore: @unchecked Sendable {
         self.maxBodyBytes = c.maxBodyBytes
         self.maxBodyBytesInFlight = c.maxBodyBytesInFlight
         self.maxRequestHeaderBytes = c.maxRequestHeaderBytes
+        self.tls = c.tls != nil
         self.errorResponder = c.errorResponder
         counters = .allocate(capacity: Counter.allCases.count)
         counters.initialize(repeating: 0, count: Counter.allCases.count)

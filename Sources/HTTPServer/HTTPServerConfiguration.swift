@@ -52,11 +52,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// in the pool for the response's own headers, get 431.
     public var perConnectionMemoryLimit: Int = 16 * 1024
     /// The largest request head (request line and header fields) served;
-    /// a larger one gets 431, answered from the first handler call.
-    /// Derived from the pool: libmicrohttpd 0.9.75 builds the response's
-    /// headers in what the request left of it, and a head that left less
-    /// than about 460 bytes (15,920-16,020 bytes with a body, 16,152-16,263
-    /// without, at 16 KiB) got the connection closed with no answer at all.
+    /// a larger one gets 431 from the first handler call (one larger than
+    /// the pool, from libmicrohttpd itself). Derived from the pool:
+    /// libmicrohttpd 0.9.75 builds a response's headers in what the request
+    /// left of it, and a head that left too little (at 16 KiB:
+    /// 15,920-16,135 bytes with a body, 16,024-16,263 without) got the
+    /// connection closed with no answer at all. So over plain HTTP that 431
+    /// is written to the socket past libmicrohttpd (mhd_shim_send_raw); over
+    /// HTTPS it is queued as usual, and the window remains.
     public var maxRequestHeaderBytes: Int { perConnectionMemoryLimit - Self.responseHeadroom }
     /// Pool bytes kept for the response's headers (see `maxRequestHeaderBytes`).
     static let responseHeadroom = 1024

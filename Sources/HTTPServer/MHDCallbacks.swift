@@ -194,9 +194,15 @@ extension ServerCore {
             return refuse(connection, state, 400, "The Content-Length header is not a decimal number.")
         }
         if mhd_shim_request_header_size(connection) > maxRequestHeaderBytes {
-            return refuse(
-                connection, state, 431,
-                "The request line and headers exceed the limit of \(maxRequestHeaderBytes) bytes.")
+            let detail = "The request line and headers exceed the limit of \(maxRequestHeaderBytes) bytes."
+            guard !tls else { return refuse(connection, state, 431, detail) }
+            // Plain HTTP: written past libmicrohttpd, which may have too little
+            // of the pool left to build any response's headers (see
+            // HTTPServerConfiguration.maxRequestHeaderBytes); then closed.
+            state.pointee.responded = true
+            let raw = rawErrorResponse(431, detail)
+            _ = raw.withUnsafeBytes { mhd_shim_send_raw(connection, $0.baseAddress, $0.count) }
+            return .NO
         }
         let length = framing == MHD_SHIM_FRAMING_LENGTH ? Int(clamping: declared) : 0
 
@@ -345,7 +351,12 @@ extension ServerCore {
     /// the connection (sent by the C guard, outside libmicrohttpd).
     func rawErrorResponse(_ status: Int, _ detail: String) -> [UInt8] {
         let response = errorResponse(status, detail)
-        var head = "HTTP/1.1 \(status) \(status == 503 ? "Service Unavailable" : "Error")\r\n"
+        let reason = switch status {
+        case 431: "Request Header Fields Too Large"
+        case 503: "Service Unavailable"
+        default: "Error"
+        }
+        var head = "HTTP/1.1 \(status) \(reason)\r\n"
         for header in response.headers
         where !asciiCaseInsensitiveEquals(header.name, "Content-Length")
             && !asciiCaseInsensitiveEquals(header.name, "Connection") {

@@ -124,6 +124,16 @@ enum mhd_shim_framing {
 enum mhd_shim_framing
 mhd_shim_request_framing (struct MHD_Connection *connection, uint64_t *length);
 
+/**
+ * Writes a whole response straight to a plain-HTTP connection's socket and
+ * shuts its sending side down; the access handler then returns MHD_NO, so
+ * libmicrohttpd closes the connection. For answers libmicrohttpd 0.9.75
+ * cannot send: it builds a response's headers in what the request left of
+ * the connection's pool, and a large request head leaves too little.
+ * Returns non-zero if every byte was handed to the kernel.
+ */
+int mhd_shim_send_raw (struct MHD_Connection *connection, const void *bytes, size_t len);
+
 /** MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE (request line and headers, bytes). */
 size_t mhd_shim_request_header_size (struct MHD_Connection *connection);
 
