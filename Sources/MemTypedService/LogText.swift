@@ -16,10 +16,6 @@ struct LogText: CustomStringConvertible, Sendable {
         description = LogText.escape(Array(text.utf8))
     }
 
-    init(bytes: some Collection<UInt8>) {
-        description = LogText.escape(Array(bytes))
-    }
-
     static func escape(_ bytes: [UInt8]) -> String {
         // The common case: nothing to escape, no copy.
         if bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) {
