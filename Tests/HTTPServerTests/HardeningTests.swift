@@ -178,6 +178,24 @@ struct GateHandler: HTTPHandler {
         }
     }
 
+    @Test func keptAliveConnectionMustSendItsNextHeadWithinTheIdleTimeout() throws {
+        try withServer({
+            $0.headerTimeoutSeconds = 30
+            $0.idleTimeoutSeconds = 1
+        }) { server in
+            let client = try RawHTTPClient(port: server.port)
+            #expect(try client.request("GET", "/ok").status == 200)
+            // The next head, one byte every 100 ms: each byte would restart
+            // libmicrohttpd's idle timeout, not this deadline.
+            for byte in Array("GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: 0x61, count: 40) {
+                if (try? client.send([byte])) == nil || server.guardCounts.expired > 0 { break }
+                sleepMilliseconds(100)
+            }
+            #expect(client.waitForPeerClose(seconds: 2))
+            #expect(server.guardCounts.expired == 1)
+        }
+    }
+
     @Test func pastTheLimitAStalledHeadIsEvictedForANewClient() throws {
         try withServer({ $0.connectionLimit = 4 }) { server in
             // Four connections that never finish their head fill the slots.
