@@ -8,7 +8,7 @@ import PackageDescription
 ///   memtyped ──────┴─> MemTypedService ─> MemTypeWire ─> MemTypeEngine (pure)
 ///                           │                 └────────> JSON (pure)
 ///                           ├─> HTTPServer ─> CMicroHTTPDShim ─> CMicroHTTPD (libmicrohttpd)
-///                           └─> VMStore ─> CSQLite (libsqlite3)
+///                           └─> VMStore ─> CSQLite (libsqlite3), MemTypeEngine, JSON
 let package = Package(
     name: "memtyped",
     platforms: [.macOS(.v14)],
@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPDShim"]),
         // Blocking raw-socket HTTP/1.1 client for HTTP-level tests (no dependencies).
         .target(name: "HTTPTestSupport"),
+        // Seeded generators of engine inputs for the engine's and the wire layer's tests.
+        .target(name: "EngineTestSupport", dependencies: ["MemTypeEngine"]),
 
         // SQLite, bridged from C, and the VM-config store over it.
         .systemLibrary(
@@ -49,7 +51,7 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine"]),
+        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine", "JSON"]),
 
         // Routes, metrics and the service configuration.
         .target(
@@ -84,10 +86,11 @@ let package = Package(
         .testTarget(
             name: "MemTypeEngineTests",
             dependencies: [
-                "MemTypeEngine", "MemTypeWire", "JSON",
+                "MemTypeEngine", "EngineTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "MemTypeWireTests", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON", "EngineTestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"]),
         .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),

@@ -93,8 +93,8 @@ public struct MTRRState: Sendable, Hashable {
     ///   - fixed: the 11 fixed-range MSRs (fewer: the rest are zero, as at reset).
     ///   - variable: at most eight PhysBase/PhysMask pairs.
     public init(defType: UInt64, fixed: [UInt64] = [], variable: [VariableMTRR] = [], maxPhysAddr: Int = 46) throws(MTRRError) {
-        guard (36...52).contains(maxPhysAddr) else {
-            throw MTRRError(field: .maxPhysAddr, message: "MAXPHYADDR must be between 36 and 52, got \(maxPhysAddr)")
+        guard MTRRState.maxPhysAddrRange.contains(maxPhysAddr) else {
+            throw MTRRError(field: .maxPhysAddr, message: "MAXPHYADDR must be between \(MTRRState.maxPhysAddrRange.lowerBound) and \(MTRRState.maxPhysAddrRange.upperBound), got \(maxPhysAddr)")
         }
         // MTRRdefType: only bits 7:0, 10 and 11 are defined (`data & ~0xcff`).
         if defType & ~0xCFF != 0 {

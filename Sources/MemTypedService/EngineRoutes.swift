@@ -61,8 +61,7 @@ extension MemTypedService {
         let body = try Self.parse(c.request.body)
         let request: DecisionRequest
         do {
-            let m = try Field(body).object(allowed: ["kernel", "model", "host", "vm"])
-            request = try DecisionRequest(members: m, allowVCPUAndAccess: false)
+            request = try DecisionRequest(vmOnly: Field(body))
         } catch {
             throw Problem(invalid: error)
         }

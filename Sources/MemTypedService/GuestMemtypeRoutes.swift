@@ -21,7 +21,7 @@ extension MemTypedService {
         var kvm: DecisionRequest?
         do throws(InvalidField) {
             let m = try Field(body).object(allowed: ["pat_enabled", "ram", "mtrr", "maxphyaddr", "reservations", "pat_memtype_list", "calls", "kvm"])
-            let maxPhysAddr = try m["maxphyaddr"]?.int(in: 36...52) ?? 46
+            let maxPhysAddr = try m["maxphyaddr"]?.int(in: MTRRState.maxPhysAddrRange) ?? MTRRState.defaultMaxPhysAddr
             state = GuestMemtypeState(patEnabled: try m["pat_enabled"]?.bool() ?? true)
             if let f = m["mtrr"] { state.mtrr = try MTRRState(f, maxPhysAddr: maxPhysAddr) }
             if let f = m["ram"] {
@@ -66,8 +66,7 @@ extension MemTypedService {
                 calls.append((call, start, end))
             }
             if let f = m["kvm"] {
-                let k = try f.object(allowed: ["kernel", "model", "host", "vm"])
-                kvm = try DecisionRequest(members: k, allowVCPUAndAccess: false)
+                kvm = try DecisionRequest(vmOnly: f)
             }
         } catch {
             throw Problem(invalid: error)

@@ -22,7 +22,7 @@ struct MTRRResolveRequest {
 
     init(_ field: Field) throws(InvalidField) {
         let m = try field.object(allowed: ["mtrr", "maxphyaddr", "cpuid_mtrr", "gpa", "range"])
-        let maxPhysAddr = try m["maxphyaddr"]?.int(in: 36...52) ?? 46
+        let maxPhysAddr = try m["maxphyaddr"]?.int(in: MTRRState.maxPhysAddrRange) ?? MTRRState.defaultMaxPhysAddr
         mtrr = try MTRRState(try m.required("mtrr"), maxPhysAddr: maxPhysAddr)
         cpuidMTRR = try m["cpuid_mtrr"]?.bool() ?? true
         let limit: UInt64 = 1 << UInt64(maxPhysAddr)

@@ -88,48 +88,33 @@ extension MemTypedService {
         let store = try requireStore()
         var access = GuestAccess()
         var vcpu = VCPUState()
-        var pte: Field?
-        var seen: UInt8 = 0
+        var pte: Field?, patIndex: Field?
+        var seen: UInt64 = 0
         do throws(InvalidField) {
             for (name, value) in c.request.query {
-                let bit: UInt8
-                switch name {
-                case "gpa":
-                    bit = 1
-                    access.gpa = try Field(.string(value), pointer: "/query/gpa").uint64()
-                case "pat_index":
-                    bit = 2
-                    access.patIndex = PATIndex(try Field(.string(value), pointer: "/query/pat_index").int(in: 0...7))!
-                case "pte":
-                    bit = 4
-                    pte = Field(.string(value), pointer: "/query/pte")
-                case "level":
-                    bit = 8
+                let pointer = "/query/" + JSONPointer.escape(name)
+                guard let key = DecisionQueryKey(rawValue: name) else {
+                    throw InvalidField(pointer: pointer, message: "unknown query parameter; expected " + DecisionQueryKey.list)
+                }
+                guard seen & key.bit == 0 else { throw InvalidField(pointer: pointer, message: "given more than once") }
+                seen |= key.bit
+                let field = Field(.string(value), pointer: pointer)
+                switch key {
+                case .access(.gpa): access.gpa = try field.uint64()
+                case .access(.mmio): access.mmio = try Self.queryBool(value, pointer: pointer)
+                case .access(.pte): pte = field  // below: a raw entry is read at the level
+                case .access(.patIndex): patIndex = field
+                case .access(.level):
                     guard let level = PageLevel(name: value) else {
-                        throw InvalidField(pointer: "/query/level", message: "unknown level \"\(value.prefix(20))\"; expected 4K, 2M or 1G")
+                        throw InvalidField(pointer: pointer, message: "unknown level \"\(value.prefix(20))\"; expected 4K, 2M or 1G")
                     }
                     access.level = level
-                case "mmio":
-                    bit = 16
-                    access.mmio = try Self.queryBool(value, pointer: "/query/mmio")
-                case "private":
-                    bit = 32
-                    access.tdxPrivate = try Self.queryBool(value, pointer: "/query/private")
-                case "pat":
-                    bit = 64
-                    vcpu.pat = try PAT(Field(.string(value), pointer: "/query/pat"))
-                default:
-                    throw InvalidField(pointer: "/query/" + JSONPointer.escape(name),
-                                       message: "unknown query parameter; expected gpa, pat_index, pte, level, mmio, private, pat")
+                case .access(.tdxPrivate): access.tdxPrivate = try Self.queryBool(value, pointer: pointer)
+                case .pat: vcpu.pat = try PAT(field)
                 }
-                guard seen & bit == 0 else { throw InvalidField(pointer: "/query/" + name, message: "given more than once") }
-                seen |= bit
             }
-            if let pte {
-                guard seen & 2 == 0 else { throw pte.invalid("give either pte or pat_index, not both") }
-                // A raw paging-structure entry: the PAT bit's position depends on the level.
-                access.patIndex = PATIndex(entry: try pte.uint64(), level: access.level)
-                access.patIndexFromEntry = true
+            if let (key, f) = try PATIndexSource.given(pte: pte, patIndex: patIndex, conflict: { pte!.invalid($0) }) {
+                access.setPATIndex(key == .pte ? .pteEntry(try f.uint64()) : .index(PATIndex(try f.int(in: PATIndex.range))!))
             }
         } catch {
             throw Problem(invalid: error)
@@ -145,8 +130,6 @@ extension MemTypedService {
         }
     }
 
-    static let vmDecisionKeys = ["vcpu", "access"]
-
     /// `POST /v1/vms/{id}/decisions` with `{"vcpu": {...}, "access": {...}}` (both optional). A read.
     func postVMDecision(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
@@ -154,9 +137,13 @@ extension MemTypedService {
         var vcpu = VCPUState()
         var access = GuestAccess()
         do {
-            let m = try Field(body).object(allowed: Self.vmDecisionKeys)
-            if let f = m["vcpu"] { vcpu = try VCPUState(f) }
-            if let f = m["access"] { access = try GuestAccess(f) }
+            let m = try Field(body).object(VMDecisionKey.self)
+            for (key, f) in m.fields(VMDecisionKey.self) {
+                switch key {
+                case .vcpu: vcpu = try VCPUState(f)
+                case .access: access = try GuestAccess(f)
+                }
+            }
         } catch {
             throw Problem(invalid: error)
         }
@@ -182,7 +169,7 @@ extension MemTypedService {
             }
             return .version(v)
         case (nil, let m?):
-            guard let model = VMWire.models.first(where: { $0.0.equalsIgnoringASCIICase(m) })?.1 else {
+            guard let model = WireNames.models.first(where: { $0.0.equalsIgnoringASCIICase(m) })?.1 else {
                 throw QueryParameters.invalid("model", "unknown model \"\(m.prefix(20))\"; expected A, B, C, D or E")
             }
             return .model(model)

@@ -21,13 +21,11 @@ enum VMWire {
     static let specKeys = ["id", "baseline", "quirks", "host", "host_profile", "type", "noncoherent_dma",
                            "display_devices", "guest_kernel", "labels"]
     static let readOnlyKeys = ["revision", "created_at", "updated_at", "disabled_quirks"]
-    static let hostKeys = ["vendor", "self_snoop", "tdp", "cpu", "kernel", "kvm_model"]
+    /// A stored host: the decision request's host (`HostKey`) and the
+    /// kernel that selects its KVM model.
+    static let hostKeys = HostKey.allCases.map(\.rawValue) + ["kernel", "kvm_model"]
     static let hostProfileKeys = ["name"] + hostKeys
-    static let cpuKeys = ["family", "model", "stepping"]
 
-    static let vendors = Vendor.allCases.map { ($0.rawValue, $0) }
-    static let vmTypes = VMType.allCases.map { ($0.rawValue, $0) }
-    static let models = KVMModel.allCases.map { ($0.rawValue, $0) }
     static let choices = QuirkChoice.allCases.map { ($0.rawValue, $0) }
 
     // MARK: - Decoding
@@ -77,7 +75,7 @@ enum VMWire {
         if let f = present(m, "quirks") {
             for (quirk, choice) in try quirkChoices(f) { if let choice { spec.quirks[quirk] = choice } }
         }
-        if let f = present(m, "type") { spec.type = try f.oneOf(vmTypes) }
+        if let f = present(m, "type") { spec.type = try f.oneOf(WireNames.vmTypes) }
         if let f = present(m, "noncoherent_dma") { spec.noncoherentDMA = try f.bool() }
         if let f = present(m, "display_devices") { spec.displayDevices = try displayDevices(f) }
         spec.guestKernel = try present(m, "guest_kernel")?.string()
@@ -91,34 +89,34 @@ enum VMWire {
         let m = try object(f, allowed: allowed, readOnly: ["revision", "created_at", "updated_at"])
         var h = base
         let defaults = HostSpec()
-        if let v = m["vendor"] { h.vendor = v.value == .null ? defaults.vendor : try v.oneOf(vendors) }
+        if let v = m["vendor"] { h.vendor = v.value == .null ? defaults.vendor : try v.oneOf(WireNames.vendors) }
         if let v = m["self_snoop"] { h.selfSnoop = v.value == .null ? defaults.selfSnoop : try v.bool() }
         if let v = m["tdp"] { h.tdp = v.value == .null ? defaults.tdp : try v.bool() }
         if let v = m["cpu"] {
             if v.value == .null {
                 h.cpu = nil
             } else {
-                let c = try v.object(allowed: cpuKeys)
+                let c = try v.object(CPUKey.self)
                 let old = h.cpu
-                func number(_ key: String, _ range: ClosedRange<Int>, _ current: Int?) throws(InvalidField) -> Int {
+                func number(_ key: CPUKey, _ range: ClosedRange<Int>, _ current: Int?) throws(InvalidField) -> Int {
                     if let f = c[key] {
                         guard f.value != .null else {
                             throw f.invalid("required in cpu: it cannot be removed (set cpu to null to remove the whole cpu)")
                         }
                         return try f.int(in: range)
                     }
-                    guard let current else { throw InvalidField(pointer: c.pointer + "/" + key, message: "required field is missing") }
+                    guard let current else { throw c.missing(key.rawValue) }
                     return current
                 }
-                var cpu = CPUModel(family: try number("family", 0...0xFFFF, old?.family),
-                                   model: try number("model", 0...0xFFFF, old?.model),
+                var cpu = CPUModel(family: try number(.family, CPUModel.familyRange, old?.family),
+                                   model: try number(.model, CPUModel.modelRange, old?.model),
                                    stepping: old?.stepping)
-                if let s = c["stepping"] { cpu.stepping = s.value == .null ? nil : try s.int(in: 0...0xFFFF) }
+                if let s = c[CPUKey.stepping] { cpu.stepping = s.value == .null ? nil : try s.int(in: CPUModel.steppingRange) }
                 h.cpu = cpu
             }
         }
         if let v = m["kernel"] { h.kernel = v.value == .null ? nil : try v.string() }
-        if let v = m["kvm_model"] { h.kvmModel = v.value == .null ? nil : try v.oneOf(models) }
+        if let v = m["kvm_model"] { h.kvmModel = v.value == .null ? nil : try v.oneOf(WireNames.models) }
         return h
     }
 
@@ -203,7 +201,7 @@ enum VMWire {
                                        : "give either host or host_profile, not both (set the other to null)")
             }
         }
-        if let f = m["type"] { r.type = f.value == .null ? .regular : try f.oneOf(vmTypes) }
+        if let f = m["type"] { r.type = f.value == .null ? .regular : try f.oneOf(WireNames.vmTypes) }
         if let f = m["noncoherent_dma"] { r.noncoherentDMA = f.value == .null ? false : try f.bool() }
         if let f = m["display_devices"] { r.displayDevices = f.value == .null ? [] : try displayDevices(f) }
         if let f = m["guest_kernel"] { r.guestKernel = f.value == .null ? nil : try f.string() }

@@ -1,3 +1,4 @@
+import JSON
 import MemTypeEngine
 
 /// Records flattened to (JSON pointer, string value) pairs, for history diffs.

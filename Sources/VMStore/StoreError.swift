@@ -65,20 +65,3 @@ public enum StoreHealth: Sendable, Hashable {
     /// The store met a damaged page; only restoring the file fixes that.
     case corrupt(String)
 }
-
-/// JSON pointer (RFC 6901) helpers for `StoreError.invalid` fields.
-public enum JSONPointer {
-    /// Escapes one reference token: `~` -> `~0`, `/` -> `~1`.
-    public static func escape(_ token: String) -> String {
-        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
-        var out = ""
-        for ch in token.unicodeScalars {
-            switch ch {
-            case "~": out += "~0"
-            case "/": out += "~1"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out
-    }
-}

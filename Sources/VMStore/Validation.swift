@@ -1,3 +1,4 @@
+import JSON
 import MemTypeEngine
 
 /// The field rules every backend applies. Failures name the field as a JSON pointer.
@@ -99,14 +100,14 @@ public enum Validation {
 
     public static func hostSpec(_ spec: HostSpec, field: String = "/host") throws(StoreError) {
         if let cpu = spec.cpu {
-            guard (1...0x10E).contains(cpu.family) else {
-                throw .invalid(field: "\(field)/cpu/family", message: "must be 1...270 (display family)")
+            guard CPUModel.familyRange.contains(cpu.family) else {
+                throw .invalid(field: "\(field)/cpu/family", message: "must be \(CPUModel.familyRange) (display family)")
             }
-            guard (0...0xFF).contains(cpu.model) else {
-                throw .invalid(field: "\(field)/cpu/model", message: "must be 0...255 (display model)")
+            guard CPUModel.modelRange.contains(cpu.model) else {
+                throw .invalid(field: "\(field)/cpu/model", message: "must be \(CPUModel.modelRange) (display model)")
             }
-            if let stepping = cpu.stepping, !(0...0xF).contains(stepping) {
-                throw .invalid(field: "\(field)/cpu/stepping", message: "must be 0...15")
+            if let stepping = cpu.stepping, !CPUModel.steppingRange.contains(stepping) {
+                throw .invalid(field: "\(field)/cpu/stepping", message: "must be \(CPUModel.steppingRange)")
             }
         }
         if let kernel = spec.kernel { try Validation.kernel(kernel, field: "\(field)/kernel") }

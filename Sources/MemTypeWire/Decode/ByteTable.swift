@@ -114,3 +114,28 @@ struct KeyTable: @unchecked Sendable {
         return nil
     }
 }
+
+/// A `KeyTable` over the keys of one JSON object, `K.allCases` (each with
+/// its closing quote): a match gives the key itself, so no caller has to
+/// know which position means which key.
+struct WireKeyTable<K: WireKey>: @unchecked Sendable {
+    private let table: KeyTable
+    private let values: UnsafePointer<K>
+
+    init() {
+        let all = K.allCases
+        precondition(all.count <= 64, "WireKeyTable: a set of seen keys is a 64-bit mask")
+        table = KeyTable(all.map { Array($0.rawValue.utf8) + [UInt8(ascii: "\"")] })
+        let values = UnsafeMutablePointer<K>.allocate(capacity: all.count)
+        values.initialize(from: all, count: all.count)
+        self.values = UnsafePointer(values)
+    }
+
+    /// The key that the `available` bytes at `p` start with, its index in
+    /// `allCases` (for sets of seen keys) and its length with the quote.
+    @inline(__always)
+    func match(_ p: UnsafePointer<UInt8>, available: Int) -> (key: K, index: Int, length: Int)? {
+        guard let found = table.match(p, available: available) else { return nil }
+        return (values[found.index], found.index, found.length)
+    }
+}

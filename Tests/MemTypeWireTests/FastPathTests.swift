@@ -1,4 +1,5 @@
 import JSON
+import EngineTestSupport
 import Testing
 @testable import MemTypeEngine
 @testable import MemTypeWire

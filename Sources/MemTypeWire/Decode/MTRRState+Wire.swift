@@ -7,7 +7,7 @@ import MemTypeEngine
 /// `phys_base`/`phys_mask` pairs, or pasted from `/proc/mtrr` (`proc_mtrr`).
 extension MTRRState {
     public init(_ field: Field, maxPhysAddr: Int) throws(InvalidField) {
-        let m = try field.object(allowed: WireNames.mtrrKeys)
+        let m = try field.object(MTRRKey.self)
         var defType: UInt64
         if let raw = m["def_type"] {
             for key in ["enabled", "fixed_enabled", "default"] where m.contains(key) {
@@ -54,7 +54,7 @@ extension MTRRState {
         }
         if let f = m["variable"] {
             for (n, item) in try f.array(maxCount: MTRRState.variableCount).enumerated() {
-                let r = try item.object(allowed: WireNames.rangeKeys)
+                let r = try item.object(MTRRRangeKey.self)
                 if r.contains("phys_base") || r.contains("phys_mask") {
                     for key in ["base", "size", "type"] where r.contains(key) {
                         throw r[key]!.fail("give either phys_base/phys_mask or base/size/type, not both")
@@ -93,7 +93,7 @@ extension MTRRState {
             // Name the key the user wrote for this MSR, if any.
             if let members, case .object(let o)? = members["fixed"]?.value,
                let key = o.keys.first(where: { MTRRState.fixedIndex($0) == i }) {
-                return base + "/fixed/" + Field.escape(key)
+                return JSONPointer.appending(key, to: base + "/fixed")
             }
             return base + "/fixed"
         case .variableCount: return base + "/variable"

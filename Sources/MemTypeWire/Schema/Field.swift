@@ -26,17 +26,26 @@ public struct Field: Sendable {
     /// RFC 6901 pointer to this field.
     public var pointer: String {
         guard let key else { return parentPointer }
-        return parentPointer + "/" + Field.escape(key)
+        return JSONPointer.appending(key, to: parentPointer)
     }
 
     func fail(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
 
     /// The value as an object whose keys must all be in `allowed` (typos are errors, not silently ignored).
     public func object(allowed: [String]) throws(InvalidField) -> Members {
+        try object(isAllowed: allowed.contains, expected: { allowed.joined(separator: ", ") })
+    }
+
+    /// The value as an object whose keys are all cases of `K`.
+    package func object<K: WireKey>(_ keys: K.Type) throws(InvalidField) -> Members {
+        try object(isAllowed: { K(rawValue: $0) != nil }, expected: { K.list })
+    }
+
+    private func object(isAllowed: (String) -> Bool, expected: () -> String) throws(InvalidField) -> Members {
         guard case .object(let object) = value else { throw fail("expected an object, got \(value.kindName)") }
-        for member in object.members where !allowed.contains(member.key) {
-            throw InvalidField(pointer: pointer + "/" + Field.escape(member.key),
-                               message: "unknown field; expected one of: " + allowed.joined(separator: ", "))
+        for member in object.members where !isAllowed(member.key) {
+            throw InvalidField(pointer: JSONPointer.appending(member.key, to: pointer),
+                               message: "unknown field; expected one of: " + expected())
         }
         return Members(object: object, pointer: pointer)
     }
@@ -156,12 +165,6 @@ public struct Field: Sendable {
         }
         return digits > 0 ? value : nil
     }
-
-    /// RFC 6901 escaping of one reference token.
-    static func escape(_ key: String) -> String {
-        guard key.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return key }
-        return key.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
-    }
 }
 
 /// The members of a JSON object, read field by field.
@@ -176,10 +179,27 @@ public struct Members: Sendable {
     public func contains(_ key: String) -> Bool { object[key] != nil }
 
     public func required(_ key: String) throws(InvalidField) -> Field {
-        guard let f = self[key] else {
-            throw InvalidField(pointer: pointer + "/" + Field.escape(key), message: "required field is missing")
-        }
+        guard let f = self[key] else { throw missing(key) }
         return f
+    }
+
+    /// The error for a required member that is absent.
+    public func missing(_ key: String) -> InvalidField {
+        InvalidField(pointer: JSONPointer.appending(key, to: pointer), message: "required field is missing")
+    }
+
+    package subscript<K: WireKey>(key: K) -> Field? { self[key.rawValue] }
+
+    package func contains<K: WireKey>(_ key: K) -> Bool { contains(key.rawValue) }
+
+    package func required<K: WireKey>(_ key: K) throws(InvalidField) -> Field { try required(key.rawValue) }
+
+    /// The members present, keyed by `K`, in `K`'s declaration order (the
+    /// order a decoder reads them in, whatever the body's order: the first
+    /// error reported does not depend on how the client ordered its keys).
+    /// The object must have been read with `Field.object(K.self)`.
+    package func fields<K: WireKey>(_: K.Type) -> [(key: K, field: Field)] {
+        K.allCases.compactMap { key in self[key].map { (key, $0) } }
     }
 }
 
@@ -196,12 +216,3 @@ extension JSONValue {
         }
     }
 }
-
-extension String {
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for c in self { if c == target { out += replacement } else { out.append(c) } }
-        return out
-    }
-}
-

@@ -22,22 +22,17 @@ enum DecisionFastPath {
         }
     }
 
-    /// The allowed keys of each object, in the full decoder's order, each
-    /// with its closing quote: a key is matched in place, and the quote
-    /// makes only the whole key match.
+    /// The keys of each object (`RequestKeys.swift`), matched in place
+    /// with their closing quote, so only the whole key matches.
     enum Keys {
-        static let top = quoted(DecisionRequest.topLevelKeys)
-        static let host = quoted(WireNames.hostKeys)
-        static let cpu = quoted(WireNames.cpuKeys)
-        static let vm = quoted(WireNames.vmKeys)
-        static let vcpu = quoted(WireNames.vcpuKeys)
-        static let access = quoted(WireNames.accessKeys)
-        static let pte = quoted(WireNames.pteKeys)
-        static let batch = quoted(["requests"])
-
-        static func quoted(_ keys: [String]) -> KeyTable {
-            KeyTable(keys.map { Array($0.utf8) + [UInt8(ascii: "\"")] })
-        }
+        static let top = WireKeyTable<RequestKey>()
+        static let host = WireKeyTable<HostKey>()
+        static let cpu = WireKeyTable<CPUKey>()
+        static let vm = WireKeyTable<VMKey>()
+        static let vcpu = WireKeyTable<VCPUKey>()
+        static let access = WireKeyTable<AccessKey>()
+        static let pte = WireKeyTable<PTEKey>()
+        static let batch = WireKeyTable<BatchKey>()
     }
 
     /// The names of `WireNames`' choices (same order, so an index picks the value).
@@ -133,14 +128,14 @@ enum DecisionFastPath {
             return (zeroQuote | zeroBackslash | control | highOrDelete) & high
         }
 
-        /// The index in `keys` of the key at the cursor, compared as bytes
-        /// where it stands (no scan for its end first). An unknown key, or
-        /// one with an escape, matches nothing, as `string()` would refuse it.
-        mutating func key(_ keys: KeyTable) -> Int? {
+        /// The key at the cursor and its index in `allCases`, compared as
+        /// bytes where it stands (no scan for its end first). An unknown key,
+        /// or one with an escape, matches nothing, as `string()` would refuse it.
+        mutating func key<K>(_ keys: WireKeyTable<K>) -> (key: K, index: Int)? {
             guard take(UInt8(ascii: "\"")), let base = bytes.baseAddress,
                   let found = keys.match(base + i, available: bytes.count - i) else { return nil }
             i += found.length
-            return found.index
+            return (found.key, found.index)
         }
 
         /// `0` or `[1-9][0-9]{0,18}`, not followed by a fraction or exponent.
@@ -181,15 +176,15 @@ enum DecisionFastPath {
         /// Reads `{ "key": value, ... }`, calling `member` with each key
         /// (the scanner then at its value). Fails on a duplicate key:
         /// `keys` lists the allowed ones; any other fails too.
-        mutating func object(_ keys: KeyTable, _ member: (inout Scanner, Int) -> Bool) -> Bool {
+        mutating func object<K>(_ keys: WireKeyTable<K>, _ member: (inout Scanner, K) -> Bool) -> Bool {
             guard take(UInt8(ascii: "{")) else { return false }
             if take(UInt8(ascii: "}")) { return true }
             var seen: UInt64 = 0
             repeat {
-                guard let k = key(keys), seen & (1 << k) == 0,
+                guard let k = key(keys), seen & (1 << k.index) == 0,
                       take(UInt8(ascii: ":")) else { return false }
-                seen |= 1 << k
-                guard member(&self, k) else { return false }
+                seen |= 1 << k.index
+                guard member(&self, k.key) else { return false }
             } while take(UInt8(ascii: ","))
             return take(UInt8(ascii: "}"))
         }
@@ -220,17 +215,16 @@ enum DecisionFastPath {
             var kernel: KernelSelection?
             let ok = object(Keys.top) { s, k in
                 switch k {
-                case 0:  // kernel
+                case .kernel:
                     guard kernel == nil, let text = s.string(), let v = KernelVersion(utf8: text) else { return false }
                     kernel = .version(v)
-                case 1:  // model
+                case .model:
                     guard kernel == nil, let m = s.oneOf(Names.models, WireNames.models) else { return false }
                     kernel = .model(m)
-                case 2: guard let host = s.host() else { return false }; r.host = host
-                case 3: guard let vm = s.vm() else { return false }; r.vm = vm
-                case 4: guard let vcpu = s.vcpu() else { return false }; r.vcpu = vcpu
-                case 5: guard let access = s.access() else { return false }; r.access = access
-                default: return false
+                case .host: guard let host = s.host() else { return false }; r.host = host
+                case .vm: guard let vm = s.vm() else { return false }; r.vm = vm
+                case .vcpu: guard let vcpu = s.vcpu() else { return false }; r.vcpu = vcpu
+                case .access: guard let access = s.access() else { return false }; r.access = access
                 }
                 return true
             }
@@ -243,11 +237,10 @@ enum DecisionFastPath {
             var h = HostProfile()
             let ok = object(Keys.host) { s, k in
                 switch k {
-                case 0: guard let v = s.oneOf(Names.vendors, WireNames.vendors) else { return false }; h.vendor = v
-                case 1: guard let b = s.bool() else { return false }; h.selfSnoop = b
-                case 2: guard let b = s.bool() else { return false }; h.tdp = b
-                case 3: guard let cpu = s.cpu() else { return false }; h.cpu = cpu
-                default: return false
+                case .vendor: guard let v = s.oneOf(Names.vendors, WireNames.vendors) else { return false }; h.vendor = v
+                case .selfSnoop: guard let b = s.bool() else { return false }; h.selfSnoop = b
+                case .tdp: guard let b = s.bool() else { return false }; h.tdp = b
+                case .cpu: guard let cpu = s.cpu() else { return false }; h.cpu = cpu
                 }
                 return true
             }
@@ -258,10 +251,9 @@ enum DecisionFastPath {
             var family: Int?, model: Int?, stepping: Int?
             let ok = object(Keys.cpu) { s, k in
                 switch k {
-                case 0: family = s.int(in: 0...0x10FF); return family != nil
-                case 1: model = s.int(in: 0...0xFF); return model != nil
-                case 2: stepping = s.int(in: 0...0xF); return stepping != nil
-                default: return false
+                case .family: family = s.int(in: CPUModel.familyRange); return family != nil
+                case .model: model = s.int(in: CPUModel.modelRange); return model != nil
+                case .stepping: stepping = s.int(in: CPUModel.steppingRange); return stepping != nil
                 }
             }
             guard ok, let family, let model else { return nil }
@@ -272,10 +264,9 @@ enum DecisionFastPath {
             var v = VMConfig()
             let ok = object(Keys.vm) { s, k in
                 switch k {
-                case 0: guard let t = s.oneOf(Names.vmTypes, WireNames.vmTypes) else { return false }; v.type = t
-                case 1: guard let m = s.quirkMask() else { return false }; v.disabledQuirks = m
-                case 2: guard let b = s.bool() else { return false }; v.noncoherentDMA = b
-                default: return false
+                case .type: guard let t = s.oneOf(Names.vmTypes, WireNames.vmTypes) else { return false }; v.type = t
+                case .disabledQuirks: guard let m = s.quirkMask() else { return false }; v.disabledQuirks = m
+                case .noncoherentDMA: guard let b = s.bool() else { return false }; v.noncoherentDMA = b
                 }
                 return true
             }
@@ -289,7 +280,7 @@ enum DecisionFastPath {
                     var count = 0
                     repeat {
                         count += 1
-                        guard count <= 64, let name = string(), let quirk = Quirk(utf8: name) else { return nil }
+                        guard count <= QuirkMask.maxNames, let name = string(), let quirk = Quirk(utf8: name) else { return nil }
                         mask.insert(quirk.mask)
                     } while take(UInt8(ascii: ","))
                     guard take(UInt8(ascii: "]")) else { return nil }
@@ -303,14 +294,14 @@ enum DecisionFastPath {
 
         mutating func vcpu() -> VCPUState? {
             var v = VCPUState()
-            var maxPhysAddr = 46
+            var maxPhysAddr = MTRRState.defaultMaxPhysAddr
             let ok = object(Keys.vcpu) { s, k in
                 switch k {
-                case 0: guard let b = s.bool() else { return false }; v.cr0CD = b
-                case 1: guard let pat = s.pat() else { return false }; v.pat = pat
-                case 3: guard let b = s.bool() else { return false }; v.cpuidMTRR = b
-                case 4: guard let n = s.int(in: 36...52) else { return false }; maxPhysAddr = n
-                default: return false  // 2, "mtrr": the full path reads MTRRs
+                case .cr0CD: guard let b = s.bool() else { return false }; v.cr0CD = b
+                case .pat: guard let pat = s.pat() else { return false }; v.pat = pat
+                case .mtrr: return false  // the full path reads MTRRs
+                case .cpuidMTRR: guard let b = s.bool() else { return false }; v.cpuidMTRR = b
+                case .maxPhysAddr: guard let n = s.int(in: MTRRState.maxPhysAddrRange) else { return false }; maxPhysAddr = n
                 }
                 return true
             }
@@ -332,58 +323,54 @@ enum DecisionFastPath {
 
         mutating func access() -> GuestAccess? {
             var a = GuestAccess()
-            var pteBits: (pwt: Bool, pcd: Bool, pat: Bool)?
-            var pteEntry: UInt64?
-            var patIndex: Int?
+            var pte: PATIndexSource?, patIndex: PATIndexSource?
             let ok = object(Keys.access) { s, k in
                 switch k {
-                case 0: guard let g = s.uint64() else { return false }; a.gpa = g
-                case 1: guard let b = s.bool() else { return false }; a.mmio = b
-                case 2:  // pte: {pwt, pcd, pat} or a raw entry
+                case .gpa: guard let g = s.uint64() else { return false }; a.gpa = g
+                case .mmio: guard let b = s.bool() else { return false }; a.mmio = b
+                case .pte:  // {pwt, pcd, pat} or a raw entry
                     if s.peek() == UInt8(ascii: "{") {
-                        var bits = (pwt: false, pcd: false, pat: false)
+                        var pwt = false, pcd = false, pat = false
                         let ok = s.object(Keys.pte) { s, k in
                             guard let b = s.bool() else { return false }
                             switch k {
-                            case 0: bits.pwt = b
-                            case 1: bits.pcd = b
-                            default: bits.pat = b
+                            case .pwt: pwt = b
+                            case .pcd: pcd = b
+                            case .pat: pat = b
                             }
                             return true
                         }
                         guard ok else { return false }
-                        pteBits = bits
+                        pte = .pteBits(pwt: pwt, pcd: pcd, pat: pat)
                     } else {
                         guard let e = s.uint64() else { return false }
-                        pteEntry = e
+                        pte = .pteEntry(e)
                     }
-                case 3: patIndex = s.int(in: 0...7); return patIndex != nil
-                case 4:
+                case .patIndex:
+                    guard let n = s.int(in: PATIndex.range) else { return false }
+                    patIndex = .index(PATIndex(n)!)
+                case .level:
                     guard let name = s.string(), let l = PageLevel(name: String(decoding: name, as: UTF8.self)) else { return false }
                     a.level = l
-                case 5: guard let b = s.bool() else { return false }; a.tdxPrivate = b
-                default: return false
+                case .tdxPrivate: guard let b = s.bool() else { return false }; a.tdxPrivate = b
                 }
                 return true
             }
             guard ok else { return nil }
-            // As the full decoder: the level is known before a raw entry's PAT bit is read.
-            switch (pteBits, pteEntry, patIndex) {
-            case (let bits?, nil, nil):
-                a.patIndexFromEntry = true
-                a.patIndex = PATIndex(pwt: bits.pwt, pcd: bits.pcd, pat: bits.pat)
-            case (nil, let entry?, nil):
-                a.patIndexFromEntry = true
-                a.patIndex = PATIndex(entry: entry, level: a.level)
-            case (nil, nil, let index?):
-                a.patIndex = PATIndex(index)!
-            case (nil, nil, nil):
-                break
-            default:
-                return nil  // pte and pat_index together: the full path names the error
+            // Both: the full path names the error. As there, the level is
+            // known before a raw entry's PAT bit is read.
+            do throws(Conflict) {
+                if let (_, source) = try PATIndexSource.given(pte: pte, patIndex: patIndex, conflict: { _ in Conflict() }) {
+                    a.setPATIndex(source)
+                }
+            } catch {
+                return nil
             }
             return a
         }
+
+        /// `pte` and `pat_index` together, left to the full path.
+        struct Conflict: Error {}
     }
 }
 

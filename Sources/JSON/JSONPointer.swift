@@ -1,0 +1,23 @@
+/// RFC 6901 JSON pointers: every error the service reports names its field
+/// with one (`/vcpu/pat`, `/labels/team.example.com~1owner`).
+public enum JSONPointer {
+    /// Escapes one reference token: `~` -> `~0`, `/` -> `~1` (in that
+    /// order, so a `~1` in a key stays distinguishable from a `/`).
+    public static func escape(_ token: String) -> String {
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        var out = ""
+        for ch in token.unicodeScalars {
+            switch ch {
+            case "~": out += "~0"
+            case "/": out += "~1"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    /// `parent` extended by the reference token `token`.
+    public static func appending(_ token: String, to parent: String) -> String {
+        parent + "/" + escape(token)
+    }
+}
