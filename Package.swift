@@ -26,7 +26,9 @@ let package = Package(
     targets: [
         // The decision engine: SDM tables, PAT, MTRRs, quirks and KVM's
         // per-generation EPT memory-type rules. No I/O, no global state.
-        .target(name: "MemTypeEngine"),
+        .target(name: "MemTypeEngine", dependencies: ["ASCII"]),
+        // ASCII text helpers (case-insensitive names) for the engine and the HTTP server.
+        .target(name: "ASCII"),
         // A small, strict JSON reader and writer built for the request path.
         .target(name: "JSON"),
         // The wire format: JSON requests to engine inputs, decisions to JSON.
@@ -39,7 +41,7 @@ let package = Package(
             providers: [.apt(["libmicrohttpd-dev"])]
         ),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPDShim"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPDShim", "ASCII"]),
         // Blocking raw-socket HTTP/1.1 client for HTTP-level tests (no dependencies).
         .target(name: "HTTPTestSupport"),
         // Seeded generators of engine inputs for the engine's and the wire layer's tests.

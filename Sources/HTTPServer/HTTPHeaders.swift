@@ -1,3 +1,5 @@
+import ASCII
+
 /// Request or response header fields: ordered `(name, value)` pairs with
 /// ASCII case-insensitive lookup by name. Duplicates are kept in order.
 ///
@@ -77,7 +79,7 @@ public struct HTTPHeaders: Sendable {
         return name.withUTF8 { wanted in
             var values: [String] = []
             forEachField { field, value in
-                if asciiCaseInsensitiveEquals(field, wanted) { values.append(String(decoding: value, as: UTF8.self)) }
+                if asciiCaseInsensitiveEqual(field, wanted) { values.append(String(decoding: value, as: UTF8.self)) }
                 return false
             }
             return values
@@ -103,7 +105,7 @@ public struct HTTPHeaders: Sendable {
         return name.withUTF8 { wanted in
             var result: R?
             forEachField { field, value in
-                guard asciiCaseInsensitiveEquals(field, wanted) else { return false }
+                guard asciiCaseInsensitiveEqual(field, wanted) else { return false }
                 result = body(value)
                 return true
             }

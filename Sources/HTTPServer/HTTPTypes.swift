@@ -112,26 +112,3 @@ public struct ClosureHTTPHandler: HTTPHandler {
         body(request)
     }
 }
-
-// MARK: - Helpers
-
-@inline(__always)
-func asciiLower(_ byte: UInt8) -> UInt8 {
-    (byte &- 0x41) < 26 ? byte | 0x20 : byte
-}
-
-/// ASCII case-insensitive comparison of two byte strings.
-@inline(__always)
-func asciiCaseInsensitiveEquals(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-    guard a.count == b.count else { return false }
-    for i in 0..<a.count where a[i] != b[i] && asciiLower(a[i]) != asciiLower(b[i]) { return false }
-    return true
-}
-
-/// ASCII case-insensitive comparison without allocating.
-func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    guard a.utf8.count == b.utf8.count else { return false }
-    var a = a
-    var b = b
-    return a.withUTF8 { a in b.withUTF8 { b in asciiCaseInsensitiveEquals(a, b) } }
-}

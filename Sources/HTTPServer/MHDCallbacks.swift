@@ -1,5 +1,6 @@
 internal import CMicroHTTPD
 internal import CMicroHTTPDShim
+import ASCII
 
 // The libmicrohttpd callbacks: global `let` C function pointers made from
 // non-capturing closures in this library module (nonisolated; never in a
@@ -404,7 +405,7 @@ extension ServerCore {
         defer { MHD_destroy_response(mhdResponse) }
         for header in response.headers {
             // MHD computes Content-Length and refuses a handler-supplied one.
-            if asciiCaseInsensitiveEquals(header.name, "Content-Length") { continue }
+            if header.name.equalsIgnoringASCIICase("Content-Length") { continue }
             // MHD refuses names/values with CR or LF (response splitting);
             // such a header is dropped. withCString lends the string's own
             // bytes; passing a String as a C pointer would copy it to an array.

@@ -1,3 +1,5 @@
+import ASCII
+
 /// A Linux kernel version as users write it: `6.6`, `v6.10.3`, `6.11-rc2`,
 /// `6.18.1`, `6.8.0-45-generic`.
 ///

@@ -1,3 +1,5 @@
+import ASCII
+
 /// An x86 memory type, as encoded in PAT entries, MTRRs and EPT leaves
 /// (Intel SDM Vol. 3A, "Memory Types and Their Properties").
 ///

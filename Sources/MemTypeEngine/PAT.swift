@@ -1,3 +1,5 @@
+import ASCII
+
 /// The guest's `IA32_PAT` MSR (0x277): eight one-byte entries PA0..PA7, entry
 /// i in bits 8i+7:8i (SDM Vol. 3A, "PAT Indexing").
 ///

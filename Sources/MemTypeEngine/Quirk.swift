@@ -1,3 +1,5 @@
+import ASCII
+
 /// A KVM x86 quirk: a legacy behaviour KVM keeps by default and userspace may
 /// turn off with `KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2, mask)`.
 /// The raw value is the bit number in `arch/x86/include/uapi/asm/kvm.h`.

@@ -1,3 +1,4 @@
+import ASCII
 import MemTypeEngine
 
 /// Media-type checks over the bytes of a Content-Type value.

@@ -27,7 +27,7 @@ public final class MemTypedService: HTTPHandler {
     /// 405), token (401, 403), media type (415). A refusal is counted and
     /// logged here; an admitted request carries what was found to `handle`.
     public func admit(_ request: inout HTTPRequest) -> HTTPResponse? {
-        let start = MemTypedService.now()
+        let start = MonotonicClock.nanoseconds()
         metrics.begin()
         request.admission.started = start
         var matched: Int? = nil
@@ -75,7 +75,7 @@ public final class MemTypedService: HTTPHandler {
 
     /// Metrics and the access log line, once per request.
     private func finish(_ request: HTTPRequest, route: Int?, response: HTTPResponse, started: Int64) {
-        let elapsed = MemTypedService.now() - started
+        let elapsed = MonotonicClock.nanoseconds() - started
         metrics.end(route: route, method: ServiceMetrics.methodIndex(request.method), status: response.status, nanoseconds: elapsed)
         if configuration.accessLog {
             logger.info("\(LogText(request.method)) \(LogText(request.path)) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
@@ -100,12 +100,6 @@ public final class MemTypedService: HTTPHandler {
         default: "HTTP \(status)"
         }
         return Problem(status: status, title: title, detail: detail).response()
-    }
-
-    static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }
 

@@ -1,3 +1,4 @@
+import ASCII
 import MemTypeEngine
 
 /// A fixed list of byte strings (names, keys, pre-encoded JSON fragments)

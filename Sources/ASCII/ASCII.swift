@@ -1,3 +1,6 @@
+// ASCII text helpers shared by the engine (names on the wire) and the
+// HTTP server (header names): one case-insensitive comparison for both.
+
 extension String {
     /// ASCII case-insensitive equality, without allocating lowercased copies:
     /// every name this package parses (types, quirks, vendors) is ASCII, and
@@ -29,7 +32,9 @@ extension String {
     }
 }
 
-/// Byte-wise equality where ASCII letters match either case.
+/// Byte-wise equality where ASCII letters match either case. Inlinable:
+/// header lookups call it per field on every request.
+@inlinable
 package func asciiCaseInsensitiveEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     for k in 0..<a.count {
