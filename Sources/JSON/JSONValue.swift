@@ -45,8 +45,9 @@
 //   top-level value) is caught by `assert` in debug builds only. Extra
 //   helpers: `number(_:)`, `member(_:_:)` overloads, `object(_:)` and
 //   `array(_:)` closures, `isComplete`, `reset()`.
-// - `raw(_:)` accepts any `Sequence<UInt8>`; spliced bytes are not
-//   re-indented in pretty mode.
+// - `raw(_:)` accepts any `Sequence<UInt8>`; spliced bytes are
+//   re-indented with the rest in pretty mode (the writer writes compact
+//   JSON only; `JSONIndentation` lays it out).
 
 /// A parsed JSON document, or one being built to be written.
 ///

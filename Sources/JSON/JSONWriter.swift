@@ -24,11 +24,16 @@
 /// a second top-level value) is a programming error, caught by `assert` in
 /// debug builds and not checked in release builds, where it costs nothing.
 public struct JSONWriter: Sendable {
-    /// The JSON written so far.
-    public private(set) var bytes: [UInt8]
+    /// The JSON written so far, compact.
+    private var output: [UInt8]
 
-    /// Whether output is indented (2 spaces, one member or element per
-    /// line, `": "` after keys) for humans, or compact for the wire.
+    /// The JSON written so far: compact, or for a pretty writer re-indented
+    /// (`JSONIndentation`, the one pretty layout) each time it is read.
+    public var bytes: [UInt8] { pretty ? JSONIndentation.indent(output) : output }
+
+    /// Whether `bytes` is indented (2 spaces, one member or element per
+    /// line, `": "` after keys) for humans, or compact for the wire. The
+    /// writer itself only ever writes compact JSON.
     public let pretty: Bool
 
     /// Number of open containers.
@@ -50,8 +55,8 @@ public struct JSONWriter: Sendable {
     ///   - pretty: Indent the output for humans (CLI output); the default
     ///     compact form is what goes over the wire.
     public init(capacity: Int = 512, pretty: Bool = false) {
-        self.bytes = []
-        self.bytes.reserveCapacity(capacity)
+        self.output = []
+        self.output.reserveCapacity(capacity)
         self.pretty = pretty
     }
 
@@ -63,7 +68,7 @@ public struct JSONWriter: Sendable {
     /// Empties the writer, keeping its buffer's capacity, to write the next
     /// document without allocating.
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        output.removeAll(keepingCapacity: true)
         depth = 0
         hasElements = false
         afterKey = false
@@ -98,10 +103,10 @@ public struct JSONWriter: Sendable {
     public mutating func key(_ key: String) {
         assert(depth > 0 && innermostIsObject != false, "JSONWriter.key(_:) called outside an object")
         assert(!afterKey, "JSONWriter.key(_:) called twice without a value in between")
-        let prefix = Prefix(comma: hasElements, indent: pretty ? 2 * depth : -1)
+        let prefix = Prefix(comma: hasElements)
         hasElements = true
         afterKey = true
-        emitQuoted(key, prefix: prefix, colon: pretty ? .colonSpace : .colon)
+        emitQuoted(key, prefix: prefix, colon: .colon)
     }
 
     /// Writes a literal object key and its colon, escaped like
@@ -110,12 +115,11 @@ public struct JSONWriter: Sendable {
     public mutating func key(_ key: StaticString) {
         assert(depth > 0 && innermostIsObject != false, "JSONWriter.key(_:) called outside an object")
         assert(!afterKey, "JSONWriter.key(_:) called twice without a value in between")
-        let prefix = Prefix(comma: hasElements, indent: pretty ? 2 * depth : -1)
+        let prefix = Prefix(comma: hasElements)
         hasElements = true
         afterKey = true
-        let colon: Colon = pretty ? .colonSpace : .colon
         // withUTF8Buffer: a one-scalar literal ("a") is not stored as a pointer.
-        key.withUTF8Buffer { utf8 in emitQuoted(utf8: utf8, prefix: prefix, colon: colon) }
+        key.withUTF8Buffer { utf8 in emitQuoted(utf8: utf8, prefix: prefix, colon: .colon) }
     }
 
     /// Writes an object, calling `body` to write its members:
@@ -228,7 +232,7 @@ public struct JSONWriter: Sendable {
     /// fragment, inserting a comma before it if needed.
     ///
     /// The bytes are copied unchecked: they must be exactly one valid JSON
-    /// value. In pretty mode they are not re-indented.
+    /// value. In pretty mode they are re-indented with the rest.
     public mutating func raw(_ preEncodedJSON: [UInt8]) {
         let prefix = takeValuePrefix()
         preEncodedJSON.withUnsafeBufferPointer { source in
@@ -255,21 +259,21 @@ public struct JSONWriter: Sendable {
         }
         if done == nil {
             emit(prefix, maxBytes: 0) { _ in 0 }
-            bytes.append(contentsOf: preEncodedJSON)
+            output.append(contentsOf: preEncodedJSON)
         }
     }
 
     /// Splices already-encoded members (`"a":1,"b":[]`, no braces) into
     /// the innermost open object, inserting a comma before them if needed.
-    /// `body` writes them into `maxBytes` of reserved memory and returns
-    /// how many it wrote; they must be non-empty and valid JSON members.
-    /// Compact output only: the bytes are not indented.
-    public mutating func rawMembers(maxBytes: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
-        assert(!pretty, "JSONWriter.rawMembers: pre-encoded members are compact")
+    /// `body` writes them into the `maxBytes` of reserved memory it is
+    /// given (it must not write past its end; `DecisionEncoder`'s cursor
+    /// checks every write) and returns how many it wrote; they must be
+    /// non-empty, valid, compact JSON members.
+    public mutating func rawMembers(maxBytes: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) {
         assert(innermostIsObject != false && depth > 0 && !afterKey, "JSONWriter.rawMembers outside an object")
-        let prefix = Prefix(comma: hasElements, indent: -1)
+        let prefix = Prefix(comma: hasElements)
         hasElements = true
-        emit(prefix, maxBytes: maxBytes, body)
+        emit(prefix, maxBytes: maxBytes) { body(UnsafeMutableBufferPointer(start: $0, count: maxBytes)) }
     }
 
     // MARK: Members
@@ -328,36 +332,25 @@ public struct JSONWriter: Sendable {
         return objectBits & (1 << UInt64(depth - 1)) != 0
     }
 
-    /// What goes before a token: a comma, and in pretty mode a line break
-    /// and indentation.
+    /// What goes before a token: a comma or nothing.
     struct Prefix {
         var comma: Bool
-        /// Spaces after a line break, or -1 for no line break.
-        var indent: Int
 
-        static let none = Prefix(comma: false, indent: -1)
+        static let none = Prefix(comma: false)
 
         @inline(__always)
-        var count: Int { (comma ? 1 : 0) + (indent < 0 ? 0 : indent + 1) }
+        var count: Int { comma ? 1 : 0 }
 
         @inline(__always)
         func write(to out: UnsafeMutablePointer<UInt8>) -> Int {
-            var k = 0
-            if comma {
-                out[0] = ASCII.comma
-                k = 1
-            }
-            if indent >= 0 {
-                out[k] = ASCII.newline
-                (out + k + 1).initialize(repeating: ASCII.space, count: indent)
-                k += 1 + indent
-            }
-            return k
+            guard comma else { return 0 }
+            out[0] = ASCII.comma
+            return 1
         }
     }
 
     /// Decides what must precede a value (nothing right after a key; a
-    /// comma between siblings; a line break in pretty mode) and records
+    /// comma between siblings) and records
     /// that the current container now has an element.
     @inline(__always)
     private mutating func takeValuePrefix() -> Prefix {
@@ -367,7 +360,7 @@ public struct JSONWriter: Sendable {
         }
         assert(innermostIsObject != true, "JSONWriter: a value inside an object needs key(_:) first")
         assert(depth > 0 || !hasElements, "JSONWriter: only one top-level value may be written")
-        let prefix = Prefix(comma: hasElements, indent: pretty && depth > 0 ? 2 * depth : -1)
+        let prefix = Prefix(comma: hasElements)
         hasElements = true
         return prefix
     }
@@ -391,7 +384,7 @@ public struct JSONWriter: Sendable {
                "JSONWriter: end\(isObject ? "Object" : "Array")() does not match the open container")
         assert(!afterKey, "JSONWriter: endObject() right after key(_:), the member has no value")
         depth -= 1
-        let prefix = Prefix(comma: false, indent: pretty && hasElements ? 2 * depth : -1)
+        let prefix = Prefix.none
         hasElements = true
         emit(prefix, maxBytes: 1) { out in
             out[0] = close
@@ -411,7 +404,7 @@ public struct JSONWriter: Sendable {
         _ body: (UnsafeMutablePointer<UInt8>) -> Int
     ) {
         let capacity = prefix.count + maxBytes
-        bytes.append(addingCapacity: capacity) { span in
+        output.append(addingCapacity: capacity) { span in
             span.withUnsafeMutableBufferPointer { buffer, initialized in
                 let start = buffer.baseAddress! + initialized
                 let written = prefix.write(to: start)
@@ -445,7 +438,7 @@ public struct JSONWriter: Sendable {
 
     @inline(never)
     private mutating func emitDecimal(_ magnitude: UInt64, negative: Bool, prefix: Prefix) {
-        bytes.append(addingCapacity: prefix.count + 21) { span in
+        output.append(addingCapacity: prefix.count + 21) { span in
             span.withUnsafeMutableBufferPointer { buffer, initialized in
                 let out = buffer.baseAddress! + initialized
                 let k = prefix.write(to: out)
@@ -456,14 +449,8 @@ public struct JSONWriter: Sendable {
 
     /// What follows a quoted string: nothing, or a key's colon.
     enum Colon {
-        case none, colon, colonSpace
-        var count: Int {
-            switch self {
-            case .none: 0
-            case .colon: 1
-            case .colonSpace: 2
-            }
-        }
+        case none, colon
+        var count: Int { self == .colon ? 1 : 0 }
     }
 
     private mutating func emitQuoted(_ s: String, prefix: Prefix, colon: Colon) {
@@ -482,7 +469,7 @@ public struct JSONWriter: Sendable {
     private mutating func emitQuoted(utf8: UnsafeBufferPointer<UInt8>, prefix: Prefix, colon: Colon) {
         let first = JSONWriter.firstByteNeedingEscape(utf8)
         let escapedCount = first == utf8.count ? utf8.count : JSONWriter.escapedCount(utf8, from: first)
-        bytes.append(addingCapacity: prefix.count + escapedCount + 2 + colon.count) { span in
+        output.append(addingCapacity: prefix.count + escapedCount + 2 + colon.count) { span in
             span.withUnsafeMutableBufferPointer { buffer, initialized in
                 let out = buffer.baseAddress! + initialized
                 var k = prefix.write(to: out)
@@ -498,13 +485,9 @@ public struct JSONWriter: Sendable {
                 }
                 out[k] = ASCII.quote
                 k += 1
-                if colon != .none {
+                if colon == .colon {
                     out[k] = ASCII.colon
                     k += 1
-                    if colon == .colonSpace {
-                        out[k] = ASCII.space
-                        k += 1
-                    }
                 }
                 initialized += k
             }

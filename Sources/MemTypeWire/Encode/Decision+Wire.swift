@@ -11,70 +11,17 @@ extension Decision {
     }
 
     /// The decision's members, inside an object the caller opened (and may
-    /// add to: a per-VM decision appends `"vm"`). Compact output is
-    /// `DecisionEncoder`'s; the writer calls below give the pretty (CLI)
-    /// form and are the reference the encoder is tested against.
+    /// add to: a per-VM decision appends `"vm"`). `DecisionEncoder` is the
+    /// one encoder of a decision; a pretty writer re-indents its output.
     public func writeMembers(to w: inout JSONWriter) {
-        guard w.pretty else {
-            DecisionEncoder.writeMembers(self, to: &w)
-            return
-        }
-        w.key("model")
-        model.write(to: &w, kernel: kernel)
-        w.member("applicability", applicability.rawValue)
-
-        w.key("ept")
-        if let ept {
-            w.beginObject()
-            w.member("type", ept.type.name)
-            w.member("ipat", ept.ipat)
-            w.member("bits", hex: ept.bits)
-            w.endObject()
-        } else {
-            w.null()
-        }
-
-        w.key("guest_pat")
-        w.beginObject()
-        w.member("index", patIndex.value)
-        w.member("type", patType.name)
-        w.endObject()
-
-        w.key("effective")
-        if let effective { w.string(effective.name) } else { w.null() }
-
-        w.key("table_cell")
-        if let cell { cell.write(to: &w) } else { w.null() }
-
-        w.key("max_level")
-        if let maxMappingLevel { w.string(maxMappingLevel.name) } else { w.null() }
-
-        w.key("quirks")
-        quirks.write(to: &w)
-
-        w.key("trace")
-        w.beginArray()
-        for rule in trace { rule.write(to: &w) }
-        w.endArray()
-
-        w.key("warnings")
-        w.beginArray()
-        for warning in warnings { warning.write(to: &w) }
-        w.endArray()
-
-        w.key("assumptions")
-        let assumptions = self.assumptions
-        w.beginArray()
-        for a in assumptions { w.string(a) }
-        w.endArray()
+        DecisionEncoder.writeMembers(self, to: &w)
     }
 
-    /// The decision as JSON bytes.
+    /// The decision as JSON bytes; pretty (the CLI's) is the compact
+    /// encoding re-indented.
     public func json(pretty: Bool = false) -> [UInt8] {
-        guard pretty else { return DecisionEncoder.json(self) }
-        var w = JSONWriter(capacity: 4096, pretty: true)
-        write(to: &w)
-        return w.bytes
+        let compact = DecisionEncoder.json(self)
+        return pretty ? JSONIndentation.indent(compact) : compact
     }
 }
 

@@ -1,16 +1,19 @@
 import JSON
 import MemTypeEngine
 
-/// A decision's compact JSON written straight into memory reserved once.
+/// A decision's JSON, the one encoder of it, written straight into memory
+/// reserved once.
 ///
 /// Most of a decision's ~1.6 KB is text from small fixed sets (the model,
 /// the rules that fired, the table cell, the quirk states, the uncached-RAM
 /// warning), which `Encoded` holds pre-encoded; the rest is a few names,
 /// digits and hex values. So the encoder is a sequence of copies into one
-/// buffer whose size `membersBound(_:)` bounds up front: no growth checks,
-/// no per-token bookkeeping, no intermediate arrays. The pretty (CLI)
-/// output still goes through `JSONWriter`; `DecisionEncoderTests` holds the
-/// two to the same bytes.
+/// buffer whose size `membersBound(_:)` bounds up front: no growth, no
+/// per-token bookkeeping, no intermediate arrays. Every copy is checked
+/// against the buffer's end (`ByteCursor`), in release builds too: a bound
+/// that fell short stops the process instead of writing past the end.
+/// Pretty (CLI) output is these bytes re-indented; `DecisionEncoderTests`
+/// holds them to a token-by-token `JSONWriter` walk of the same types.
 enum DecisionEncoder {
     /// Writes `d`'s members into the object `w` has open (compact `w` only).
     static func writeMembers(_ d: Decision, to w: inout JSONWriter) {
@@ -36,7 +39,8 @@ enum DecisionEncoder {
         return w.bytes
     }
 
-    /// Upper bound of the bytes `writeMembers` writes for `d`.
+    /// Upper bound of the bytes `writeMembers` writes for `d`: what is
+    /// reserved; the cursor checks each write against it all the same.
     static func membersBound(_ d: Decision, _ assumptions: [String]) -> Int {
         var bound = fixedBound
         d.forEachWarning { bound += warningBound($0) + 1 }
@@ -51,18 +55,30 @@ enum DecisionEncoder {
     /// out once: a decision then only counts what varies in length.
     private static let fixedBound: Int = {
         func longest(_ t: ByteTable) -> Int { (0..<t.count).map { t[$0].count }.max() ?? 0 }
-        return 1024 + longest(Encoded.modelPrefixes) + longest(Encoded.cells)
-            + 2 * longest(Encoded.quirkStates) + 2 * longest(Encoded.quirkKeys)
+        return 512 + modelBound + longest(Encoded.cells) + quirksBound
             + RuleTrace.capacity * (longest(Encoded.rules) + 1)
     }()
 
+    /// The most `writeQuirks` writes: constant text and six hex values
+    /// (under 512 bytes), plus two quirk states and their keys.
+    static let quirksBound: Int = {
+        func longest(_ t: ByteTable) -> Int { (0..<t.count).map { t[$0].count }.max() ?? 0 }
+        return 512 + 2 * longest(Encoded.quirkStates) + 2 * longest(Encoded.quirkKeys)
+    }()
+
+    /// The most `writeModel` writes: the longest model prefix and a kernel
+    /// version's members (under 100 bytes).
+    static let modelBound: Int = {
+        (0..<Encoded.modelPrefixes.count).map { Encoded.modelPrefixes[$0].count }.max()! + 100
+    }()
+
     /// Writes `d`'s members (`"model":{...},...,"assumptions":[...]`, no
-    /// braces) at `out`, which has room for `membersBound` bytes; returns
-    /// the count written. `assumptions` are `d`'s.
-    static func writeMembers(_ d: Decision, _ assumptions: [String], to out: UnsafeMutablePointer<UInt8>) -> Int {
+    /// braces) into `out` (`membersBound` bytes); returns the count
+    /// written. `assumptions` are `d`'s.
+    static func writeMembers(_ d: Decision, _ assumptions: [String], to out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var o = ByteCursor(out)
         o.put(#""model":"#)
-        o.advance(writeModel(d.model, kernel: d.kernel, to: o.p))
+        writeModel(d.model, kernel: d.kernel, to: &o)
         o.put(#","applicability":"#)
         o.put(Encoded.applicabilities[Encoded.applicabilitySlot(d.applicability)])
         o.put(#","ept":"#)
@@ -86,7 +102,7 @@ enum DecisionEncoder {
         o.put(#","max_level":"#)
         if let level = d.maxMappingLevel { o.put(Encoded.levelNames[level.rawValue]) } else { o.put("null") }
         o.put(#","quirks":"#)
-        o.advance(writeQuirks(d.quirks, to: o.p))
+        writeQuirks(d.quirks, to: &o)
         o.put(#","trace":["#)
         var first = true
         for rule in d.trace {
@@ -119,7 +135,7 @@ enum DecisionEncoder {
             o.quoted(a)
         }
         o.put(UInt8(ascii: "]"))
-        return o.p - out
+        return o.written
     }
 
     private static func warningBound(_ warning: DecisionWarning) -> Int {
@@ -155,11 +171,17 @@ enum DecisionEncoder {
         o.put(#""}"#)
     }
 
+    /// `writeQuirks(_:to:)` at `out`, which has room for `quirksBound` bytes.
+    static func writeQuirks(_ q: QuirkEvaluation, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var o = ByteCursor(UnsafeMutableBufferPointer(start: out, count: quirksBound))
+        writeQuirks(q, to: &o)
+        return o.written
+    }
+
     /// A `QuirkEvaluation`'s object: constant text, hex digits and the two
     /// pre-encoded quirk states, as its `write(to:)` writes it in compact
-    /// form. At most 512 bytes plus the states and their keys.
-    static func writeQuirks(_ q: QuirkEvaluation, to out: UnsafeMutablePointer<UInt8>) -> Int {
-        var o = ByteCursor(out)
+    /// form (at most `quirksBound` bytes).
+    static func writeQuirks(_ q: QuirkEvaluation, to o: inout ByteCursor) {
         o.put(#"{"requested":""#)
         o.hex(q.requested.rawValue)
         o.put(#"","supported":""#)
@@ -179,14 +201,19 @@ enum DecisionEncoder {
         o.put(Encoded.quirkKeys[q.cdNwCleared.quirk.rawValue])
         o.put(Encoded.quirkStates[Encoded.quirkStatusSlot(q.cdNwCleared)])
         o.put("}}")
-        return o.p - out
+    }
+
+    /// `writeModel(_:kernel:to:)` at `out`, which has room for `modelBound` bytes.
+    static func writeModel(_ model: KVMModel, kernel: KernelVersion?, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var o = ByteCursor(UnsafeMutableBufferPointer(start: out, count: modelBound))
+        writeModel(model, kernel: kernel, to: &o)
+        return o.written
     }
 
     /// A decision's `model` object: the model's constant members, then the
-    /// kernel version (digits, dots and `-rc`: nothing to escape). At most
-    /// the prefix plus 100 bytes.
-    static func writeModel(_ model: KVMModel, kernel: KernelVersion?, to out: UnsafeMutablePointer<UInt8>) -> Int {
-        var o = ByteCursor(out)
+    /// kernel version (digits, dots and `-rc`: nothing to escape), at most
+    /// `modelBound` bytes.
+    static func writeModel(_ model: KVMModel, kernel: KernelVersion?, to o: inout ByteCursor) {
         o.put(Encoded.modelPrefixes[Encoded.modelSlot(model)])
         if let kernel {
             o.put(#","kernel":""#)
@@ -204,22 +231,36 @@ enum DecisionEncoder {
             o.put(UInt8(ascii: "\""))
         }
         o.put(UInt8(ascii: "}"))
-        return o.p - out
     }
 }
 
-/// A write position in memory reserved for the whole output; nothing is
-/// checked, the caller's bound is what makes it safe.
+/// A write position in a buffer reserved for the whole output. Every write
+/// first checks that it fits before the end (one compare, in release builds
+/// too): a wrong bound stops the process with a message instead of
+/// corrupting the heap.
 struct ByteCursor {
-    var p: UnsafeMutablePointer<UInt8>
+    private var p: UnsafeMutablePointer<UInt8>
+    private let start: UnsafeMutablePointer<UInt8>
+    private let end: UnsafeMutablePointer<UInt8>
 
-    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        start = buffer.baseAddress!
+        p = start
+        end = start + buffer.count
+    }
 
+    /// Bytes written so far.
+    var written: Int { p - start }
+
+    /// Stops unless `n` more bytes fit.
     @inline(__always)
-    mutating func advance(_ n: Int) { p += n }
+    private func reserve(_ n: Int) {
+        precondition(end - p >= n, "DecisionEncoder: a write would pass the end of its buffer (membersBound is short)")
+    }
 
     @inline(__always)
     mutating func put(_ byte: UInt8) {
+        reserve(1)
         p.initialize(to: byte)
         p += 1
     }
@@ -234,23 +275,38 @@ struct ByteCursor {
     @inline(__always)
     mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let base = bytes.baseAddress else { return }
+        reserve(bytes.count)
         p.initialize(from: base, count: bytes.count)
         p += bytes.count
     }
 
+    /// `0x` and up to 16 digits.
     @inline(__always)
-    mutating func hex(_ v: UInt64) { p += JSONWriter.writeHex(v, to: p) }
+    mutating func hex(_ v: UInt64) {
+        reserve(18)
+        p += JSONWriter.writeHex(v, to: p)
+    }
 
+    /// Up to 20 digits.
     @inline(__always)
-    mutating func decimal(_ v: UInt64) { p += JSONWriter.writeDecimal(v, negative: false, to: p) }
+    mutating func decimal(_ v: UInt64) {
+        reserve(20)
+        p += JSONWriter.writeDecimal(v, negative: false, to: p)
+    }
 
     /// A string's content, escaped, without quotes (at most 6 bytes a byte).
     mutating func content(_ s: String) {
-        s.withUTF8Bytes { p += JSONWriter.writeStringContent($0, to: p) }
+        s.withUTF8Bytes { utf8 in
+            reserve(JSONWriter.quotedBound(utf8.count) - 2)
+            p += JSONWriter.writeStringContent(utf8, to: p)
+        }
     }
 
     /// A string, quoted and escaped (at most `JSONWriter.quotedBound` bytes).
     mutating func quoted(_ s: String) {
-        s.withUTF8Bytes { p += JSONWriter.writeQuoted($0, to: p) }
+        s.withUTF8Bytes { utf8 in
+            reserve(JSONWriter.quotedBound(utf8.count))
+            p += JSONWriter.writeQuoted(utf8, to: p)
+        }
     }
 }
