@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "MemTypeEngine", dependencies: ["ASCII"]),
         // ASCII text helpers (case-insensitive names) for the engine and the HTTP server.
         .target(name: "ASCII"),
+        // The one lock type (a checked pthread mutex), for the store and the service.
+        .target(name: "Locking"),
         // A small, strict JSON reader and writer built for the request path.
         .target(name: "JSON"),
         // The wire format: JSON requests to engine inputs, decisions to JSON.
@@ -53,13 +55,13 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine", "JSON"]),
+        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine", "JSON", "Locking"]),
 
         // Routes, metrics and the service configuration.
         .target(
             name: "MemTypedService",
             dependencies: [
-                "MemTypeWire", "HTTPServer", "VMStore", "JSON",
+                "MemTypeWire", "HTTPServer", "VMStore", "JSON", "Locking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -94,6 +96,7 @@ let package = Package(
         ),
         .testTarget(name: "MemTypeWireTests", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON", "EngineTestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"]),
         .testTarget(name: "VMStoreTests", dependencies: ["VMStore"]),
         .testTarget(name: "ServiceTests", dependencies: [

@@ -1,5 +1,5 @@
 import Prometheus
-import Synchronization
+import Locking
 
 /// The service's Prometheus metrics: requests and latency per route, method
 /// and status, requests in flight, and build information.
@@ -12,7 +12,7 @@ import Synchronization
 final class ServiceMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let inFlight: Gauge
-    private let series: Mutex<RequestSeries>
+    private let series: Locked<RequestSeries>
     private let unmatched: Int
     private let storeErrors: [Counter]
 
@@ -33,7 +33,7 @@ final class ServiceMetrics: Sendable {
     /// `routes` are the route labels, in the router's order.
     init(version: String, routes: [String]) {
         unmatched = routes.count
-        series = Mutex(RequestSeries(routes: routes + ["unmatched"], methods: Self.methods, buckets: Self.buckets))
+        series = Locked(RequestSeries(routes: routes + ["unmatched"], methods: Self.methods, buckets: Self.buckets))
         inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "memtyped", subsystem: "http", metricName: "requests", unitName: "in_flight",
             helpText: "Requests being handled now."))

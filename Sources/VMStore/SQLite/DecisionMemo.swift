@@ -1,3 +1,5 @@
+import Locking
+
 /// An exact in-process memo of `SQLiteVMStore.decisionInputs`, shared by
 /// the store's read connections.
 ///

@@ -1,3 +1,4 @@
+import Locking
 import JSON
 import CSQLite
 import MemTypeEngine
