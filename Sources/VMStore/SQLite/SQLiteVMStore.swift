@@ -350,7 +350,7 @@ public final class SQLiteVMStore: VMStore {
         var binds: [Bound] = []
         var conditions: [String] = []
         let idColumn: String
-        var sql = "SELECT \(Self.vmColumns(prefix: "v.")) FROM "
+        var sql = "SELECT \(VMColumn.list(prefix: "v.")) FROM "
         if let (k, v) = labels.first {
             sql += "vm_labels l0 JOIN vms v ON v.id = l0.vm_id"
             idColumn = "l0.vm_id"
@@ -491,7 +491,7 @@ public final class SQLiteVMStore: VMStore {
         let after = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
         return try read { c throws(StoreError) in
             try c.withStatement(
-                "SELECT \(Self.hostColumns) FROM host_profiles WHERE name > ?1 ORDER BY name LIMIT ?2"
+                "SELECT \(HostProfileColumn.list()) FROM host_profiles WHERE name > ?1 ORDER BY name LIMIT ?2"
             ) { s throws(StoreError) in
                 s.bind(1, after ?? "")
                 s.bind(2, limit + 1)
@@ -586,28 +586,9 @@ public final class SQLiteVMStore: VMStore {
 
     // MARK: - VM rows
 
-    private static func vmColumns(prefix p: String) -> String {
-        """
-        \(p)id, \(p)baseline, \(p)disabled_quirks, \(p)host_profile, \(p)host_vendor, \(p)host_self_snoop, \
-        \(p)host_tdp, \(p)host_cpu_family, \(p)host_cpu_model, \(p)host_cpu_stepping, \(p)host_kernel, \
-        \(p)host_kvm_model, \(p)vm_type, \(p)noncoherent_dma, \(p)display_devices, \(p)guest_kernel, \(p)labels, \
-        \(p)revision, \(p)created_at, \(p)updated_at
-        """
-    }
-
-    private static let selectVM = "SELECT \(vmColumns(prefix: "")) FROM vms WHERE id = ?1"
-    private static let insertVMSQL = """
-        INSERT INTO vms (\(vmColumns(prefix: "")))
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-        """
-    private static let updateVMSQL = """
-        UPDATE vms SET baseline = ?2, disabled_quirks = ?3, host_profile = ?4, host_vendor = ?5,
-            host_self_snoop = ?6, host_tdp = ?7, host_cpu_family = ?8, host_cpu_model = ?9,
-            host_cpu_stepping = ?10, host_kernel = ?11, host_kvm_model = ?12, vm_type = ?13,
-            noncoherent_dma = ?14, display_devices = ?15, guest_kernel = ?16, labels = ?17,
-            revision = ?18, created_at = ?19, updated_at = ?20
-        WHERE id = ?1
-        """
+    private static let selectVM = "SELECT \(VMColumn.list()) FROM vms WHERE id = ?1"
+    private static let insertVMSQL = VMColumn.insert(into: "vms")
+    private static let updateVMSQL = VMColumn.update("vms")
 
     static func loadVM(_ c: Connection, _ id: String) throws(StoreError) -> VMRecord? {
         try c.withStatement(selectVM) { s throws(StoreError) in
@@ -616,35 +597,27 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
-    /// The `SELECT` behind `decisionInputs`: columns 0-5 from the VM row, 6-13
-    /// its inline host (`hostColumnsAt`), 14-21 its profile's (NULL when the VM
-    /// has an inline host, or names a profile that does not exist).
-    private static let selectDecisionInputs = PinnedSQL(slot: 0, sql: """
-        SELECT v.baseline, v.disabled_quirks, v.vm_type, v.noncoherent_dma, v.revision, v.host_profile,
-            v.host_vendor, v.host_self_snoop, v.host_tdp, v.host_cpu_family, v.host_cpu_model,
-            v.host_cpu_stepping, v.host_kernel, v.host_kvm_model,
-            h.vendor, h.self_snoop, h.tdp, h.cpu_family, h.cpu_model, h.cpu_stepping, h.kernel, h.kvm_model
-        FROM vms v LEFT JOIN host_profiles h ON h.name = v.host_profile
-        WHERE v.id = ?1
-        """)
+    /// The `SELECT` behind `decisionInputs` (`DecisionInputsColumn`).
+    private static let selectDecisionInputs = PinnedSQL(slot: 0, sql: DecisionInputsColumn.select)
 
     private func decodeDecisionInputs(_ s: Statement, id: String) throws(StoreError) -> VMDecisionInputs {
         func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(id)': \(what)") }
-        guard let type = s.withBytes(2, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
-        let profile = s.optionalText(5)
+        typealias C = DecisionInputsColumn
+        guard let type = s.withBytes(C.vmType.index, { VMType(utf8: $0) }) else { throw corrupt(C.vmType.column.name) }
+        let profile = s.optionalText(C.hostProfile.index)
         let host: HostSpec?
         if profile == nil {
-            guard let inline = try Self.decodeHostSpec(s, at: 6, corrupt: { corrupt("host_" + $0) }) else {
-                throw corrupt("host_vendor")
+            guard let inline = try Self.decodeHostSpec(s, at: C.inlineHost, corrupt: { corrupt("host_" + $0) }) else {
+                throw corrupt(VMColumn.hostVendor.name)
             }
             host = inline
         } else {
-            host = try Self.decodeHostSpec(s, at: 14) { .backend("corrupt host_profiles row '\(profile!)': \($0)") }
+            host = try Self.decodeHostSpec(s, at: C.profileHost) { .backend("corrupt host_profiles row '\(profile!)': \($0)") }
         }
         return VMDecisionInputs(
-            id: id, baseline: baselineName(s, 0), revision: s.int(4),
-            vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(1))),
-                               noncoherentDMA: s.bool(3)),
+            id: id, baseline: baselineName(s, C.baseline.index), revision: s.int(C.revision.index),
+            vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
+                               noncoherentDMA: s.bool(C.noncoherentDMA.index)),
             hostProfile: profile, host: host)
     }
 
@@ -659,82 +632,90 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
-    /// The eight host columns starting at `base` (vendor, self_snoop, tdp,
-    /// cpu_family, cpu_model, cpu_stepping, kernel, kvm_model); nil when the
-    /// vendor is NULL. `corrupt` names the bad column (without its prefix).
-    private static func decodeHostSpec(_ s: Statement, at base: Int32,
+    /// A row's host columns (`HostColumn`); nil when the vendor is NULL.
+    /// `corrupt` names the bad column (without its prefix).
+    private static func decodeHostSpec(_ s: Statement, at h: HostColumns,
                                        corrupt: (String) -> StoreError) throws(StoreError) -> HostSpec? {
-        if s.isNull(base) { return nil }
-        guard let vendor = s.withBytes(base, { Vendor(utf8: $0) }) else { throw corrupt("vendor") }
+        if s.isNull(h.index(.vendor)) { return nil }
+        guard let vendor = s.withBytes(h.index(.vendor), { Vendor(utf8: $0) }) else { throw corrupt(HostColumn.vendor.name) }
         var kvmModel: KVMModel?
-        if let m = s.optionalText(base + 7) {
-            guard let model = KVMModel(rawValue: m) else { throw corrupt("kvm_model") }
+        if let m = s.optionalText(h.index(.kvmModel)) {
+            guard let model = KVMModel(rawValue: m) else { throw corrupt(HostColumn.kvmModel.name) }
             kvmModel = model
         }
-        return HostSpec(
-            vendor: vendor, selfSnoop: s.bool(base + 1), tdp: s.bool(base + 2),
-            cpu: s.isNull(base + 3) ? nil : CPUModel(family: s.int(base + 3), model: s.int(base + 4), stepping: s.optionalInt(base + 5)),
-            kernel: s.optionalText(base + 6), kvmModel: kvmModel)
+        let cpu = s.isNull(h.index(.cpuFamily)) ? nil
+            : CPUModel(family: s.int(h.index(.cpuFamily)), model: s.int(h.index(.cpuModel)), stepping: s.optionalInt(h.index(.cpuStepping)))
+        return HostSpec(vendor: vendor, selfSnoop: s.bool(h.index(.selfSnoop)), tdp: s.bool(h.index(.tdp)),
+                        cpu: cpu, kernel: s.optionalText(h.index(.kernel)), kvmModel: kvmModel)
+    }
+
+    /// Binds a host spec's columns (`HostColumn`).
+    private static func bindHostSpec(_ s: Statement, _ h: HostSpec, at c: HostColumns) {
+        s.bind(c.parameter(.vendor), h.vendor.rawValue)
+        s.bind(c.parameter(.selfSnoop), h.selfSnoop)
+        s.bind(c.parameter(.tdp), h.tdp)
+        s.bind(c.parameter(.cpuFamily), h.cpu?.family)
+        s.bind(c.parameter(.cpuModel), h.cpu?.model)
+        s.bind(c.parameter(.cpuStepping), h.cpu?.stepping)
+        s.bind(c.parameter(.kernel), h.kernel)
+        s.bind(c.parameter(.kvmModel), h.kvmModel?.rawValue)
     }
 
     private static func decodeVM(_ s: Statement) throws(StoreError) -> VMRecord {
-        func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(s.text(0))': \(what)") }
+        typealias C = VMColumn
+        func corrupt(_ column: VMColumn) -> StoreError { .backend("corrupt vms row '\(s.text(C.id.index))': \(column.name)") }
         let host: HostRef
-        if let profile = s.optionalText(3) {
+        if let profile = s.optionalText(C.hostProfile.index) {
             host = .profile(profile)
         } else {
-            guard let spec = try decodeHostSpec(s, at: 4, corrupt: { corrupt("host_" + $0) }) else {
-                throw corrupt("host_vendor")
+            guard let spec = try decodeHostSpec(s, at: C.host, corrupt: { .backend("corrupt vms row '\(s.text(C.id.index))': host_" + $0) }) else {
+                throw corrupt(.hostVendor)
             }
             host = .inline(spec)
         }
-        guard let type = s.withBytes(12, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
-        guard let devices = s.withBytes(14, { PackedStrings.decode($0) }) else { throw corrupt("display_devices") }
-        guard let labelList = s.withBytes(16, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
-            throw corrupt("labels")
+        guard let type = s.withBytes(C.vmType.index, { VMType(utf8: $0) }) else { throw corrupt(.vmType) }
+        guard let devices = s.withBytes(C.displayDevices.index, { PackedStrings.decode($0) }) else { throw corrupt(.displayDevices) }
+        guard let labelList = s.withBytes(C.labels.index, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
+            throw corrupt(.labels)
         }
         var labels: [String: String] = [:]
         if !labelList.isEmpty {
             labels.reserveCapacity(labelList.count / 2)
             var i = 0
             while i < labelList.count {
-                guard let k = labelList[i], let v = labelList[i + 1] else { throw corrupt("labels") }
+                guard let k = labelList[i], let v = labelList[i + 1] else { throw corrupt(.labels) }
                 labels[k] = v
                 i += 2
             }
         }
         return VMRecord(
-            id: s.text(0), baseline: s.text(1), disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(2))),
-            host: host, type: type, noncoherentDMA: s.bool(13), displayDevices: devices.map { $0 ?? "" },
-            guestKernel: s.optionalText(15), labels: labels, revision: s.int(17),
-            createdAt: Timestamp(millisSinceEpoch: s.int64(18)), updatedAt: Timestamp(millisSinceEpoch: s.int64(19)))
+            id: s.text(C.id.index), baseline: s.text(C.baseline.index),
+            disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
+            host: host, type: type, noncoherentDMA: s.bool(C.noncoherentDMA.index), displayDevices: devices.map { $0 ?? "" },
+            guestKernel: s.optionalText(C.guestKernel.index), labels: labels, revision: s.int(C.revision.index),
+            createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
+            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
     }
 
+    /// Binds every `VMColumn` (unbound ones are NULL: the host profile of an
+    /// inline host, the inline host of a profile reference).
     private static func bindVM(_ s: Statement, _ r: VMRecord) {
-        s.bind(1, r.id)
-        s.bind(2, r.baseline)
-        s.bind(3, Int64(bitPattern: r.disabledQuirks.rawValue))
+        typealias C = VMColumn
+        s.bind(C.id.parameter, r.id)
+        s.bind(C.baseline.parameter, r.baseline)
+        s.bind(C.disabledQuirks.parameter, Int64(bitPattern: r.disabledQuirks.rawValue))
         switch r.host {
-        case .profile(let name):
-            s.bind(4, name)
-        case .inline(let h):
-            s.bind(5, h.vendor.rawValue)
-            s.bind(6, h.selfSnoop)
-            s.bind(7, h.tdp)
-            s.bind(8, h.cpu?.family)
-            s.bind(9, h.cpu?.model)
-            s.bind(10, h.cpu?.stepping)
-            s.bind(11, h.kernel)
-            s.bind(12, h.kvmModel?.rawValue)
+        case .profile(let name): s.bind(C.hostProfile.parameter, name)
+        case .inline(let h): bindHostSpec(s, h, at: C.host)
         }
-        s.bind(13, r.type.rawValue)
-        s.bind(14, r.noncoherentDMA)
-        s.bind(15, PackedStrings.encode(r.displayDevices))
-        s.bind(16, r.guestKernel)
-        s.bind(17, PackedStrings.encode(r.labels.keys.sorted().flatMap { [$0, r.labels[$0]!] }))
-        s.bind(18, r.revision)
-        s.bind(19, r.createdAt.millisSinceEpoch)
-        s.bind(20, r.updatedAt.millisSinceEpoch)
+        s.bind(C.vmType.parameter, r.type.rawValue)
+        s.bind(C.noncoherentDMA.parameter, r.noncoherentDMA)
+        s.bind(C.displayDevices.parameter, PackedStrings.encode(r.displayDevices))
+        s.bind(C.guestKernel.parameter, r.guestKernel)
+        s.bind(C.labels.parameter, PackedStrings.encode(r.labels.keys.sorted().flatMap { [$0, r.labels[$0]!] }))
+        s.bind(C.revision.parameter, r.revision)
+        s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
+        s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
     }
 
     private static func checkHostReference(_ c: Connection, _ host: HostRef) throws(StoreError) {
@@ -796,45 +777,34 @@ public final class SQLiteVMStore: VMStore {
 
     // MARK: - Host rows
 
-    private static let hostColumns =
-        "name, vendor, self_snoop, tdp, cpu_family, cpu_model, cpu_stepping, kernel, kvm_model, revision, created_at, updated_at"
-
     private static func loadHost(_ c: Connection, _ name: String) throws(StoreError) -> HostProfileRecord? {
-        try c.withStatement("SELECT \(hostColumns) FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
+        try c.withStatement("SELECT \(HostProfileColumn.list()) FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
             s.bind(1, name)
             return try s.step() ? try decodeHost(s) : nil
         }
     }
 
     private static func decodeHost(_ s: Statement) throws(StoreError) -> HostProfileRecord {
-        guard let spec = try decodeHostSpec(s, at: 1, corrupt: { _ in .backend("corrupt host_profiles row '\(s.text(0))'") })
-        else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
+        typealias C = HostProfileColumn
+        let corrupt = StoreError.backend("corrupt host_profiles row '\(s.text(C.name.index))'")
+        guard let spec = try decodeHostSpec(s, at: C.host, corrupt: { _ in corrupt }) else { throw corrupt }
         return HostProfileRecord(
-            name: s.text(0), spec: spec, revision: s.int(9),
-            createdAt: Timestamp(millisSinceEpoch: s.int64(10)), updatedAt: Timestamp(millisSinceEpoch: s.int64(11)))
+            name: s.text(C.name.index), spec: spec, revision: s.int(C.revision.index),
+            createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
+            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
     }
 
+    private static let insertHostSQL = HostProfileColumn.insert(into: "host_profiles")
+    private static let updateHostSQL = HostProfileColumn.update("host_profiles")
+
     private static func writeHost(_ c: Connection, _ r: HostProfileRecord, insert: Bool) throws(StoreError) {
-        let sql = insert
-            ? "INSERT INTO host_profiles (\(hostColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            : """
-              UPDATE host_profiles SET vendor = ?2, self_snoop = ?3, tdp = ?4, cpu_family = ?5, cpu_model = ?6,
-                  cpu_stepping = ?7, kernel = ?8, kvm_model = ?9, revision = ?10, created_at = ?11, updated_at = ?12
-              WHERE name = ?1
-              """
-        try c.withStatement(sql) { s throws(StoreError) in
-            s.bind(1, r.name)
-            s.bind(2, r.spec.vendor.rawValue)
-            s.bind(3, r.spec.selfSnoop)
-            s.bind(4, r.spec.tdp)
-            s.bind(5, r.spec.cpu?.family)
-            s.bind(6, r.spec.cpu?.model)
-            s.bind(7, r.spec.cpu?.stepping)
-            s.bind(8, r.spec.kernel)
-            s.bind(9, r.spec.kvmModel?.rawValue)
-            s.bind(10, r.revision)
-            s.bind(11, r.createdAt.millisSinceEpoch)
-            s.bind(12, r.updatedAt.millisSinceEpoch)
+        typealias C = HostProfileColumn
+        try c.withStatement(insert ? insertHostSQL : updateHostSQL) { s throws(StoreError) in
+            s.bind(C.name.parameter, r.name)
+            bindHostSpec(s, r.spec, at: C.host)
+            s.bind(C.revision.parameter, r.revision)
+            s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
+            s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
             try s.run()
         }
     }
