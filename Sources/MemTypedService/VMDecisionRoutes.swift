@@ -138,7 +138,7 @@ extension MemTypedService {
         var access = GuestAccess()
         do {
             let m = try Field(body).object(VMDecisionKey.self)
-            for (key, f) in m.fields(VMDecisionKey.self) {
+            try m.each(VMDecisionKey.self) { key, f throws(InvalidField) in
                 switch key {
                 case .vcpu: vcpu = try VCPUState(f)
                 case .access: access = try GuestAccess(f)

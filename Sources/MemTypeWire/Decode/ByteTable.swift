@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ASCII
 import MemTypeEngine
 
@@ -119,17 +124,34 @@ struct KeyTable: @unchecked Sendable {
 /// A `KeyTable` over the keys of one JSON object, `K.allCases` (each with
 /// its closing quote): a match gives the key itself, so no caller has to
 /// know which position means which key.
-struct WireKeyTable<K: WireKey>: @unchecked Sendable {
+package struct WireKeyTable<K: WireKey>: @unchecked Sendable {
     private let table: KeyTable
+    private let names: ByteTable
     private let values: UnsafePointer<K>
 
-    init() {
+    package init() {
         let all = K.allCases
         precondition(all.count <= 64, "WireKeyTable: a set of seen keys is a 64-bit mask")
         table = KeyTable(all.map { Array($0.rawValue.utf8) + [UInt8(ascii: "\"")] })
+        names = ByteTable(all.map(\.rawValue))
         let values = UnsafeMutablePointer<K>.allocate(capacity: all.count)
         values.initialize(from: all, count: all.count)
         self.values = UnsafePointer(values)
+    }
+
+    /// The key whose name is exactly `bytes`.
+    func key(named bytes: UnsafeBufferPointer<UInt8>) -> K? {
+        for i in 0..<names.count {
+            let name = names[i]
+            if name.count == bytes.count, memcmp(name.baseAddress!, bytes.baseAddress!, bytes.count) == 0 { return values[i] }
+        }
+        return nil
+    }
+
+    /// `key`'s index in `allCases`.
+    func index(of key: K) -> Int {
+        for i in 0..<names.count where values[i] == key { return i }
+        preconditionFailure("WireKeyTable: \(key) is not a case")
     }
 
     /// The key that the `available` bytes at `p` start with, its index in

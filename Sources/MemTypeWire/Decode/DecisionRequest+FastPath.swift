@@ -22,19 +22,6 @@ enum DecisionFastPath {
         }
     }
 
-    /// The keys of each object (`RequestKeys.swift`), matched in place
-    /// with their closing quote, so only the whole key matches.
-    enum Keys {
-        static let top = WireKeyTable<RequestKey>()
-        static let host = WireKeyTable<HostKey>()
-        static let cpu = WireKeyTable<CPUKey>()
-        static let vm = WireKeyTable<VMKey>()
-        static let vcpu = WireKeyTable<VCPUKey>()
-        static let access = WireKeyTable<AccessKey>()
-        static let pte = WireKeyTable<PTEKey>()
-        static let batch = WireKeyTable<BatchKey>()
-    }
-
     /// The names of `WireNames`' choices (same order, so an index picks the value).
     enum Names {
         static let models = ByteTable(WireNames.models.map(\.0))
@@ -213,7 +200,7 @@ enum DecisionFastPath {
         mutating func request() -> DecisionRequest? {
             var r = DecisionRequest()
             var kernel: KernelSelection?
-            let ok = object(Keys.top) { s, k in
+            let ok = object(RequestKey.table) { s, k in
                 switch k {
                 case .kernel:
                     guard kernel == nil, let text = s.string(), let v = KernelVersion(utf8: text) else { return false }
@@ -235,7 +222,7 @@ enum DecisionFastPath {
 
         mutating func host() -> HostProfile? {
             var h = HostProfile()
-            let ok = object(Keys.host) { s, k in
+            let ok = object(HostKey.table) { s, k in
                 switch k {
                 case .vendor: guard let v = s.oneOf(Names.vendors, WireNames.vendors) else { return false }; h.vendor = v
                 case .selfSnoop: guard let b = s.bool() else { return false }; h.selfSnoop = b
@@ -249,7 +236,7 @@ enum DecisionFastPath {
 
         mutating func cpu() -> CPUModel? {
             var family: Int?, model: Int?, stepping: Int?
-            let ok = object(Keys.cpu) { s, k in
+            let ok = object(CPUKey.table) { s, k in
                 switch k {
                 case .family: family = s.int(in: CPUModel.familyRange); return family != nil
                 case .model: model = s.int(in: CPUModel.modelRange); return model != nil
@@ -262,7 +249,7 @@ enum DecisionFastPath {
 
         mutating func vm() -> VMConfig? {
             var v = VMConfig()
-            let ok = object(Keys.vm) { s, k in
+            let ok = object(VMKey.table) { s, k in
                 switch k {
                 case .type: guard let t = s.oneOf(Names.vmTypes, WireNames.vmTypes) else { return false }; v.type = t
                 case .disabledQuirks: guard let m = s.quirkMask() else { return false }; v.disabledQuirks = m
@@ -295,7 +282,7 @@ enum DecisionFastPath {
         mutating func vcpu() -> VCPUState? {
             var v = VCPUState()
             var maxPhysAddr = MTRRState.defaultMaxPhysAddr
-            let ok = object(Keys.vcpu) { s, k in
+            let ok = object(VCPUKey.table) { s, k in
                 switch k {
                 case .cr0CD: guard let b = s.bool() else { return false }; v.cr0CD = b
                 case .pat: guard let pat = s.pat() else { return false }; v.pat = pat
@@ -324,14 +311,14 @@ enum DecisionFastPath {
         mutating func access() -> GuestAccess? {
             var a = GuestAccess()
             var pte: PATIndexSource?, patIndex: PATIndexSource?
-            let ok = object(Keys.access) { s, k in
+            let ok = object(AccessKey.table) { s, k in
                 switch k {
                 case .gpa: guard let g = s.uint64() else { return false }; a.gpa = g
                 case .mmio: guard let b = s.bool() else { return false }; a.mmio = b
                 case .pte:  // {pwt, pcd, pat} or a raw entry
                     if s.peek() == UInt8(ascii: "{") {
                         var pwt = false, pcd = false, pat = false
-                        let ok = s.object(Keys.pte) { s, k in
+                        let ok = s.object(PTEKey.table) { s, k in
                             guard let b = s.bool() else { return false }
                             switch k {
                             case .pwt: pwt = b
@@ -394,7 +381,7 @@ extension DecisionFastPath.Scanner {
     mutating func batch(maxCount: Int) -> [DecisionRequest]? {
         var items: [DecisionRequest] = []
         var present = false  // `{}` is the full path's error to report
-        let ok = object(DecisionFastPath.Keys.batch) { s, _ in
+        let ok = object(BatchKey.table) { s, _ in
             present = true
             guard s.take(UInt8(ascii: "[")) else { return false }
             if s.take(UInt8(ascii: "]")) { return true }

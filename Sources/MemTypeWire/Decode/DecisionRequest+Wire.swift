@@ -39,7 +39,7 @@ extension DecisionRequest {
     public init(members m: Members, allowVCPUAndAccess: Bool) throws(InvalidField) {
         self.init()
         kernel = try KernelSelection(members: m)
-        for (key, f) in m.fields(RequestKey.self) {
+        try m.each(RequestKey.self) { key, f throws(InvalidField) in
             switch key {
             case .kernel, .model: break  // the kernel selection, above
             case .host: host = try HostProfile(f)
@@ -86,7 +86,7 @@ extension HostProfile {
     public init(_ field: Field) throws(InvalidField) {
         let m = try field.object(HostKey.self)
         self.init()
-        for (key, f) in m.fields(HostKey.self) {
+        try m.each(HostKey.self) { key, f throws(InvalidField) in
             switch key {
             case .vendor: vendor = try f.oneOf(WireNames.vendors)
             case .selfSnoop: selfSnoop = try f.bool()
@@ -101,7 +101,7 @@ extension CPUModel {
     public init(_ field: Field) throws(InvalidField) {
         let m = try field.object(CPUKey.self)
         var family: Int?, model: Int?, stepping: Int?
-        for (key, f) in m.fields(CPUKey.self) {
+        try m.each(CPUKey.self) { key, f throws(InvalidField) in
             switch key {
             case .family: family = try f.int(in: CPUModel.familyRange)
             case .model: model = try f.int(in: CPUModel.modelRange)
@@ -118,7 +118,7 @@ extension VMConfig {
     public init(_ field: Field) throws(InvalidField) {
         let m = try field.object(VMKey.self)
         self.init()
-        for (key, f) in m.fields(VMKey.self) {
+        try m.each(VMKey.self) { key, f throws(InvalidField) in
             switch key {
             case .type: type = try f.oneOf(WireNames.vmTypes)
             case .disabledQuirks: disabledQuirks = try QuirkMask(f)
@@ -175,7 +175,7 @@ extension VCPUState {
         self.init()
         var maxPhysAddr = MTRRState.defaultMaxPhysAddr
         var mtrrField: Field?
-        for (key, f) in m.fields(VCPUKey.self) {
+        try m.each(VCPUKey.self) { key, f throws(InvalidField) in
             switch key {
             case .cr0CD: cr0CD = try f.bool()
             case .pat: pat = try PAT(f)
@@ -193,7 +193,7 @@ extension GuestAccess {
         let m = try field.object(AccessKey.self)
         self.init()
         var pte: Field?, patIndex: Field?
-        for (key, f) in m.fields(AccessKey.self) {
+        try m.each(AccessKey.self) { key, f throws(InvalidField) in
             switch key {
             case .gpa: gpa = try f.uint64()
             case .mmio: mmio = try f.bool()
@@ -210,7 +210,7 @@ extension GuestAccess {
         if key == .pte, case .object = f.value {
             let bits = try f.object(PTEKey.self)
             var pwt = false, pcd = false, pat = false
-            for (key, b) in bits.fields(PTEKey.self) {
+            try bits.each(PTEKey.self) { key, b throws(InvalidField) in
                 switch key {
                 case .pwt: pwt = try b.bool()
                 case .pcd: pcd = try b.bool()

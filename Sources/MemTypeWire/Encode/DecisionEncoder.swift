@@ -181,6 +181,7 @@ enum DecisionEncoder {
     /// A `QuirkEvaluation`'s object: constant text, hex digits and the two
     /// pre-encoded quirk states, as its `write(to:)` writes it in compact
     /// form (at most `quirksBound` bytes).
+    @inline(__always)
     static func writeQuirks(_ q: QuirkEvaluation, to o: inout ByteCursor) {
         o.put(#"{"requested":""#)
         o.hex(q.requested.rawValue)
@@ -213,6 +214,7 @@ enum DecisionEncoder {
     /// A decision's `model` object: the model's constant members, then the
     /// kernel version (digits, dots and `-rc`: nothing to escape), at most
     /// `modelBound` bytes.
+    @inline(__always)
     static func writeModel(_ model: KVMModel, kernel: KernelVersion?, to o: inout ByteCursor) {
         o.put(Encoded.modelPrefixes[Encoded.modelSlot(model)])
         if let kernel {

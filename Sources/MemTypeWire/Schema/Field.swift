@@ -38,7 +38,7 @@ public struct Field: Sendable {
 
     /// The value as an object whose keys are all cases of `K`.
     package func object<K: WireKey>(_ keys: K.Type) throws(InvalidField) -> Members {
-        try object(isAllowed: { K(rawValue: $0) != nil }, expected: { K.list })
+        try object(isAllowed: { K.key($0) != nil }, expected: { K.list })
     }
 
     private func object(isAllowed: (String) -> Bool, expected: () -> String) throws(InvalidField) -> Members {
@@ -194,12 +194,15 @@ public struct Members: Sendable {
 
     package func required<K: WireKey>(_ key: K) throws(InvalidField) -> Field { try required(key.rawValue) }
 
-    /// The members present, keyed by `K`, in `K`'s declaration order (the
-    /// order a decoder reads them in, whatever the body's order: the first
-    /// error reported does not depend on how the client ordered its keys).
-    /// The object must have been read with `Field.object(K.self)`.
-    package func fields<K: WireKey>(_: K.Type) -> [(key: K, field: Field)] {
-        K.allCases.compactMap { key in self[key].map { (key, $0) } }
+    /// Calls `body` with each member, keyed by `K`, in the body's order
+    /// (one pass over the members: no lookup per possible key). The object
+    /// must have been read with `Field.object(K.self)`, which refused any
+    /// key that is not a `K`, before any member was decoded.
+    package func each<K: WireKey, E: Error>(_: K.Type, _ body: (K, Field) throws(E) -> Void) throws(E) {
+        for member in object.members {
+            guard let key = K.key(member.key) else { continue }
+            try body(key, Field(member.value, parent: pointer, key: member.key))
+        }
     }
 }
 

@@ -7,11 +7,17 @@ import MemTypeEngine
 /// from `allCases`) and the per-VM query decoder (`DecisionQueryKey`) each
 /// `switch` exhaustively over these enums, so a new key does not compile
 /// until every decoder reads it.
-package protocol WireKey: RawRepresentable<String>, CaseIterable, Sendable, Hashable where AllCases == [Self] {}
+package protocol WireKey: RawRepresentable<String>, CaseIterable, Sendable, Hashable where AllCases == [Self] {
+    /// The keys laid out for matching, built once from `allCases`; each
+    /// enum stores it (`static let table = WireKeyTable<Self>()`), since a
+    /// protocol extension cannot.
+    static var table: WireKeyTable<Self> { get }
+}
 
 /// `DecisionRequest`.
 package enum RequestKey: String, WireKey {
     case kernel, model, host, vm, vcpu, access
+    package static let table = WireKeyTable<Self>()
 
     /// The keys a request that only describes a VM (quirk evaluation) may have.
     package static let vmOnlyNames = [RequestKey.kernel, .model, .host, .vm].map(\.rawValue)
@@ -20,53 +26,63 @@ package enum RequestKey: String, WireKey {
 /// `HostProfile`.
 package enum HostKey: String, WireKey {
     case vendor, selfSnoop = "self_snoop", tdp, cpu
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `CPUModel`.
 package enum CPUKey: String, WireKey {
     case family, model, stepping
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `VMConfig`.
 package enum VMKey: String, WireKey {
     case type, disabledQuirks = "disabled_quirks", noncoherentDMA = "noncoherent_dma"
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `VCPUState`.
 package enum VCPUKey: String, WireKey {
     case cr0CD = "cr0_cd", pat, mtrr, cpuidMTRR = "cpuid_mtrr", maxPhysAddr = "maxphyaddr"
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `GuestAccess`.
 package enum AccessKey: String, WireKey {
     case gpa, mmio, pte, patIndex = "pat_index", level, tdxPrivate = "private"
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `GuestAccess.pte` given as bits.
 package enum PTEKey: String, WireKey {
     case pwt, pcd, pat
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `MTRRState`.
 package enum MTRRKey: String, WireKey {
     case enabled, fixedEnabled = "fixed_enabled", defaultType = "default", defType = "def_type", fixed, variable
     case procMTRR = "proc_mtrr"
+    package static let table = WireKeyTable<Self>()
 }
 
 /// One variable range of `MTRRState.variable`.
 package enum MTRRRangeKey: String, WireKey {
     case base, size, type, physBase = "phys_base", physMask = "phys_mask"
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `BatchRequest`.
 package enum BatchKey: String, WireKey {
     case requests
+    package static let table = WireKeyTable<Self>()
 }
 
 /// `VMDecisionRequest`: the body of `POST /v1/vms/{id}/decisions`, the
 /// vCPU and the access of a decision whose VM-level inputs are stored.
 package enum VMDecisionKey: String, WireKey {
     case vcpu, access
+    package static let table = WireKeyTable<Self>()
 }
 
 /// The query of `GET /v1/vms/{id}/decision`: the access's keys and the
@@ -74,6 +90,7 @@ package enum VMDecisionKey: String, WireKey {
 package enum DecisionQueryKey: WireKey {
     case access(AccessKey)
     case pat
+    package static let table = WireKeyTable<Self>()
 
     package static let allCases: [DecisionQueryKey] = AccessKey.allCases.map(DecisionQueryKey.access) + [.pat]
 
@@ -96,11 +113,19 @@ package enum DecisionQueryKey: WireKey {
 }
 
 extension WireKey {
+    /// The key named `name`, compared as bytes in `table` (not
+    /// `init(rawValue:)`, whose generic string switch costs several times
+    /// as much on the request path).
+    @inline(__always)
+    package static func key(_ name: String) -> Self? {
+        name.withUTF8Bytes { table.key(named: $0) }
+    }
+
     /// The keys as a list for messages: `gpa, mmio, pte, ...`.
     package static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
     /// The position of the key in `allCases`, for sets of seen keys.
-    package var bit: UInt64 { 1 << UInt64(Self.allCases.firstIndex(of: self)!) }
+    package var bit: UInt64 { 1 << UInt64(Self.table.index(of: self)) }
 }
 
 /// The request rule "pte or pat_index, not both", stated once for the three
