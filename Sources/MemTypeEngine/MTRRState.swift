@@ -15,9 +15,9 @@ public struct MTRRState: Sendable, Hashable {
     /// MTRRcap.VCNT as KVM reports it.
     public static let variableCount = 8
     /// MTRRdefType bit 11.
-    static let enableBit: UInt64 = 1 << 11
+    public static let enableBit: UInt64 = 1 << 11
     /// MTRRdefType bit 10.
-    static let fixedEnableBit: UInt64 = 1 << 10
+    public static let fixedEnableBit: UInt64 = 1 << 10
 
     /// MSR 0x2FF: type in bits 7:0, FE bit 10, E bit 11.
     public let defType: UInt64
