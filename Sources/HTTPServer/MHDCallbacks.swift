@@ -342,7 +342,7 @@ extension ServerCore {
     func errorResponse(_ status: Int, _ detail: String) -> HTTPResponse {
         var response = errorResponder(status, detail)
         response.status = status
-        if status == 503, !response.headers.contains(where: { asciiCaseInsensitiveEquals($0.name, "Retry-After") }) {
+        if status == 503, !response.headers.contains(where: { $0.name.equalsIgnoringASCIICase("Retry-After") }) {
             response.headers.append((name: "Retry-After", value: "1"))
         }
         return response
@@ -359,8 +359,8 @@ extension ServerCore {
         }
         var head = "HTTP/1.1 \(status) \(reason)\r\n"
         for header in response.headers
-        where !asciiCaseInsensitiveEquals(header.name, "Content-Length")
-            && !asciiCaseInsensitiveEquals(header.name, "Connection") {
+        where !header.name.equalsIgnoringASCIICase("Content-Length")
+            && !header.name.equalsIgnoringASCIICase("Connection") {
             head += "\(header.name): \(header.value)\r\n"
         }
         head += "Connection: close\r\nContent-Length: \(response.body.count)\r\n\r\n"

@@ -54,10 +54,7 @@ extension MemTypedService {
         } catch {
             throw Problem(invalid: error)
         }
-        let (record, created) = try conditionalWrite(
-            Preconditions(c.request.headers), kind: .put, subject: Self.hostSubject(name),
-            current: { () throws(StoreError) in try store.getHost(name)?.revision }
-        ) { expected throws(StoreError) in
+        let (record, created) = try conditionalHostWrite(c, store, name: name, kind: .put) { expected throws(StoreError) in
             try store.putHost(name, spec, expectedRevision: expected, actor: actor)
         }
         return Self.hostResponse(record, status: created ? 201 : 200, location: created)
@@ -68,10 +65,7 @@ extension MemTypedService {
         let actor = c.actor
         let name = c.capture("name")
         guard Self.isValidID(name) else { throw Self.notFound(Self.hostSubject(name)) }
-        _ = try conditionalWrite(
-            Preconditions(c.request.headers), kind: .modify, subject: Self.hostSubject(name),
-            current: { () throws(StoreError) in try store.getHost(name)?.revision }
-        ) { expected throws(StoreError) in
+        _ = try conditionalHostWrite(c, store, name: name, kind: .modify) { expected throws(StoreError) in
             try store.deleteHost(name, expectedRevision: expected, actor: actor)
         }
         return HTTPResponse(status: 204)

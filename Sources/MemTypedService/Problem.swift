@@ -74,6 +74,12 @@ extension Problem {
         Problem(status: 404, title: "Not Found", detail: "no resource at \(path)")
     }
 
+    /// 409: the request is valid, but the stored state does not allow it
+    /// (a reference to a missing profile, a record that cannot run on its host).
+    static func conflict(_ detail: String) -> Problem {
+        Problem(status: 409, type: "/problems/conflict", title: "Conflict", detail: detail)
+    }
+
     public static func methodNotAllowed(_ method: String, allowed: [String]) -> Problem {
         var p = Problem(status: 405, title: "Method Not Allowed",
                         detail: "\(method) is not allowed here; allowed: " + allowed.joined(separator: ", "))

@@ -117,12 +117,12 @@ extension MemTypedService {
             return Self.notFound(subject)
         case .alreadyExists:
             return conditional ? Self.preconditionFailed("\(subject) already exists")
-                : Problem(status: 409, type: "/problems/conflict", title: "Conflict", detail: "\(subject) already exists")
+                : Problem.conflict("\(subject) already exists")
         case .revisionMismatch(let current):
             return Self.preconditionFailed(
                 "\(subject) is at revision \(current) (ETag \(ETag.value(current))), which the request's If-Match/If-None-Match does not allow")
         case .conflict(let message):
-            return Problem(status: 409, type: "/problems/conflict", title: "Conflict", detail: message)
+            return Problem.conflict(message)
         case .invalid(let field, let message):
             if field == "/actor" {
                 logger.error("the token name cannot be recorded as a history actor: \(LogText(message))")
@@ -152,6 +152,20 @@ extension MemTypedService {
     /// against the current revision, and the write is then pinned to exactly
     /// that revision, so the check and the write are still atomic; if the
     /// record changed in between, the evaluation is repeated.
+    /// `conditionalWrite` of stored VM `id` under the request's preconditions.
+    func conditionalVMWrite<T>(_ c: RequestContext, _ store: any VMStore, id: String, kind: WriteKind,
+                               _ write: (Int?) throws(StoreError) -> T) throws(Problem) -> T {
+        try conditionalWrite(Preconditions(c.request.headers), kind: kind, subject: Self.vmSubject(id),
+                             current: { () throws(StoreError) in try store.getVM(id)?.revision }, write)
+    }
+
+    /// `conditionalWrite` of host profile `name` under the request's preconditions.
+    func conditionalHostWrite<T>(_ c: RequestContext, _ store: any VMStore, name: String, kind: WriteKind,
+                                 _ write: (Int?) throws(StoreError) -> T) throws(Problem) -> T {
+        try conditionalWrite(Preconditions(c.request.headers), kind: kind, subject: Self.hostSubject(name),
+                             current: { () throws(StoreError) in try store.getHost(name)?.revision }, write)
+    }
+
     func conditionalWrite<T>(_ pre: Preconditions, kind: WriteKind, subject: String,
                              current: () throws(StoreError) -> Int?,
                              _ write: (Int?) throws(StoreError) -> T) throws(Problem) -> T {

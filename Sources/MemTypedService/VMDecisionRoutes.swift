@@ -24,8 +24,7 @@ extension MemTypedService {
             let found: HostProfileRecord?
             do { found = try store.getHost(name) } catch { throw problem(error, subject: "host profile '\(name)'") }
             guard let found else {
-                throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
-                              detail: "VM '\(record.id)' references host profile '\(name)', which does not exist")
+                throw Problem.conflict("VM '\(record.id)' references host profile '\(name)', which does not exist")
             }
             return found.spec
         }
@@ -40,8 +39,7 @@ extension MemTypedService {
         do { found = try store.decisionInputs(id) } catch { throw problem(error, subject: Self.vmSubject(id)) }
         guard let found else { throw Self.notFound(Self.vmSubject(id)) }
         guard let host = found.host else {
-            throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
-                          detail: "VM '\(id)' references host profile '\(found.hostProfile ?? "")', which does not exist")
+            throw Problem.conflict("VM '\(id)' references host profile '\(found.hostProfile ?? "")', which does not exist")
         }
         return (found, host)
     }
@@ -62,8 +60,7 @@ extension MemTypedService {
             case .accessGPA: throw Problem(invalid: InvalidField(pointer: gpa, message: error.message))
             case .accessPrivate: throw Problem(invalid: InvalidField(pointer: tdxPrivate, message: error.message))
             case .vmType, .disabledQuirks:
-                throw Problem(status: 409, type: "/problems/conflict", title: "Conflict",
-                              detail: "the stored VM '\(id)' cannot run on its host: \(error.message); change the VM's type or its host")
+                throw Problem.conflict("the stored VM '\(id)' cannot run on its host: \(error.message); change the VM's type or its host")
             }
         }
     }

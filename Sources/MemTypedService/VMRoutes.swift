@@ -69,10 +69,7 @@ extension MemTypedService {
         let body = try Self.parse(c.request.body)
         let spec: VMSpec
         do { spec = try VMWire.spec(body, id: id) } catch { throw Problem(invalid: error) }
-        let (record, created) = try conditionalWrite(
-            Preconditions(c.request.headers), kind: .put, subject: Self.vmSubject(id),
-            current: { () throws(StoreError) in try store.getVM(id)?.revision }
-        ) { expected throws(StoreError) in
+        let (record, created) = try conditionalVMWrite(c, store, id: id, kind: .put) { expected throws(StoreError) in
             try store.replaceVM(id, with: spec, expectedRevision: expected, actor: actor)
         }
         return Self.vmResponse(record, status: created ? 201 : 200, location: created)
@@ -89,10 +86,7 @@ extension MemTypedService {
         let id = c.capture("id")
         guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
         let body = try Self.parse(c.request.body)
-        return Self.vmResponse(try conditionalWrite(
-            Preconditions(c.request.headers), kind: .modify, subject: Self.vmSubject(id),
-            current: { () throws(StoreError) in try store.getVM(id)?.revision }
-        ) { expected throws(StoreError) in
+        return Self.vmResponse(try conditionalVMWrite(c, store, id: id, kind: .modify) { expected throws(StoreError) in
             try store.updateVM(id, expectedRevision: expected, actor: actor) { r throws(StoreError) in
                 do throws(InvalidField) {
                     try VMWire.apply(patch: body, to: &r, catalogue: Baseline.catalogue)
@@ -108,10 +102,7 @@ extension MemTypedService {
         let actor = c.actor
         let id = c.capture("id")
         guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
-        _ = try conditionalWrite(
-            Preconditions(c.request.headers), kind: .modify, subject: Self.vmSubject(id),
-            current: { () throws(StoreError) in try store.getVM(id)?.revision }
-        ) { expected throws(StoreError) in
+        _ = try conditionalVMWrite(c, store, id: id, kind: .modify) { expected throws(StoreError) in
             try store.deleteVM(id, expectedRevision: expected, actor: actor)
         }
         return HTTPResponse(status: 204)
