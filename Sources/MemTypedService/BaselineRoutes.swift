@@ -52,10 +52,6 @@ extension MemTypedService {
         w.endObject()
     }
 
-    /// The bochs framebuffer access: RAM-backed VRAM at 0xfd000000 mapped
-    /// through Linux PAT entry 2 (UC-) by a guest driver that predates 9388ccf69925.
-    static let probeAccess = GuestAccess(gpa: 0xFD00_0000, patIndex: PATIndex(2)!)
-
     static func writeOutcome(_ d: Decision, to w: inout JSONWriter) {
         w.beginObject()
         w.key("ept")
@@ -67,31 +63,19 @@ extension MemTypedService {
         w.endObject()
     }
 
-    /// What a move changes for decisions on the VM's host (null without a host):
-    /// the quirk states before and after, whether KVM_ENABLE_CAP would fail,
-    /// the bochs probe's outcome, and `memory_types_change`: whether any
-    /// access can get a different EPT type or IPAT (the engine is asked for
-    /// the probe with CR0.CD clear and set, which reaches every rule that
-    /// reads a quirk).
+    /// What a move changes for decisions on the VM's host
+    /// (`BaselineMoveEffect`; null without a host).
     static func writeEffect(before: VMRecord, after: VMRecord, host: HostSpec?, to w: inout JSONWriter) {
         guard let host else { w.null(); return }
-        let selection = host.kernelSelection
-        let eb = QuirkEvaluator.evaluate(model: selection.model, kernel: selection.version, host: host.hostProfile, vm: before.vmConfig)
-        let ea = QuirkEvaluator.evaluate(model: selection.model, kernel: selection.version, host: host.hostProfile, vm: after.vmConfig)
-        let vcpu = VCPUState(pat: .linux)
-        let probeBefore = DecisionEngine.decide(decisionRequest(before.vmConfig, host: host, vcpu: vcpu, access: probeAccess))
-        let probeAfter = DecisionEngine.decide(decisionRequest(after.vmConfig, host: host, vcpu: vcpu, access: probeAccess))
-        let cd = VCPUState(cr0CD: true, pat: .linux)
-        let cdBefore = DecisionEngine.decide(decisionRequest(before.vmConfig, host: host, vcpu: cd, access: probeAccess))
-        let cdAfter = DecisionEngine.decide(decisionRequest(after.vmConfig, host: host, vcpu: cd, access: probeAccess))
-        let changes = probeBefore.ept != probeAfter.ept || probeBefore.effective != probeAfter.effective
-            || cdBefore.ept != cdAfter.ept || cdBefore.effective != cdAfter.effective
+        let effect = BaselineMoveEffect(before: before.vmConfig, after: after.vmConfig, host: host)
+        let selection = effect.selection
+        let (eb, ea) = (effect.quirksBefore, effect.quirksAfter)
 
         w.beginObject()
         w.member("model", selection.model.rawValue)
         w.key("kernel")
         if let v = selection.version { w.string(v.description) } else { w.null() }
-        w.member("memory_types_change", changes)
+        w.member("memory_types_change", effect.memoryTypesChange)
         w.key("quirk_states")
         w.beginObject()
         for (b, a) in [(eb.ignoreGuestPAT, ea.ignoreGuestPAT), (eb.cdNwCleared, ea.cdNwCleared)] {
@@ -116,17 +100,17 @@ extension MemTypedService {
         w.endObject()
         w.key("probe")
         w.beginObject()
-        w.member("description", "bochs framebuffer: RAM at 0xfd000000 mapped through Linux PAT entry 2 (UC-)")
+        w.member("description", BaselineMoveEffect.probeDescription)
         w.key("access")
         w.beginObject()
-        w.member("gpa", hex: probeAccess.gpa)
+        w.member("gpa", hex: BaselineMoveEffect.probeAccess.gpa)
         w.member("pat", "linux")
-        w.member("pat_index", probeAccess.patIndex.value)
+        w.member("pat_index", BaselineMoveEffect.probeAccess.patIndex.value)
         w.endObject()
         w.key("before")
-        writeOutcome(probeBefore, to: &w)
+        writeOutcome(effect.probeBefore, to: &w)
         w.key("after")
-        writeOutcome(probeAfter, to: &w)
+        writeOutcome(effect.probeAfter, to: &w)
         w.endObject()
         w.endObject()
     }
@@ -155,8 +139,13 @@ extension MemTypedService {
         let pre = Preconditions(c.request.headers)
         let before: VMRecord
         let after: VMRecord
+        // The host is resolved before anything is written: a store failure
+        // is this request's error (503), not an `"effect": null` after a
+        // move that did happen. A move does not change the host.
+        let current = try loadVM(store, id)
+        var hostSpec = try storedHost(of: current.host, in: store)
         if dryRun {
-            before = try loadVM(store, id)
+            before = current
             guard pre.ifMatchHolds(current: before.revision), pre.ifNoneMatchHolds(current: before.revision) else {
                 throw Self.preconditionFailed("\(Self.vmSubject(id)) is at revision \(before.revision) (ETag \(ETag.value(before.revision))), which the request's If-Match/If-None-Match does not allow")
             }
@@ -175,9 +164,9 @@ extension MemTypedService {
                 }
             }
             before = seen ?? after
+            if after.host != current.host { hostSpec = try storedHost(of: after.host, in: store) }  // changed meanwhile
         }
         let unchanged = before.baseline == target.name
-        let hostSpec = try? host(of: after, in: store)
         return .json(headers: [ETag.header(after.revision)], capacity: 2048) { w in
             w.beginObject()
             // The VM as stored now: after a real move, before a dry run.
@@ -260,15 +249,17 @@ extension MemTypedService {
             })
         }
 
-        var hosts: [String: HostSpec] = [:]
+        // Every host the page needs, before any VM moves: a store failure
+        // fails the request (503) with nothing written, instead of
+        // `"effect": null` for the VMs whose profile could not be read.
+        var hosts: [String: HostSpec?] = [:]
+        for r in page.items {
+            if case .profile(let name) = r.host, hosts[name] == nil { hosts[name] = .some(try storedHost(of: r.host, in: store)) }
+        }
         func hostSpec(_ r: VMRecord) -> HostSpec? {
             switch r.host {
-            case .inline(let spec): return spec
-            case .profile(let name):
-                if let h = hosts[name] { return h }
-                let h = try? store.getHost(name)?.spec
-                if let h { hosts[name] = h }
-                return h
+            case .inline(let spec): spec
+            case .profile(let name): hosts[name] ?? nil
             }
         }
 

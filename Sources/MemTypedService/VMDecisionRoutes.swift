@@ -15,18 +15,14 @@ extension MemTypedService {
         Route("GET", "/v1/vms/{id}/kvm-quirks", auth: .read) { s, c throws(Problem) in try s.getVMKVMQuirks(c) },
     ]
 
-    /// The host a VM's decisions use: one extra lookup only for a profile.
-    func host(of record: VMRecord, in store: any VMStore) throws(Problem) -> HostSpec {
-        switch record.host {
+    /// The host `ref` describes: inline, or the named profile (one lookup),
+    /// nil when that profile does not exist. A store failure is a problem.
+    func storedHost(of ref: HostRef, in store: any VMStore) throws(Problem) -> HostSpec? {
+        switch ref {
         case .inline(let spec):
             return spec
         case .profile(let name):
-            let found: HostProfileRecord?
-            do { found = try store.getHost(name) } catch { throw problem(error, subject: "host profile '\(name)'") }
-            guard let found else {
-                throw Problem.conflict("VM '\(record.id)' references host profile '\(name)', which does not exist")
-            }
-            return found.spec
+            do { return try store.getHost(name)?.spec } catch { throw problem(error, subject: "host profile '\(name)'") }
         }
     }
 
@@ -42,12 +38,6 @@ extension MemTypedService {
             throw Problem.conflict("VM '\(id)' references host profile '\(found.hostProfile ?? "")', which does not exist")
         }
         return (found, host)
-    }
-
-    /// The engine request for a stored VM (its engine config) on its host.
-    static func decisionRequest(_ vm: VMConfig, host: HostSpec, vcpu: VCPUState = VCPUState(),
-                                access: GuestAccess = GuestAccess()) -> DecisionRequest {
-        DecisionRequest(kernel: host.kernelSelection, host: host.hostProfile, vm: vm, vcpu: vcpu, access: access)
     }
 
     /// Cross-field checks: the access's are the client's (422 at `prefix`),
@@ -152,7 +142,7 @@ extension MemTypedService {
     private func decide(_ store: any VMStore, _ id: String, vcpu: VCPUState, access: GuestAccess,
                         pointers: (gpa: String, private: String)) throws(Problem) -> HTTPResponse {
         let (inputs, host) = try loadDecisionInputs(store, id)
-        let request = Self.decisionRequest(inputs.vmConfig, host: host, vcpu: vcpu, access: access)
+        let request = host.decisionRequest(inputs.vmConfig, vcpu: vcpu, access: access)
         try Self.validate(request, id: inputs.id, gpa: pointers.gpa, private: pointers.private)
         return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
     }
