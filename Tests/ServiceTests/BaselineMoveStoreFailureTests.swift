@@ -8,17 +8,20 @@ import Testing
 /// because the table is gone) is an error, and nothing moves: the effect is
 /// not reported as null after a move that happened.
 @Suite struct BaselineMoveStoreFailureTests {
-    static func breakHostProfiles(_ s: StoreServer) throws {
+    /// A server with VM `m` on host profile `h1`, then the profiles table
+    /// renamed away under it (through a second connection to the file).
+    static func serverWithUnreadableHostProfile() throws -> StoreServer {
+        let s = try StoreServer()
+        #expect(try s.request("PUT", "/v1/hosts/h1", json: #"{"kernel": "6.16"}"#).status == 201)
+        try s.createVM("m", #"{"host_profile": "h1"}"#)
         let other = try SQLiteVMStore(path: s.db, options: SQLiteVMStore.Options())
         try other.unsafeExecute("ALTER TABLE host_profiles RENAME TO host_profiles_unreadable")
+        return s
     }
 
     @Test func singleMoveFailsBeforeWriting() throws {
-        let s = try StoreServer()
+        let s = try Self.serverWithUnreadableHostProfile()
         defer { s.stop() }
-        #expect(try s.request("PUT", "/v1/hosts/h1", json: #"{"kernel": "6.16"}"#).status == 201)
-        try s.createVM("m", #"{"host_profile": "h1"}"#)
-        try Self.breakHostProfiles(s)
 
         let r = try s.request("POST", "/v1/vms/m/baseline-move", json: #"{"baseline": "honor-guest-pat-2025"}"#)
         #expect(r.status >= 500, "\(r.bodyText)")
@@ -27,11 +30,8 @@ import Testing
     }
 
     @Test func bulkMoveFailsBeforeWriting() throws {
-        let s = try StoreServer()
+        let s = try Self.serverWithUnreadableHostProfile()
         defer { s.stop() }
-        #expect(try s.request("PUT", "/v1/hosts/h1", json: #"{"kernel": "6.16"}"#).status == 201)
-        try s.createVM("m", #"{"host_profile": "h1"}"#)
-        try Self.breakHostProfiles(s)
 
         let r = try s.request("POST", "/v1/baseline-moves", json: #"{"to": "honor-guest-pat-2025"}"#)
         #expect(r.status >= 500, "\(r.bodyText)")

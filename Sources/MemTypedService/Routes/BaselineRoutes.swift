@@ -179,26 +179,12 @@ extension MemTypedService {
             w.key("to")
             Self.writeSide(after, to: &w)
             w.key("changes")
-            Self.writeChanges(before: before, after: after, to: &w)
+            // The baseline and quirk fields the move changes, as history records them.
+            VMWire.writeChanges(fieldChanges(from: before.flattenedFields, to: after.flattenedFields), to: &w)
             w.key("effect")
             Self.writeEffect(before: before, after: after, host: hostSpec, to: &w)
             w.endObject()
         }
-    }
-
-    /// The baseline and quirk fields a move changes, as in history.
-    static func writeChanges(before: VMRecord, after: VMRecord, to w: inout JSONWriter) {
-        w.beginArray()
-        for ch in fieldChanges(from: before.flattenedFields, to: after.flattenedFields) {
-            w.beginObject()
-            w.member("field", ch.field)
-            w.key("old")
-            if let o = ch.old { w.string(o) } else { w.null() }
-            w.key("new")
-            if let n = ch.new { w.string(n) } else { w.null() }
-            w.endObject()
-        }
-        w.endArray()
     }
 
     // MARK: - Bulk

@@ -326,8 +326,14 @@ enum VMWire {
         w.member("actor", e.actor)
         w.member("at", e.at.rfc3339)
         w.key("changes")
+        writeChanges(e.changes, to: &w)
+        w.endObject()
+    }
+
+    /// `[{"field", "old", "new"}, ...]`: a history entry's changes, or what a move would change.
+    static func writeChanges(_ changes: [FieldChange], to w: inout JSONWriter) {
         w.beginArray()
-        for c in e.changes {
+        for c in changes {
             w.beginObject()
             w.member("field", c.field)
             w.key("old")
@@ -337,7 +343,6 @@ enum VMWire {
             w.endObject()
         }
         w.endArray()
-        w.endObject()
     }
 
     static func write(_ page: HistoryPage, to w: inout JSONWriter) {
