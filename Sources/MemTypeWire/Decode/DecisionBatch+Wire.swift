@@ -23,7 +23,7 @@ public enum DecisionBatch {
         let value = try RequestError.parse(body)
         let items: [Field]
         do {
-            items = try Field(value).object(allowed: ["requests"]).required("requests").array(maxCount: maxCount)
+            items = try Field(value).object(BatchKey.self).required(BatchKey.requests).array(maxCount: maxCount)
         } catch {
             throw .invalid(error)
         }

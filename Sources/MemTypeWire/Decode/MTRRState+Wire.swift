@@ -9,16 +9,16 @@ extension MTRRState {
     public init(_ field: Field, maxPhysAddr: Int) throws(InvalidField) {
         let m = try field.object(MTRRKey.self)
         var defType: UInt64
-        if let raw = m["def_type"] {
-            for key in ["enabled", "fixed_enabled", "default"] where m.contains(key) {
+        if let raw = m[MTRRKey.defType] {
+            for key in [MTRRKey.enabled, .fixedEnabled, .defaultType] where m.contains(key) {
                 throw m[key]!.fail("give either def_type or enabled/fixed_enabled/default, not both")
             }
             defType = try raw.uint64()
         } else {
             defType = 0
-            if try m["enabled"]?.bool() ?? false { defType |= 1 << 11 }
-            if try m["fixed_enabled"]?.bool() ?? false { defType |= 1 << 10 }
-            if let f = m["default"] {
+            if try m[MTRRKey.enabled]?.bool() ?? false { defType |= 1 << 11 }
+            if try m[MTRRKey.fixedEnabled]?.bool() ?? false { defType |= 1 << 10 }
+            if let f = m[MTRRKey.defaultType] {
                 let t = try f.memoryType()
                 guard t.isValidMTRRType else { throw f.fail("UC- is not a valid MTRR type") }
                 defType |= UInt64(t.rawValue)
@@ -26,7 +26,7 @@ extension MTRRState {
         }
 
         var fixed = [UInt64](repeating: 0, count: 11)
-        if let f = m["fixed"] {
+        if let f = m[MTRRKey.fixed] {
             guard case .object(let object) = f.value else { throw f.fail("expected an object keyed by MSR (\"0x250\" or \"MTRRfix64K_00000\")") }
             for (key, value) in object {
                 let item = Field(value, parent: f.pointer, key: key)
@@ -43,8 +43,8 @@ extension MTRRState {
         }
 
         var variable: [VariableMTRR] = []
-        if let f = m["proc_mtrr"] {
-            if m.contains("variable") { throw f.fail("give either variable or proc_mtrr, not both") }
+        if let f = m[MTRRKey.procMTRR] {
+            if m.contains(MTRRKey.variable) { throw f.fail("give either variable or proc_mtrr, not both") }
             let text = try f.string()
             do throws(KernelTextFormats.LineError) {
                 variable = try KernelTextFormats.procMTRR(text, maxPhysAddr: maxPhysAddr)
@@ -52,20 +52,20 @@ extension MTRRState {
                 throw f.fail("/proc/mtrr \(error)")
             }
         }
-        if let f = m["variable"] {
+        if let f = m[MTRRKey.variable] {
             for (n, item) in try f.array(maxCount: MTRRState.variableCount).enumerated() {
                 let r = try item.object(MTRRRangeKey.self)
-                if r.contains("phys_base") || r.contains("phys_mask") {
-                    for key in ["base", "size", "type"] where r.contains(key) {
+                if r.contains(MTRRRangeKey.physBase) || r.contains(MTRRRangeKey.physMask) {
+                    for key in [MTRRRangeKey.base, .size, .type] where r.contains(key) {
                         throw r[key]!.fail("give either phys_base/phys_mask or base/size/type, not both")
                     }
-                    variable.append(VariableMTRR(physBase: try r.required("phys_base").uint64(), physMask: try r.required("phys_mask").uint64()))
+                    variable.append(VariableMTRR(physBase: try r.required(MTRRRangeKey.physBase).uint64(), physMask: try r.required(MTRRRangeKey.physMask).uint64()))
                 } else {
-                    let typeField = try r.required("type")
+                    let typeField = try r.required(MTRRRangeKey.type)
                     let type = try typeField.memoryType()
                     guard type.isValidMTRRType else { throw typeField.fail("UC- is not a valid MTRR type") }
                     do {
-                        variable.append(try VariableMTRR(index: n, base: try r.required("base").uint64(), size: try r.required("size").uint64(),
+                        variable.append(try VariableMTRR(index: n, base: try r.required(MTRRRangeKey.base).uint64(), size: try r.required(MTRRRangeKey.size).uint64(),
                                                          type: type, maxPhysAddr: maxPhysAddr))
                     } catch let e as MTRRError {
                         throw InvalidField(pointer: MTRRState.pointer(for: e.field, in: m.pointer, friendly: true), message: e.message)
@@ -79,7 +79,7 @@ extension MTRRState {
         do {
             self = try MTRRState(defType: defType, fixed: fixed, variable: variable, maxPhysAddr: maxPhysAddr)
         } catch {
-            let friendly = !m.contains("def_type")
+            let friendly = !m.contains(MTRRKey.defType)
             throw InvalidField(pointer: MTRRState.pointer(for: error.field, in: m.pointer, friendly: friendly, members: m), message: error.message)
         }
     }
