@@ -199,10 +199,7 @@ extension GuestAccess {
             case .mmio: mmio = try f.bool()
             case .pte: pte = f  // below: a raw entry is read at the level
             case .patIndex: patIndex = f
-            case .level:
-                let name = try f.string()
-                guard let l = PageLevel(name: name) else { throw f.fail("unknown level \"\(name.prefix(20))\"; expected 4K, 2M or 1G") }
-                level = l
+            case .level: level = try f.pageLevel()
             case .tdxPrivate: tdxPrivate = try f.bool()
             }
         }

@@ -101,6 +101,13 @@ public struct Field: Sendable {
         }
     }
 
+    /// A page size by name: `4K`, `2M`, `1G` (or `4KiB`, ...).
+    public func pageLevel() throws(InvalidField) -> PageLevel {
+        let name = try string()
+        guard let level = PageLevel(name: name) else { throw fail("unknown level \"\(name.prefix(20))\"; expected 4K, 2M or 1G") }
+        return level
+    }
+
     /// A value from a fixed set of names.
     public func oneOf<T>(_ choices: [(String, T)]) throws(InvalidField) -> T {
         let s = try string()

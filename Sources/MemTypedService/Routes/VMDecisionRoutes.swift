@@ -91,11 +91,7 @@ extension MemTypedService {
                 case .access(.mmio): access.mmio = try Self.queryBool(value, pointer: pointer)
                 case .access(.pte): pte = field  // below: a raw entry is read at the level
                 case .access(.patIndex): patIndex = field
-                case .access(.level):
-                    guard let level = PageLevel(name: value) else {
-                        throw InvalidField(pointer: pointer, message: "unknown level \"\(value.prefix(20))\"; expected 4K, 2M or 1G")
-                    }
-                    access.level = level
+                case .access(.level): access.level = try field.pageLevel()
                 case .access(.tdxPrivate): access.tdxPrivate = try Self.queryBool(value, pointer: pointer)
                 case .pat: vcpu.pat = try PAT(field)
                 }
