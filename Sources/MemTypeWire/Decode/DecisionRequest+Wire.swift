@@ -69,7 +69,7 @@ extension KernelSelection {
         case (let k?, nil):
             let text = try k.string()
             guard let version = KernelVersion(text) else {
-                throw k.fail("\"\(text.prefix(40))\" is not a kernel version; expected e.g. \"6.6\", \"v6.10.3\", \"6.11-rc2\", \"6.16\"")
+                throw k.invalid("\"\(text.prefix(40))\" is not a kernel version; expected e.g. \"6.6\", \"v6.10.3\", \"6.11-rc2\", \"6.16\"")
             }
             self = .version(version)
         case (nil, let f?):
@@ -77,7 +77,7 @@ extension KernelSelection {
         case (nil, nil):
             self = .model(.newest)
         case (_?, let f?):
-            throw f.fail("give either kernel (a version) or model (A-E), not both")
+            throw f.invalid("give either kernel (a version) or model (A-E), not both")
         }
     }
 }
@@ -136,7 +136,7 @@ extension QuirkMask {
             for item in try field.array(maxCount: QuirkMask.maxNames) {
                 let name = try item.string()
                 guard let quirk = Quirk(name: name) else {
-                    throw item.fail("unknown quirk \"\(name.prefix(40))\"; known: " + Quirk.allCases.map(\.name).joined(separator: ", "))
+                    throw item.invalid("unknown quirk \"\(name.prefix(40))\"; known: " + Quirk.allCases.map(\.name).joined(separator: ", "))
                 }
                 mask.insert(quirk.mask)
             }
@@ -145,7 +145,7 @@ extension QuirkMask {
             self.init(rawValue: try field.uint64())
         }
         if unknownBits != 0 {
-            throw field.fail("bits \(String(format0x: unknownBits)) name no KVM quirk (known: bits 0-11)")
+            throw field.invalid("bits \(String(format0x: unknownBits)) name no KVM quirk (known: bits 0-11)")
         }
     }
 }
@@ -160,7 +160,7 @@ extension PAT {
         do {
             try self.init(raw: try field.uint64())
         } catch let error as InvalidPATEntry {
-            throw field.fail(error.description)
+            throw field.invalid(error.description)
         } catch {
             throw error as! InvalidField
         }
@@ -203,7 +203,7 @@ extension GuestAccess {
             case .tdxPrivate: tdxPrivate = try f.bool()
             }
         }
-        guard let (key, f) = try PATIndexSource.given(pte: pte, patIndex: patIndex, conflict: { patIndex!.fail($0) }) else { return }
+        guard let (key, f) = try PATIndexSource.given(pte: pte, patIndex: patIndex, conflict: { patIndex!.invalid($0) }) else { return }
         if key == .pte, case .object = f.value {
             let bits = try f.object(PTEKey.self)
             var pwt = false, pcd = false, pat = false

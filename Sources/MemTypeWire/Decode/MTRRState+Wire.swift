@@ -11,7 +11,7 @@ extension MTRRState {
         var defType: UInt64
         if let raw = m[MTRRKey.defType] {
             for key in [MTRRKey.enabled, .fixedEnabled, .defaultType] where m.contains(key) {
-                throw m[key]!.fail("give either def_type or enabled/fixed_enabled/default, not both")
+                throw m[key]!.invalid("give either def_type or enabled/fixed_enabled/default, not both")
             }
             defType = try raw.uint64()
         } else {
@@ -20,18 +20,18 @@ extension MTRRState {
             if try m[MTRRKey.fixedEnabled]?.bool() ?? false { defType |= 1 << 10 }
             if let f = m[MTRRKey.defaultType] {
                 let t = try f.memoryType()
-                guard t.isValidMTRRType else { throw f.fail("UC- is not a valid MTRR type") }
+                guard t.isValidMTRRType else { throw f.invalid("UC- is not a valid MTRR type") }
                 defType |= UInt64(t.rawValue)
             }
         }
 
         var fixed = [UInt64](repeating: 0, count: 11)
         if let f = m[MTRRKey.fixed] {
-            guard case .object(let object) = f.value else { throw f.fail("expected an object keyed by MSR (\"0x250\" or \"MTRRfix64K_00000\")") }
+            guard case .object(let object) = f.value else { throw f.invalid("expected an object keyed by MSR (\"0x250\" or \"MTRRfix64K_00000\")") }
             for (key, value) in object {
                 let item = Field(value, parent: f.pointer, key: key)
                 guard let i = MTRRState.fixedIndex(key) else {
-                    throw item.fail("not a fixed-range MTRR; expected one of " + MTRRState.fixedMSRs.map { String(format0x: UInt64($0)) }.joined(separator: ", "))
+                    throw item.invalid("not a fixed-range MTRR; expected one of " + MTRRState.fixedMSRs.map { String(format0x: UInt64($0)) }.joined(separator: ", "))
                 }
                 if case .string(let s) = value, let t = MemoryType(name: s) {
                     // A type name fills all eight sub-ranges of the MSR.
@@ -44,12 +44,12 @@ extension MTRRState {
 
         var variable: [VariableMTRR] = []
         if let f = m[MTRRKey.procMTRR] {
-            if m.contains(MTRRKey.variable) { throw f.fail("give either variable or proc_mtrr, not both") }
+            if m.contains(MTRRKey.variable) { throw f.invalid("give either variable or proc_mtrr, not both") }
             let text = try f.string()
             do throws(KernelTextFormats.LineError) {
                 variable = try KernelTextFormats.procMTRR(text, maxPhysAddr: maxPhysAddr)
             } catch {
-                throw f.fail("/proc/mtrr \(error)")
+                throw f.invalid("/proc/mtrr \(error)")
             }
         }
         if let f = m[MTRRKey.variable] {
@@ -57,13 +57,13 @@ extension MTRRState {
                 let r = try item.object(MTRRRangeKey.self)
                 if r.contains(MTRRRangeKey.physBase) || r.contains(MTRRRangeKey.physMask) {
                     for key in [MTRRRangeKey.base, .size, .type] where r.contains(key) {
-                        throw r[key]!.fail("give either phys_base/phys_mask or base/size/type, not both")
+                        throw r[key]!.invalid("give either phys_base/phys_mask or base/size/type, not both")
                     }
                     variable.append(VariableMTRR(physBase: try r.required(MTRRRangeKey.physBase).uint64(), physMask: try r.required(MTRRRangeKey.physMask).uint64()))
                 } else {
                     let typeField = try r.required(MTRRRangeKey.type)
                     let type = try typeField.memoryType()
-                    guard type.isValidMTRRType else { throw typeField.fail("UC- is not a valid MTRR type") }
+                    guard type.isValidMTRRType else { throw typeField.invalid("UC- is not a valid MTRR type") }
                     do {
                         variable.append(try VariableMTRR(index: n, base: try r.required(MTRRRangeKey.base).uint64(), size: try r.required(MTRRRangeKey.size).uint64(),
                                                          type: type, maxPhysAddr: maxPhysAddr))

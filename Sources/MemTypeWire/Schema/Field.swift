@@ -29,7 +29,8 @@ public struct Field: Sendable {
         return JSONPointer.appending(key, to: parentPointer)
     }
 
-    func fail(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
+    /// The error for this field's value.
+    public func invalid(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
 
     /// The value as an object whose keys must all be in `allowed` (typos are errors, not silently ignored).
     public func object(allowed: [String]) throws(InvalidField) -> Members {
@@ -42,7 +43,7 @@ public struct Field: Sendable {
     }
 
     private func object(isAllowed: (String) -> Bool, expected: () -> String) throws(InvalidField) -> Members {
-        guard case .object(let object) = value else { throw fail("expected an object, got \(value.kindName)") }
+        guard case .object(let object) = value else { throw invalid("expected an object, got \(value.kindName)") }
         for member in object.members where !isAllowed(member.key) {
             throw InvalidField(pointer: JSONPointer.appending(member.key, to: pointer),
                                message: "unknown field; expected one of: " + expected())
@@ -51,12 +52,12 @@ public struct Field: Sendable {
     }
 
     public func bool() throws(InvalidField) -> Bool {
-        guard case .bool(let b) = value else { throw fail("expected true or false, got \(value.kindName)") }
+        guard case .bool(let b) = value else { throw invalid("expected true or false, got \(value.kindName)") }
         return b
     }
 
     public func string() throws(InvalidField) -> String {
-        guard case .string(let s) = value else { throw fail("expected a string, got \(value.kindName)") }
+        guard case .string(let s) = value else { throw invalid("expected a string, got \(value.kindName)") }
         return s
     }
 
@@ -64,15 +65,15 @@ public struct Field: Sendable {
     public func uint64() throws(InvalidField) -> UInt64 {
         switch value {
         case .number(let n):
-            guard let v = n.uint64 else { throw fail("expected a non-negative integer below 2^64, got \(n.literal)") }
+            guard let v = n.uint64 else { throw invalid("expected a non-negative integer below 2^64, got \(n.literal)") }
             return v
         case .string(let s):
             guard let v = Field.parseUInt64(s) else {
-                throw fail("expected a 64-bit value as \"0x\" followed by 1-16 hex digits, or decimal digits; got \"\(s.prefix(40))\"")
+                throw invalid("expected a 64-bit value as \"0x\" followed by 1-16 hex digits, or decimal digits; got \"\(s.prefix(40))\"")
             }
             return v
         default:
-            throw fail("expected an integer or a \"0x...\" string, got \(value.kindName)")
+            throw invalid("expected an integer or a \"0x...\" string, got \(value.kindName)")
         }
     }
 
@@ -80,7 +81,7 @@ public struct Field: Sendable {
     public func int(in range: ClosedRange<Int>) throws(InvalidField) -> Int {
         let v = try uint64()
         guard v <= UInt64(Int.max), range.contains(Int(v)) else {
-            throw fail("expected a value from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            throw invalid("expected a value from \(range.lowerBound) to \(range.upperBound), got \(v)")
         }
         return Int(v)
     }
@@ -89,22 +90,22 @@ public struct Field: Sendable {
     public func memoryType() throws(InvalidField) -> MemoryType {
         switch value {
         case .string(let s):
-            guard let t = MemoryType(name: s) else { throw fail("unknown memory type \"\(s.prefix(40))\"; expected UC, WC, WT, WP, WB or UC-") }
+            guard let t = MemoryType(name: s) else { throw invalid("unknown memory type \"\(s.prefix(40))\"; expected UC, WC, WT, WP, WB or UC-") }
             return t
         case .number(let n):
             guard let code = n.uint64, let t = MemoryType(code: code) else {
-                throw fail("\(n.literal) is not a memory type code (0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-)")
+                throw invalid("\(n.literal) is not a memory type code (0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-)")
             }
             return t
         default:
-            throw fail("expected a memory type name such as \"WB\", got \(value.kindName)")
+            throw invalid("expected a memory type name such as \"WB\", got \(value.kindName)")
         }
     }
 
     /// A page size by name: `4K`, `2M`, `1G` (or `4KiB`, ...).
     public func pageLevel() throws(InvalidField) -> PageLevel {
         let name = try string()
-        guard let level = PageLevel(name: name) else { throw fail("unknown level \"\(name.prefix(20))\"; expected 4K, 2M or 1G") }
+        guard let level = PageLevel(name: name) else { throw invalid("unknown level \"\(name.prefix(20))\"; expected 4K, 2M or 1G") }
         return level
     }
 
@@ -112,14 +113,14 @@ public struct Field: Sendable {
     public func oneOf<T>(_ choices: [(String, T)]) throws(InvalidField) -> T {
         let s = try string()
         guard let hit = choices.first(where: { $0.0.equalsIgnoringASCIICase(s) }) else {
-            throw fail("unknown value \"\(s.prefix(40))\"; expected one of: " + choices.map(\.0).joined(separator: ", "))
+            throw invalid("unknown value \"\(s.prefix(40))\"; expected one of: " + choices.map(\.0).joined(separator: ", "))
         }
         return hit.1
     }
 
     public func array(maxCount: Int) throws(InvalidField) -> [Field] {
-        guard case .array(let items) = value else { throw fail("expected an array, got \(value.kindName)") }
-        guard items.count <= maxCount else { throw fail("at most \(maxCount) items, got \(items.count)") }
+        guard case .array(let items) = value else { throw invalid("expected an array, got \(value.kindName)") }
+        guard items.count <= maxCount else { throw invalid("at most \(maxCount) items, got \(items.count)") }
         let pointer = self.pointer
         return items.enumerated().map { Field($1, parent: pointer, key: String($0)) }
     }

@@ -142,7 +142,3 @@ extension MemTypedService {
         }
     }
 }
-
-extension Field {
-    func invalid(_ message: String) -> InvalidField { InvalidField(pointer: pointer, message: message) }
-}
