@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "ASCII"),
         // The one lock type (a checked pthread mutex), for the store and the service.
         .target(name: "Locking"),
+        // The one monotonic clock, for the service, the store and the benchmarks.
+        .target(name: "Clock"),
         // A small, strict JSON reader and writer built for the request path.
         .target(name: "JSON"),
         // The wire format: JSON requests to engine inputs, decisions to JSON.
@@ -55,13 +57,13 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine", "JSON", "Locking"]),
+        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine", "JSON", "Locking", "Clock"]),
 
         // Routes, metrics and the service configuration.
         .target(
             name: "MemTypedService",
             dependencies: [
-                "MemTypeWire", "HTTPServer", "VMStore", "JSON", "Locking",
+                "MemTypeWire", "HTTPServer", "VMStore", "JSON", "Locking", "Clock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -85,7 +87,7 @@ let package = Package(
         ),
         // Release-mode micro-benchmarks (not tests): `swift run -c release memtype-bench`.
         // `memtype-bench seed-store PATH N` fills a store for the HTTP benchmark.
-        .executableTarget(name: "memtype-bench", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON", "VMStore"]),
+        .executableTarget(name: "memtype-bench", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON", "VMStore", "Clock"]),
 
         .testTarget(
             name: "MemTypeEngineTests",

@@ -9,6 +9,7 @@
 // checking the 2 MiB leaf); and the whole wire path (parse JSON, validate,
 // decide, write JSON) for the README's example body.
 
+import Clock
 import JSON
 import MemTypeEngine
 import MemTypeWire
@@ -33,11 +34,7 @@ let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 
 /// Keeps results alive so the optimizer cannot drop the work.
 nonisolated(unsafe) var sink: UInt64 = 0
 
-func nowNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func nowNanoseconds() -> UInt64 { UInt64(MonotonicClock.nanoseconds()) }
 
 /// `MEMTYPE_BENCH_ONLY=text`: run only the cases whose name contains it.
 /// `MEMTYPE_BENCH_ROUNDS=n`: rounds per case (default 5). With one case and

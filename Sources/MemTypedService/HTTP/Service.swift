@@ -1,3 +1,4 @@
+import Clock
 import HTTPServer
 import JSON
 import Logging

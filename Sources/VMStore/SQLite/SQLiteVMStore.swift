@@ -1,3 +1,4 @@
+import Clock
 import Locking
 import JSON
 import CSQLite
@@ -169,10 +170,10 @@ public final class SQLiteVMStore: VMStore {
     /// the transaction needs another.)
     private func write<T: Sendable>(_ body: (Connection) throws(StoreError) -> T) throws(StoreError) -> T {
         let wait = options.busyTimeoutMillis
-        let start = Self.monotonicMillis()
+        let start = MonotonicClock.milliseconds()
         do throws(StoreError) {
             let result = try writer.withLock(waitingAtMost: wait) { (c: inout Connection) throws(StoreError) -> T in
-                c.setBusyTimeout(milliseconds: max(0, wait - Int32(clamping: Self.monotonicMillis() - start)))
+                c.setBusyTimeout(milliseconds: max(0, wait - Int32(clamping: MonotonicClock.milliseconds() - start)))
                 try c.withStatement("BEGIN IMMEDIATE") { s throws(StoreError) in try s.run() }
                 do throws(StoreError) {
                     let result = try body(c)
