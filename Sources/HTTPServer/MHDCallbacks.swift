@@ -14,7 +14,8 @@ import ASCII
 // Per-request protocol (MHD_AccessHandlerCallback):
 //   1st call  (*con_cls == NULL): the head is in, no byte of the body has
 //             been read. Allocate RequestState and store it in *con_cls. Then
-//             the checks, each answered at once if it fails: Host (400),
+//             the checks, each answered at once if it fails: a header value
+//             cut at a NUL or a folded line (400), Host (400),
 //             framing (400: Content-Length twice, or with Transfer-Encoding;
 //             501: a coding other than chunked), head size (431), declared
 //             length (413), the handler's `admit` (route, method, auth, media
@@ -170,6 +171,22 @@ extension ServerCore {
         conCls.pointee = UnsafeMutableRawPointer(state)
         add(.inFlight, 1)
 
+        // libmicrohttpd 0.9.75 hands out header values cut at a NUL
+        // ("Bearer TOKEN\0junk" reads as "Bearer TOKEN") and mangles a folded
+        // line; the head it parsed in place still shows both (mhd_head.c).
+        // RFC 9110 section 5.5 allows no NUL in a field value; RFC 9112
+        // section 5.2 lets a server refuse obs-fold with 400.
+        var faultName: UnsafePointer<CChar>?
+        var faultNameSize = 0
+        switch mhd_shim_request_head_fault(connection, method, &faultName, &faultNameSize) {
+        case MHD_SHIM_HEAD_OK:
+            break
+        case MHD_SHIM_HEAD_NUL:
+            let name = String(decoding: UnsafeRawBufferPointer(start: faultName, count: faultNameSize), as: UTF8.self)
+            return refuse(connection, state, 400, "The \(name) header holds a NUL byte.")
+        default:
+            return refuse(connection, state, 400, "A header line is folded onto the next (obs-fold), which is not accepted.")
+        }
         // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400
         // (libmicrohttpd lets it through unless in its strict mode).
         if isHTTP11(version), MHD_lookup_connection_value(connection, .HEADER_KIND, "Host") == nil {

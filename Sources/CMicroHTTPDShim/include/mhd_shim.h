@@ -124,6 +124,24 @@ enum mhd_shim_framing {
 enum mhd_shim_framing
 mhd_shim_request_framing (struct MHD_Connection *connection, uint64_t *length);
 
+/** What mhd_shim_request_head_fault finds wrong with a request head. */
+enum mhd_shim_head_fault {
+  MHD_SHIM_HEAD_OK = 0,
+  MHD_SHIM_HEAD_NUL = 1,    /* a header value libmicrohttpd cut at a NUL */
+  MHD_SHIM_HEAD_FOLDED = 2  /* a header line folded onto the next (obs-fold) */
+};
+
+/**
+ * Checks the request head for what libmicrohttpd 0.9.75 hides from the
+ * access handler (mhd_head.c): a header value cut at a NUL (*name and
+ * *name_size are then that header's name as libmicrohttpd lists it), or a
+ * folded line. @a method is the access handler's method argument, the start
+ * of the head. Reads only inside the head; allocates nothing.
+ */
+enum mhd_shim_head_fault
+mhd_shim_request_head_fault (struct MHD_Connection *connection, const char *method,
+                             const char **name, size_t *name_size);
+
 /**
  * Writes a whole response straight to a plain-HTTP connection's socket and
  * shuts its sending side down; the access handler then returns MHD_NO, so
