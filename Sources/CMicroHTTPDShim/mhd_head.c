@@ -59,7 +59,8 @@ scan_header (void *cls, enum MHD_ValueKind kind, const char *key, size_t key_siz
 {
   struct head_scan *s = cls;
   (void) kind;
-  /* Compared as offsets from the start, so that no pointer is formed outside the head. */
+  /* A name or value outside the head: a folded line's name, moved to a new
+     block of the pool (nothing outside the head is read). */
   if ( (NULL == key) || (NULL == value) ||
        (key < s->start) || (key > s->end) || (key_size > (size_t) (s->end - key)) ||
        (value < s->start) || (value > s->end) || (value_size > (size_t) (s->end - value)) )
