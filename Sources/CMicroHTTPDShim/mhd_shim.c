@@ -151,6 +151,13 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
     items[n].ptr_value = NULL;
     n++;
   }
+  if (0 != cfg->per_ip_connection_limit)
+  {
+    items[n].option = MHD_OPTION_PER_IP_CONNECTION_LIMIT;
+    items[n].value = (intptr_t) cfg->per_ip_connection_limit;
+    items[n].ptr_value = NULL;
+    n++;
+  }
   if (0 != cfg->connection_memory_limit)
   {
     items[n].option = MHD_OPTION_CONNECTION_MEMORY_LIMIT;

@@ -164,6 +164,7 @@ final class DaemonControl: @unchecked Sendable {
             cfg.thread_pool_size = 0
         }
         cfg.connection_limit = UInt32(c.connectionLimit)
+        cfg.per_ip_connection_limit = UInt32(c.perIPConnectionLimit)
         cfg.connection_memory_limit = c.perConnectionMemoryLimit
         cfg.connection_timeout = UInt32(c.idleTimeoutSeconds)
         cfg.log_errors = c.logLibraryErrors ? 1 : 0
@@ -343,6 +344,9 @@ final class DaemonControl: @unchecked Sendable {
         }
         guard (1...Int(Int32.max)).contains(c.connectionLimit) else {
             throw .invalidConfiguration("connectionLimit \(c.connectionLimit) must be at least 1")
+        }
+        guard (0...Int(Int32.max)).contains(c.perIPConnectionLimit) else {
+            throw .invalidConfiguration("perIPConnectionLimit \(c.perIPConnectionLimit) must not be negative")
         }
         guard c.perConnectionMemoryLimit >= 4096 else {
             throw .invalidConfiguration(

@@ -39,6 +39,12 @@ public struct HTTPServerConfiguration: Sendable {
     /// has, is answered 503 with Retry-After (HTTPS: closed) at once rather
     /// than left waiting in the listen backlog.
     public var connectionLimit: Int = 1024
+    /// Maximum simultaneous connections from one client address
+    /// (MHD_OPTION_PER_IP_CONNECTION_LIMIT; 0 = no limit), so that one
+    /// client cannot take every slot of `connectionLimit`. libmicrohttpd
+    /// refuses (closes at once) a connection over it. Raise it, or set 0,
+    /// behind a reverse proxy, where every client has the proxy's address.
+    public var perIPConnectionLimit: Int = 128
     /// Per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It
     /// holds the request line, headers and read buffer, so it also bounds the
     /// header size; libmicrohttpd answers larger headers itself (431/414).

@@ -38,6 +38,8 @@ struct mhd_shim_config {
   unsigned int thread_pool_size;
   /** MHD_OPTION_CONNECTION_LIMIT (0 = MHD default). */
   unsigned int connection_limit;
+  /** MHD_OPTION_PER_IP_CONNECTION_LIMIT (0 = no per-address limit). */
+  unsigned int per_ip_connection_limit;
   /** MHD_OPTION_CONNECTION_MEMORY_LIMIT in bytes (0 = MHD default). */
   size_t connection_memory_limit;
   /** MHD_OPTION_CONNECTION_TIMEOUT in seconds (0 = none). */
