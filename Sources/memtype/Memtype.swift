@@ -12,6 +12,7 @@ import Glibc
 struct Memtype: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "KVM guest memory-type decisions: EPT type, IPAT, guest PAT and the effective type.",
+        version: memtypedVersion,
         subcommands: [Decide.self, Table.self, Models.self]
     )
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HTTPServer
+import MemTypeEngine
 import Logging
 import MemTypedService
 import VMStore
@@ -14,7 +15,8 @@ import Glibc
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT."
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file.",
+        version: memtypedVersion
     )
 
     @Option(help: "Address to listen on (IPv4 or IPv6 literal). [default: 127.0.0.1]")
@@ -31,6 +33,9 @@ struct Memtyped: ParsableCommand {
 
     @Option(help: "Maximum concurrent connections. [default: 1024]")
     var connectionLimit: Int?
+
+    @Option(help: "Maximum concurrent connections from one client address; 0 = no limit (behind a reverse proxy, raise it or use 0). [default: 128]")
+    var perIpConnectionLimit: Int?
 
     @Option(help: "Per-connection memory for headers and buffers, bytes; bounds the request header size. [default: 16384]")
     var connectionMemoryLimit: Int?
@@ -80,7 +85,22 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Longest a store call waits for the database lock, milliseconds; then 503 with Retry-After. [default: \(SQLiteVMStore.defaultBusyTimeoutMillis)]")
     var storeBusyTimeout: Int?
 
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be from 0 to 65535") }
+        if let n = perIpConnectionLimit, n < 0 { throw ValidationError("--per-ip-connection-limit must not be negative") }
+    }
+
     func run() throws {
+        do {
+            try serve()
+        } catch let failure as StartupFailure {
+            var stderr = StandardError()
+            print("memtyped: \(failure)", to: &stderr)
+            throw ExitCode(1)
+        }
+    }
+
+    private func serve() throws {
         let env = Environment()
         var http = HTTPServerConfiguration()
         http.host = host ?? env.string("MEMTYPED_HOST") ?? http.host
@@ -93,6 +113,7 @@ struct Memtyped: ParsableCommand {
             http.threading = .pool(threads: pool)
         }
         http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
+        http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int("MEMTYPED_PER_IP_CONNECTION_LIMIT", in: 0...1_000_000) ?? http.perIPConnectionLimit
         http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int("MEMTYPED_CONNECTION_MEMORY_LIMIT", in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
         http.maxBodyBytes = try maxBody ?? env.int("MEMTYPED_MAX_BODY", in: 1...(1 << 30)) ?? http.maxBodyBytes
         http.maxBodyBytesInFlight = try maxBodyInFlight ?? env.int("MEMTYPED_MAX_BODY_IN_FLIGHT", in: 1...(1 << 40)) ?? max(http.maxBodyBytesInFlight, http.maxBodyBytes)
@@ -114,18 +135,6 @@ struct Memtyped: ParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "memtyped")
 
-        let readAuthEnv = try env.bool("MEMTYPED_READ_AUTH") ?? false
-        service.auth = TokenAuth(readsRequireToken: readAuth || readAuthEnv)
-        if let path = tokens ?? env.string("MEMTYPED_TOKENS") {
-            guard let text = readTextFile(path) else { throw ValidationError("cannot read tokens file \(path)") }
-            do {
-                service.auth = try TokenAuth(fileText: text, readsRequireToken: readAuth || readAuthEnv)
-            } catch {
-                throw ValidationError("\(path): \(error)")
-            }
-        } else {
-            logger.warning("no --tokens file: every write to the VM store will be refused (401)")
-        }
         let baselineName = baseline ?? env.string("MEMTYPED_BASELINE") ?? Baseline.current.name
         guard let current = Baseline.named(baselineName) else {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
@@ -150,49 +159,70 @@ struct Memtyped: ParsableCommand {
             try store.quickCheck()
             service.store = store
         } catch {
-            logger.critical("cannot use the store \(dbPath): \(error)")
-            throw ExitCode(1)
+            throw StartupFailure("cannot use the store \(dbPath): \(error)")
         }
         logger.notice("store \(dbPath) passed quick_check in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
+        // The tokens after the store: a store that cannot be used is the one
+        // line at start, not preceded by what the tokens file said.
+        let readAuthEnv = try env.bool("MEMTYPED_READ_AUTH") ?? false
+        service.auth = TokenAuth(readsRequireToken: readAuth || readAuthEnv)
+        let tokenFile = TokenFile.locate(explicit: tokens ?? env.string("MEMTYPED_TOKENS"), environment: env)
+            .map { TokenFile(path: $0, readsRequireToken: readAuth || readAuthEnv) }
+        if let tokenFile {
+            service.auth = try tokenFile.load()
+            tokenFile.warnIfExposed(logger)
+            logger.notice("\(service.auth.count) tokens from \(tokenFile.path)")
+        } else {
+            logger.warning("no --tokens file: every write to the VM store will be refused (401)")
+        }
 
-        // Block SIGINT/SIGTERM before any server thread exists, so every
-        // thread inherits the mask and the main thread alone receives them.
+        // Block SIGINT/SIGTERM/SIGHUP before any server thread exists, so
+        // every thread inherits the mask and the main thread alone receives them.
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let server = HTTPServer(configuration: http, handler: MemTypedService(configuration: service, logger: logger))
         do {
             try server.start()
         } catch {
-            logger.critical("cannot start: \(error)")
-            throw ExitCode(1)
+            throw StartupFailure("cannot start: \(error)")
         }
         let scheme = http.tls == nil ? "http" : "https"
         let shownHost = http.host.contains(":") ? "[\(http.host)]" : http.host
         logger.notice("memtyped listening on \(scheme)://\(shownHost):\(server.port)")
 
+        // Listening and the store open: tell systemd (Type=notify).
+        let notifier = SystemdNotifier(environment: env)
+        notifier?.notify("READY=1\nSTATUS=listening on port \(server.port)")
+        notifier?.startWatchdog { [server] in server.isRunning }
+
         var received: Int32 = 0
-        sigwait(&signals, &received)
+        while true {
+            sigwait(&signals, &received)
+            guard received == SIGHUP else { break }
+            // Re-read the tokens: a file that does not parse (or cannot be
+            // read) leaves the tokens in force as they were.
+            guard let tokenFile else {
+                logger.notice("SIGHUP: no tokens file to re-read")
+                continue
+            }
+            do {
+                let fresh = try tokenFile.load()
+                service.tokens.replace(with: fresh)
+                logger.notice("SIGHUP: \(fresh.count) tokens re-read from \(tokenFile.path)")
+            } catch {
+                logger.error("SIGHUP: keeping the tokens in force: \(error)")
+            }
+        }
+        notifier?.notify("STOPPING=1")
         logger.notice("signal \(received): stopping (finishing \(server.inFlight) in-flight requests)")
         server.stop()
         logger.notice("stopped")
     }
-}
-
-func readTextFile(_ path: String) -> String? {
-    guard let f = fopen(path, "r") else { return nil }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, f)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// `MEMTYPED_*` variables, with errors that name the variable.

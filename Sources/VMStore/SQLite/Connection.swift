@@ -109,10 +109,18 @@ final class Connection: @unchecked Sendable {
             | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
-            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            var message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
             let osError = db.map { sqlite3_system_errno($0) } ?? 0
+            // SQLite's message ("unable to open database file") omits why: add the OS error.
+            if osError != 0 { message += ": \(String(cString: strerror(osError))) (errno \(osError))" }
             if let db { sqlite3_close_v2(db) }
             throw StoreError.sqlite(rc, osError: osError, "cannot open \(path): \(message)")
+        }
+        // SQLite opens a file it may not write read-only without saying so;
+        // a store that cannot take writes must not start as if it could.
+        if !readOnly && sqlite3_db_readonly(db, "main") == 1 {
+            sqlite3_close_v2(db)
+            throw .backend("cannot open \(path) for writing: permission denied (check its owner and mode, and its directory's)")
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
