@@ -17,7 +17,7 @@
 
 Usage: tests/ops_test.py [--bin DIR]   (DIR holds memtyped and memtype)
 """
-import argparse, http.client, json, os, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 WORK = tempfile.mkdtemp(prefix="memtyped-ops-")
 TOKEN_A = "ops-token-a-0123456789abcdef"
@@ -123,6 +123,9 @@ def test_startup_errors(binary):
             os.setgid(65534)
             os.setuid(65534)
         os.chmod(WORK, 0o755)
+        # A copy nobody may run wherever the checkout lives (/root is 0700).
+        shutil.copy(binary, path("memtyped-copy"))
+        binary = path("memtyped-copy")
         startup_failure(binary, ["--db", path("s1.sqlite"), "--tokens", tokens], "Permission denied",
                         "tokens file mode 0600 owned by someone else", user=nobody)
         sqlite_file = write("root.sqlite", "", mode=0o644)

@@ -43,11 +43,13 @@ final class SystemdNotifier: @unchecked Sendable {
 
     /// Sends one state change, e.g. "READY=1". Failures are ignored, as
     /// sd_notify's callers do: the service works the same without a manager.
+    /// Never blocks (MSG_DONTWAIT): a receiver that stopped reading must not
+    /// hold up a stop or the watchdog thread.
     func notify(_ state: String) {
         var bytes = Array(state.utf8)
         _ = withUnsafePointer(to: &address) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                sendto(fd, &bytes, bytes.count, Int32(MSG_NOSIGNAL), sa, addressLength)
+                sendto(fd, &bytes, bytes.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), sa, addressLength)
             }
         }
     }
