@@ -9,13 +9,27 @@ import VMStore
 import Glibc
 #endif
 
+/// `memtyped backup ...` runs `Backup`; anything else is the service. (Not an
+/// ArgumentParser subcommand: the service's own `--db` would take the
+/// subcommand's.)
+@main
+enum Entry {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "backup" {
+            Backup.main(Array(arguments.dropFirst()))
+        } else {
+            Memtyped.main(arguments)
+        }
+    }
+}
+
 /// `memtyped`: the HTTP service. Every option has a `MEMTYPED_*` environment
 /// equivalent (`--port` / `MEMTYPED_PORT`); a flag given on the command line wins.
-@main
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file.",
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
         version: memtypedVersion
     )
 
