@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# CI for the package and the container (run by .ci/run): builds the .deb
+# (deploy/build-deb.sh), unpacks it with dpkg-deb -x, and runs the unpacked
+# memtyped and memtype with an empty environment (no LD_LIBRARY_PATH, no
+# toolchain on any path: the Swift runtime must be linked in); checks the
+# version in the file name is the binaries', that nothing links the
+# toolchain, that the unpacked memtyped serves /healthz, then the Dockerfile's
+# runtime packages against the same binary (deploy/check-docker.sh) and the
+# packaged unit against it (deploy/check-unit.sh).
+# Usage: bash deploy/check-deb.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+bash deploy/build-deb.sh "$WORK/out"
+DEB=$(ls "$WORK"/out/memtyped_*_*.deb)
+echo "== $(basename "$DEB"): $(dpkg-deb -f "$DEB" Depends)"
+dpkg-deb -x "$DEB" "$WORK/root"
+X="$WORK/root/usr/bin"
+for tool in memtyped memtype; do
+    version=$(env -i "$X/$tool" --version)
+    [ "$(basename "$DEB")" = "memtyped_${version}_$(dpkg --print-architecture).deb" ] \
+        || { echo "$tool --version says $version, the package is $(basename "$DEB")" >&2; exit 1; }
+    env -i "$X/$tool" --help >/dev/null
+    if ldd "$X/$tool" | grep -E 'swift|not found'; then echo "$tool links the toolchain or a missing library" >&2; exit 1; fi
+    echo "unpacked $tool: --version $version, --help ok, links no toolchain library"
+done
+env -i "$X/memtyped" --port 0 --db "$WORK/db.sqlite" </dev/null >/dev/null 2>"$WORK/log" &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$WORK/log" && break; sleep 0.1; done
+port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/log")
+status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" || true)
+kill -TERM $pid
+wait $pid
+[ "$status" = 200 ] || { echo "the unpacked memtyped answered /healthz with '$status'"; cat "$WORK/log"; exit 1; } >&2
+echo "unpacked memtyped serves /healthz and stops on SIGTERM"
+echo "== Dockerfile runtime packages against the packaged binary"
+bash deploy/check-docker.sh "$X/memtyped"
+echo "== the packaged unit against the packaged binary"
+bash deploy/check-unit.sh "$X/memtyped"
