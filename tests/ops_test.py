@@ -126,7 +126,10 @@ def test_startup_errors(binary):
         # A copy nobody may run wherever the checkout lives (/root is 0700).
         shutil.copy(binary, path("memtyped-copy"))
         binary = path("memtyped-copy")
-        startup_failure(binary, ["--db", path("s1.sqlite"), "--tokens", tokens], "Permission denied",
+        # (the store first, which nobody may write: memtyped opens it before the tokens)
+        os.mkdir(path("nobody"))
+        os.chown(path("nobody"), 65534, 65534)
+        startup_failure(binary, ["--db", path("nobody/s.sqlite"), "--tokens", tokens], "Permission denied",
                         "tokens file mode 0600 owned by someone else", user=nobody)
         sqlite_file = write("root.sqlite", "", mode=0o644)
         startup_failure(binary, ["--db", sqlite_file], "for writing", "store file the user may not write", user=nobody)
