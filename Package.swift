@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "memtyped",
             dependencies: [
-                "MemTypedService", "VMStore",
+                "MemTypedService", "VMStore", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

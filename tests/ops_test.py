@@ -17,7 +17,7 @@
 
 Usage: tests/ops_test.py [--bin DIR]   (DIR holds memtyped and memtype)
 """
-import argparse, http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 WORK = tempfile.mkdtemp(prefix="memtyped-ops-")
 TOKEN_A = "ops-token-a-0123456789abcdef"
@@ -53,10 +53,10 @@ class Server:
                                      stderr=open(self.log, "w"), env={**os.environ, **(env or {})})
         deadline = time.time() + 20
         while time.time() < deadline:
-            for line in self.text().splitlines():
-                if "listening on http://" in line:
-                    self.port = int(line.rsplit(":", 1)[1])
-                    return
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.text())
+            if m:
+                self.port = int(m.group(1))
+                return
             if self.proc.poll() is not None:
                 sys.exit(f"memtyped exited early ({self.proc.returncode}): {self.text()}")
             time.sleep(0.02)
@@ -255,6 +255,43 @@ def test_sighup(binary):
     check(server.stop() == 0, "stops cleanly after reloads")
 
 
+def test_logging(binary):
+    server = Server(binary, ["--db", path("log.sqlite"), "--log-format", "json", "--access-log"], name="jsonlog")
+    server.request("GET", "/healthz")
+    server.stop()
+    lines = server.text().splitlines()
+    try:
+        objects = [json.loads(l) for l in lines]
+    except ValueError:
+        objects = []
+    check(len(objects) == len(lines) >= 4 and all({"time", "level", "logger", "message"} <= o.keys() for o in objects)
+          and any("/healthz" in o["message"] and o["level"] == "info" for o in objects),
+          f"--log-format json: every line one JSON object, the access log among them ({len(lines)} lines)")
+    # --log-level warning: the start-up notices (the port among them) are not
+    # written, so this one listens on a port picked here.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = path("quiet.log")
+    proc = subprocess.Popen([binary, "--port", str(port), "--db", path("quiet.sqlite"), "--log-level", "warning"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                            env={**os.environ, "MEMTYPED_ACCESS_LOG": "true"})
+    answered = False
+    for _ in range(200):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            answered = conn.getresponse().status == 200
+            break
+        except OSError:
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    text = open(log).read()
+    check(answered and "notice" not in text and " info " not in text and "warning" in text,
+          "--log-level warning: no notice or info lines (nor the access log), warnings still")
+
+
 def test_per_ip_limit(binary):
     server = Server(binary, ["--db", path("ip.sqlite"), "--connection-limit", "32", "--per-ip-connection-limit", "8"], name="ip")
     hogs = []
@@ -300,6 +337,7 @@ def main():
     test_without_notify_socket(binary)
     test_credentials(binary)
     test_sighup(binary)
+    test_logging(binary)
     test_per_ip_limit(binary)
     print(f"ops test: {len(failures)} failed")
     sys.exit(1 if failures else 0)

@@ -29,7 +29,7 @@ enum Entry {
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
         version: memtypedVersion
     )
 
@@ -75,8 +75,14 @@ struct Memtyped: ParsableCommand {
     @Option(help: "PEM private key for HTTPS (with --tls-cert).")
     var tlsKey: String?
 
-    @Flag(help: "Log one line per request (costs more than a decision under load).")
+    @Flag(help: "Log one line per request at level info (costs more than a decision under load).")
     var accessLog = false
+
+    @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error, critical. [default: info]")
+    var logLevel: String?
+
+    @Option(help: "Log line format on stderr: text, or json (one object per line). [default: text]")
+    var logFormat: String?
 
     @Option(help: "Largest batch for POST /v1/decisions/batch. [default: 1000]")
     var maxBatch: Int?
@@ -146,7 +152,15 @@ struct Memtyped: ParsableCommand {
         service.accessLog = accessLog || logEnv
         service.maxBatchSize = try maxBatch ?? env.int("MEMTYPED_MAX_BATCH", in: 1...100_000) ?? service.maxBatchSize
 
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let levelName = logLevel ?? env.string("MEMTYPED_LOG_LEVEL") ?? Logger.Level.info.rawValue
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("unknown log level \(levelName); known: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        let formatName = logFormat ?? env.string("MEMTYPED_LOG_FORMAT") ?? LogFormat.text.rawValue
+        guard let format = LogFormat(rawValue: formatName) else {
+            throw ValidationError("unknown log format \(formatName); known: text, json")
+        }
+        LoggingSystem.bootstrap { format.handler(label: $0, level: level) }
         let logger = Logger(label: "memtyped")
 
         let baselineName = baseline ?? env.string("MEMTYPED_BASELINE") ?? Baseline.current.name
