@@ -33,7 +33,7 @@ public struct Problem: Error, Sendable, Equatable {
             && a.pointer == b.pointer && a.line == b.line && a.column == b.column
     }
 
-    public func write(to w: inout JSONWriter, instance: String? = nil) {
+    public func write(to w: inout JSONWriter, instance: String? = nil, requestID: String? = nil) {
         w.beginObject()
         w.member("type", type)
         w.member("title", title)
@@ -43,12 +43,13 @@ public struct Problem: Error, Sendable, Equatable {
         if let pointer { w.member("pointer", pointer) }
         if let line { w.member("line", line) }
         if let column { w.member("column", column) }
+        if let requestID { w.member("request_id", requestID) }
         w.endObject()
     }
 
-    public func response(instance: String? = nil) -> HTTPResponse {
+    public func response(instance: String? = nil, requestID: String? = nil) -> HTTPResponse {
         var w = JSONWriter(capacity: 256)
-        write(to: &w, instance: instance)
+        write(to: &w, instance: instance, requestID: requestID)
         return HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json")] + headers, body: w.bytes)
     }
 }

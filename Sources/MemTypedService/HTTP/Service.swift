@@ -53,8 +53,10 @@ public final class MemTypedService: HTTPHandler {
                 refusal = error
             }
         }
-        let response = refusal.response(instance: request.path)
-        finish(request, route: matched, response: response, started: start)
+        var id = RequestIDSlot(request)
+        var response = refusal.response(instance: request.path, requestID: id.value())
+        id.echo(in: &response)
+        finish(request, route: matched, response: response, started: start, id: &id)
         return response
     }
 
@@ -64,22 +66,24 @@ public final class MemTypedService: HTTPHandler {
             return refusal  // called without the server's admit (tests)
         }
         let index = request.admission.route
-        let response: HTTPResponse
+        var id = RequestIDSlot(request)
+        var response: HTTPResponse
         do throws(Problem) {
             response = try router.routes[index].handler(self, RequestContext(request: request))
         } catch {
-            response = error.response(instance: request.path)
+            response = error.response(instance: request.path, requestID: id.value())
         }
-        finish(request, route: index, response: response, started: request.admission.started)
+        id.echo(in: &response)
+        finish(request, route: index, response: response, started: request.admission.started, id: &id)
         return response
     }
 
     /// Metrics and the access log line, once per request.
-    private func finish(_ request: HTTPRequest, route: Int?, response: HTTPResponse, started: Int64) {
+    private func finish(_ request: HTTPRequest, route: Int?, response: HTTPResponse, started: Int64, id: inout RequestIDSlot) {
         let elapsed = MonotonicClock.nanoseconds() - started
         metrics.end(route: route, method: ServiceMetrics.methodIndex(request.method), status: response.status, nanoseconds: elapsed)
         if configuration.accessLog {
-            logger.info("\(LogText(request.method)) \(LogText(request.path)) \(response.status) \(response.body.count)B \(elapsed / 1000)us")
+            logger.info("\(LogText(request.method)) \(LogText(request.path)) \(response.status) \(response.body.count)B \(elapsed / 1000)us id=\(LogText(id.value()))")
         }
     }
 
