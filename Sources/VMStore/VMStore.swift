@@ -73,11 +73,33 @@ public protocol VMStore: Sendable {
     /// write succeeds or the backend finds room again; `.corrupt` once a
     /// damaged page was met. Cheap while healthy (no I/O).
     func health() -> StoreHealth
+
+    /// Figures for `/metrics`, taken at scrape time; nil where the backend
+    /// cannot tell.
+    func statistics() -> StoreStatistics
+}
+
+/// What a store reports about itself for metrics.
+public struct StoreStatistics: Sendable, Equatable {
+    /// Decision-input lookups answered from the in-process memo, and those that read the database.
+    public var decisionMemoHits: Int?
+    public var decisionMemoMisses: Int?
+    /// VMs stored.
+    public var vms: Int?
+
+    public init(decisionMemoHits: Int? = nil, decisionMemoMisses: Int? = nil, vms: Int? = nil) {
+        self.decisionMemoHits = decisionMemoHits
+        self.decisionMemoMisses = decisionMemoMisses
+        self.vms = vms
+    }
 }
 
 extension VMStore {
     /// A backend that cannot tell is healthy.
     public func health() -> StoreHealth { .healthy }
+
+    /// A backend that cannot tell reports nothing.
+    public func statistics() -> StoreStatistics { StoreStatistics() }
 
     public func history(_ id: String) throws(StoreError) -> HistoryPage {
         try history(id, limit: VMQuery.defaultLimit, cursor: nil)

@@ -8,7 +8,7 @@ extension MemTypedService {
         Route("GET", "/healthz") { _, _ throws(Problem) in MemTypedService.healthy },
         Route("GET", "/readyz") { s, _ throws(Problem) in s.readiness() },
         Route("GET", "/metrics") { s, _ throws(Problem) in
-            HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: s.metrics.exposition() + s.readinessExposition())
+            HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: s.metrics.exposition() + s.scrapeTimeExposition())
         },
         Route("GET", "/openapi.yaml") { _, _ throws(Problem) in
             HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: MemTypedService.openAPISpec)

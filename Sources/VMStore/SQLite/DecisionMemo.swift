@@ -21,6 +21,10 @@ final class DecisionMemo: @unchecked Sendable {
     private struct State {
         var epoch: UInt64 = 0
         var entries: [String: VMDecisionInputs] = [:]
+        /// Lookups answered from the memo, and those that went to SQLite
+        /// (counted under the lock the lookup takes anyway).
+        var hits = 0
+        var misses = 0
     }
 
     private let state = Locked(State())
@@ -41,9 +45,12 @@ final class DecisionMemo: @unchecked Sendable {
                 // would visit every bucket again on each later commit.
                 s.epoch &+= 1
                 s.entries = [:]
+                s.misses &+= 1
                 return (nil, s.epoch)
             }
-            return (s.entries[id], s.epoch)
+            let hit = s.entries[id]
+            if hit == nil { s.misses &+= 1 } else { s.hits &+= 1 }
+            return (hit, s.epoch)
         }
     }
 
@@ -56,6 +63,9 @@ final class DecisionMemo: @unchecked Sendable {
             s.entries[id] = inputs
         }
     }
+
+    /// Lookups answered from the memo and those that read SQLite, since start.
+    var counts: (hits: Int, misses: Int) { state.withLock { ($0.hits, $0.misses) } }
 
     /// Test hook: the number of entries held.
     var count: Int { state.withLock { $0.entries.count } }
