@@ -8,7 +8,8 @@
 #     watchdog), serves reads and store writes, re-reads its tokens on SIGHUP
 #     and stops on SIGTERM; each call seen must be in the filter's allow list,
 #     expanded with `systemd-analyze syscall-filter`.
-#  4. RestrictAddressFamilies= holds every socket family memtyped opened.
+#  4. RestrictAddressFamilies= holds every socket family memtyped opened, and
+#     no mapping is one MemoryDenyWriteExecute= refuses (W+X, or mprotect to X).
 # Usage: bash deploy/check-unit.sh [BIN]   (default: swift build's memtyped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ systemd-analyze security --offline=yes --threshold=20 --no-pager "$WORK/memtyped
 
 echo "== system calls and socket families memtyped uses, against the unit's filters"
 python3 - "$BIN" "$WORK" "$UNIT" <<'PY'
-import http.client, os, re, shutil, signal, socket, subprocess, sys, time
+import atexit, http.client, os, re, shutil, signal, ssl, socket, subprocess, sys, time
 binary, work, unit = sys.argv[1:4]
 
 def expand(name, seen=None):
@@ -51,6 +52,19 @@ for line in open(unit):
     if m:
         families |= set(m.group(1).split())
 
+tracers = []  # strace processes; memtyped is each one's child
+
+@atexit.register
+def _kill_leftovers():
+    for proc in tracers:
+        if proc.poll() is None:
+            try:
+                for child in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split():
+                    os.kill(int(child), signal.SIGKILL)
+            except OSError:
+                pass
+            proc.kill()
+
 token = "unit-check-token-0123456789"
 with open(f"{work}/tokens", "w") as f:
     f.write(f"check {token}\n")
@@ -71,6 +85,7 @@ if os.getuid() == 0:
 proc = subprocess.Popen(runas + ["strace", "-f", "-qq", "-o", f"{work}/trace", binary, "--port", "0",
                          "--db", f"{work}/vms.sqlite", "--threads", "2"],
                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(f"{work}/log", "w"))
+tracers.append(proc)
 assert notify.recv(4096).startswith(b"READY=1"), "no READY=1"
 # Signals go to memtyped itself, strace's child.
 memtyped = int(open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()[0])
@@ -97,18 +112,51 @@ code = proc.wait(timeout=60)
 if code != 0 or any(s >= 300 for s in statuses):
     sys.exit(f"memtyped under strace: exit {code}, statuses {statuses}\n" + open(f"{work}/log").read())
 
+# HTTPS too (GnuTLS and what it loads), when openssl can make a certificate.
+traces = [f"{work}/trace"]
+if shutil.which("openssl"):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+                    "-keyout", f"{work}/tls.key", "-out", f"{work}/tls.crt"], check=True, capture_output=True)
+    if runas:
+        for n in ("tls.key", "tls.crt"):
+            os.chown(f"{work}/{n}", 65534, 65534)
+    proc = subprocess.Popen(runas + ["strace", "-f", "-qq", "-o", f"{work}/trace-tls", binary, "--port", "0",
+                             "--db", f"{work}/vms.sqlite", "--tls-cert", f"{work}/tls.crt", "--tls-key", f"{work}/tls.key"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(f"{work}/log-tls", "w"))
+    tracers.append(proc)
+    while not notify.recv(4096).startswith(b"READY=1"):  # the first run's pings may still be queued
+        pass
+    memtyped = int(open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()[0])
+    port = int(re.search(r"listening on https://127.0.0.1:(\d+)", open(f"{work}/log-tls").read()).group(1))
+    tls = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ssl._create_unverified_context())
+    tls.request("GET", "/healthz")
+    status = tls.getresponse().status
+    tls.close()
+    os.kill(memtyped, signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    if code != 0 or status != 200:
+        sys.exit(f"memtyped with TLS under strace: exit {code}, status {status}\n" + open(f"{work}/log-tls").read())
+    traces.append(f"{work}/trace-tls")
+
 used, opened = set(), set()
 # Skip the first execve (strace starting the binary: under systemd the filter
 # is installed before that execve, which @system-service allows anyway).
-for line in open(f"{work}/trace"):
+for line in (l for t in traces for l in open(t)):
     m = re.match(r"\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]", line)
     if m:
         used.add(m.group(1))
     m = re.search(r"\bsocket\((AF_[A-Z0-9]+)", line)
     if m:
         opened.add(m.group(1))
+# MemoryDenyWriteExecute=yes refuses mappings both writable and executable
+# and making memory executable after the fact (systemd.exec(5)).
+wx = [l.strip() for t in traces for l in open(t)
+      if re.search(r"\b(mmap|mprotect|pkey_mprotect)\(.*PROT_EXEC", l)
+      and (l.split("(")[0].split()[-1] != "mmap" or "PROT_WRITE" in l)]
+if wx and "MemoryDenyWriteExecute=yes" in open(unit).read():
+    sys.exit("memtyped maps memory that MemoryDenyWriteExecute=yes refuses:\n" + "\n".join(wx[:5]))
 refused = sorted(used - allowed)
-print(f"{len(used)} distinct system calls seen, {len(allowed)} allowed by the unit; socket families {sorted(opened)}")
+print(f"{len(traces)} runs (HTTP{', HTTPS' if len(traces) > 1 else ''}): {len(used)} distinct system calls seen, {len(allowed)} allowed by the unit; socket families {sorted(opened)}")
 if refused:
     sys.exit(f"memtyped makes system calls the unit's SystemCallFilter= refuses: {refused}")
 if opened - families:

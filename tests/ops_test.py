@@ -17,12 +17,20 @@
 
 Usage: tests/ops_test.py [--bin DIR]   (DIR holds memtyped and memtype)
 """
-import argparse, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, atexit, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 WORK = tempfile.mkdtemp(prefix="memtyped-ops-")
 TOKEN_A = "ops-token-a-0123456789abcdef"
 TOKEN_B = "ops-token-b-0123456789abcdef"
 failures = []
+started = []  # every memtyped this script started: none outlives it, whatever fails
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def check(cond, what):
@@ -51,6 +59,7 @@ class Server:
         self.proc = subprocess.Popen([binary, "--port", "0", "--threads", "2"] + args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "w"), env={**os.environ, **(env or {})})
+        started.append(self.proc)
         deadline = time.time() + 20
         while time.time() < deadline:
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.text())
@@ -276,6 +285,7 @@ def test_logging(binary):
     proc = subprocess.Popen([binary, "--port", str(port), "--db", path("quiet.sqlite"), "--log-level", "warning"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
                             env={**os.environ, "MEMTYPED_ACCESS_LOG": "true"})
+    started.append(proc)
     answered = False
     for _ in range(200):
         try:
