@@ -65,7 +65,14 @@ extension DecisionRequest {
 extension KernelSelection {
     /// `kernel` (a version string) or `model` (A-E), not both; neither: the newest model.
     public init(members m: Members) throws(InvalidField) {
-        switch (m[RequestKey.kernel], m[RequestKey.model]) {
+        try self.init(kernel: m[RequestKey.kernel], model: m[RequestKey.model])
+    }
+
+    /// The rule of `init(members:)` over the two fields wherever they come
+    /// from (the per-VM kvm-quirks query gives them as `/query/kernel` and
+    /// `/query/model`).
+    public init(kernel: Field?, model: Field?) throws(InvalidField) {
+        switch (kernel, model) {
         case (let k?, nil):
             let text = try k.string()
             guard let version = KernelVersion(text) else {

@@ -143,32 +143,28 @@ extension MemTypedService {
         return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
     }
 
-    /// `kernel=` or `model=` from the query, else the host's own selection.
+    /// `kernel=` or `model=` from the query, read by the decision request's
+    /// rule (`KernelSelection(kernel:model:)`), else the host's own selection.
     static func kernelSelection(_ q: QueryParameters, host: HostSpec) throws(Problem) -> KernelSelection {
-        switch (q["kernel"], q["model"]) {
-        case (let k?, nil):
-            guard k.utf8.count <= Validation.maxKernelLength, let v = KernelVersion(k) else {
-                throw QueryParameters.invalid("kernel", "\"\(k.prefix(40))\" is not a kernel version; expected e.g. 6.6, v6.10.3, 6.11-rc2, 6.16")
-            }
-            return .version(v)
-        case (nil, let m?):
-            guard let model = WireNames.models.first(where: { $0.0.equalsIgnoringASCIICase(m) })?.1 else {
-                throw QueryParameters.invalid("model", "unknown model \"\(m.prefix(20))\"; expected A, B, C, D or E")
-            }
-            return .model(model)
-        case (nil, nil):
-            return host.kernelSelection
-        case (_?, _?):
-            throw QueryParameters.invalid("model", "give either kernel or model, not both")
+        let kernel = q[RequestKey.kernel.rawValue].map { QueryParameters.field(RequestKey.kernel.rawValue, $0) }
+        let model = q[RequestKey.model.rawValue].map { QueryParameters.field(RequestKey.model.rawValue, $0) }
+        guard kernel != nil || model != nil else { return host.kernelSelection }
+        do {
+            return try KernelSelection(kernel: kernel, model: model)
+        } catch {
+            throw Problem(invalid: error)
         }
     }
+
+    /// The query of `kvm-quirks`: the decision request's kernel selection.
+    static let kernelQueryKeys = [RequestKey.kernel, .model].map(\.rawValue)
 
     /// `GET /v1/vms/{id}/kvm-quirks[?kernel=|model=]`: what the VMM does at VM
     /// creation: the KVM_CAP_DISABLE_QUIRKS2 mask, whether KVM would refuse it,
     /// and each decision-relevant quirk's resulting state.
     func getVMKVMQuirks(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
-        let q = try QueryParameters(c.request, allowed: ["kernel", "model"])
+        let q = try QueryParameters(c.request, allowed: Self.kernelQueryKeys)
         let (inputs, hostSpec) = try loadDecisionInputs(store, c.capture("id"))
         let selection = try Self.kernelSelection(q, host: hostSpec)
         let model = selection.model
