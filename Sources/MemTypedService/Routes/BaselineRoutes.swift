@@ -117,8 +117,6 @@ extension MemTypedService {
 
     // MARK: - One VM
 
-    static let moveKeys = ["baseline", "dry_run"]
-
     /// `POST /v1/vms/{id}/baseline-move` with `{"baseline": NAME, "dry_run": BOOL}`; If-Match honored.
     func postBaselineMove(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
@@ -129,10 +127,17 @@ extension MemTypedService {
         let target: Baseline
         let dryRun: Bool
         do throws(InvalidField) {
-            let m = try Field(body).object(allowed: Self.moveKeys)
-            let f = try m.required("baseline")
+            let m = try Field(body).object(BaselineMoveKey.self)
+            var baseline: Field?, dryRunField: Field?
+            m.each(BaselineMoveKey.self) { key, f in
+                switch key {
+                case .baseline: baseline = f
+                case .dryRun: dryRunField = f
+                }
+            }
+            guard let f = baseline else { throw m.missing(BaselineMoveKey.baseline.rawValue) }
             target = try VMWire.adoptable(try f.string(), in: Baseline.catalogue, pointer: f.pointer)
-            dryRun = try m["dry_run"].map { f throws(InvalidField) in try f.bool() } ?? false
+            dryRun = try dryRunField?.bool() ?? false
         } catch {
             throw Problem(invalid: error)
         }
@@ -189,8 +194,25 @@ extension MemTypedService {
 
     // MARK: - Bulk
 
-    static let bulkKeys = ["to", "filter", "dry_run", "limit", "cursor"]
-    static let filterKeys = ["baseline", "labels", "quirks", "host_profile"]
+    /// `BulkBaselineMoveRequest.filter`: which VMs a bulk move takes, as a
+    /// listing query; null members are absent.
+    static func readFilter(_ f: Field, into query: inout VMQuery) throws(InvalidField) {
+        let filter = try f.object(MoveFilterKey.self)
+        try filter.each(MoveFilterKey.self) { key, f throws(InvalidField) in
+            guard let f = VMWire.present(f) else { return }
+            switch key {
+            case .baseline: query.baseline = try f.string()
+            case .hostProfile: query.hostProfile = try f.string()
+            case .labels:
+                for (key, field) in try VMWire.entries(f) { query.labels[key] = try field.string() }
+            case .quirks:
+                for (quirk, choice, field) in try VMWire.quirkEntries(f) {
+                    guard let choice else { throw field.invalid("expected \"disable\" or \"keep_enabled\"") }
+                    query.quirks[quirk] = choice
+                }
+            }
+        }
+    }
 
     /// `POST /v1/baseline-moves`: moves every VM the filter matches (one page
     /// of at most `limit`, in id order) to `to`. Each VM moves in its own
@@ -205,26 +227,24 @@ extension MemTypedService {
         let dryRun: Bool
         var query = VMQuery()
         do throws(InvalidField) {
-            let m = try Field(body).object(allowed: Self.bulkKeys)
-            let to = try m.required("to")
-            target = try VMWire.adoptable(try to.string(), in: Baseline.catalogue, pointer: to.pointer)
-            dryRun = try m["dry_run"].map { f throws(InvalidField) in try f.bool() } ?? false
-            if let f = VMWire.present(m, "limit") { query.limit = try f.int(in: 1...VMQuery.maxLimit) }
-            if let f = VMWire.present(m, "cursor") { query.cursor = try f.string() }
-            if let f = VMWire.present(m, "filter") {
-                let filter = try f.object(allowed: Self.filterKeys)
-                query.baseline = try VMWire.present(filter, "baseline")?.string()
-                query.hostProfile = try VMWire.present(filter, "host_profile")?.string()
-                if let l = VMWire.present(filter, "labels") {
-                    for (key, field) in try VMWire.entries(l) { query.labels[key] = try field.string() }
-                }
-                if let q = VMWire.present(filter, "quirks") {
-                    for (quirk, choice, field) in try VMWire.quirkEntries(q) {
-                        guard let choice else { throw field.invalid("expected \"disable\" or \"keep_enabled\"") }
-                        query.quirks[quirk] = choice
-                    }
+            let m = try Field(body).object(BulkMoveKey.self)
+            var to: Field?, filter: Field?, dryRunField: Field?, limit: Field?, cursor: Field?
+            // Collected first, read below in a fixed order (the target first).
+            m.each(BulkMoveKey.self) { key, f in
+                switch key {
+                case .to: to = f
+                case .filter: filter = f
+                case .dryRun: dryRunField = f
+                case .limit: limit = f
+                case .cursor: cursor = f
                 }
             }
+            guard let to else { throw m.missing(BulkMoveKey.to.rawValue) }
+            target = try VMWire.adoptable(try to.string(), in: Baseline.catalogue, pointer: to.pointer)
+            dryRun = try dryRunField?.bool() ?? false
+            if let f = VMWire.present(limit) { query.limit = try f.int(in: 1...VMQuery.maxLimit) }
+            if let f = VMWire.present(cursor) { query.cursor = try f.string() }
+            if let f = VMWire.present(filter) { try Self.readFilter(f, into: &query) }
         } catch {
             throw Problem(invalid: error)
         }

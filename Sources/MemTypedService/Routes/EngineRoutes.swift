@@ -81,10 +81,18 @@ extension MemTypedService {
         let body = try Self.parse(c.request.body)
         let cell: EffectiveCell
         do throws(InvalidField) {
-            let m = try Field(body).object(allowed: ["row", "pat"])
-            let rowField = try m.required("row")
+            let m = try Field(body).object(EffectiveTypeKey.self)
+            var rowField: Field?, patField: Field?
+            m.each(EffectiveTypeKey.self) { key, f in
+                switch key {
+                case .row: rowField = f
+                case .pat: patField = f
+                }
+            }
+            guard let rowField else { throw m.missing(EffectiveTypeKey.row.rawValue) }
             let row = try rowField.memoryType()
-            guard let found = EffectiveTypeTable.cell(row: row, pat: try m.required("pat").memoryType()) else {
+            guard let patField else { throw m.missing(EffectiveTypeKey.pat.rawValue) }
+            guard let found = EffectiveTypeTable.cell(row: row, pat: try patField.memoryType()) else {
                 throw rowField.invalid("UC- is not an MTRR or EPT type, so it has no row; rows are UC, WC, WT, WB, WP")
             }
             cell = found

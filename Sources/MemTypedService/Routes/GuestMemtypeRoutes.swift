@@ -20,25 +20,37 @@ extension MemTypedService {
         var calls: [(IoremapCall, UInt64, UInt64)] = []
         var kvm: DecisionRequest?
         do throws(InvalidField) {
-            let m = try Field(body).object(allowed: ["pat_enabled", "ram", "mtrr", "maxphyaddr", "reservations", "pat_memtype_list", "calls", "kvm"])
-            let maxPhysAddr = try m["maxphyaddr"]?.int(in: MTRRState.maxPhysAddrRange) ?? MTRRState.defaultMaxPhysAddr
-            state = GuestMemtypeState(patEnabled: try m["pat_enabled"]?.bool() ?? true)
-            if let f = m["mtrr"] { state.mtrr = try MTRRState(f, maxPhysAddr: maxPhysAddr) }
-            if let f = m["ram"] {
+            let m = try Field(body).object(GuestMemtypeKey.self)
+            var patEnabled: Field?, ram: Field?, mtrr: Field?, maxPhysAddrField: Field?, reservationsField: Field?
+            var patMemtypeList: Field?, callsField: Field?, kvmField: Field?
+            // Collected first, read below in a fixed order: the MTRRs and the
+            // calls need MAXPHYADDR, the reservations come before the calls.
+            m.each(GuestMemtypeKey.self) { key, f in
+                switch key {
+                case .patEnabled: patEnabled = f
+                case .ram: ram = f
+                case .mtrr: mtrr = f
+                case .maxPhysAddr: maxPhysAddrField = f
+                case .reservations: reservationsField = f
+                case .patMemtypeList: patMemtypeList = f
+                case .calls: callsField = f
+                case .kvm: kvmField = f
+                }
+            }
+            let maxPhysAddr = try maxPhysAddrField?.int(in: MTRRState.maxPhysAddrRange) ?? MTRRState.defaultMaxPhysAddr
+            state = GuestMemtypeState(patEnabled: try patEnabled?.bool() ?? true)
+            if let f = mtrr { state.mtrr = try MTRRState(f, maxPhysAddr: maxPhysAddr) }
+            if let f = ram {
                 state.ram = try f.array(maxCount: 64).map { item throws(InvalidField) in
-                    let (start, end) = try Self.range(item)
+                    let (start, end) = try Self.range(RangeKey.fields(item))
                     return start..<end
                 }
             }
             var reservations: [MemtypeReservation] = []
-            if let f = m["reservations"] {
-                for item in try f.array(maxCount: 1024) {
-                    let r = try item.object(allowed: ["start", "end", "type"])
-                    let (start, end) = try Self.range(item, allowedExtra: ["type"])
-                    reservations.append(MemtypeReservation(start: start, end: end, type: try r.required("type").memoryType()))
-                }
+            if let f = reservationsField {
+                for item in try f.array(maxCount: 1024) { reservations.append(try Self.reservation(item)) }
             }
-            if let f = m["pat_memtype_list"] {
+            if let f = patMemtypeList {
                 let text = try f.string()
                 do throws(KernelTextFormats.LineError) {
                     reservations += try KernelTextFormats.patMemtypeList(text)
@@ -47,25 +59,11 @@ extension MemTypedService {
                 }
             }
             state = GuestMemtypeState(patEnabled: state.patEnabled, ram: state.ram, mtrr: state.mtrr, reservations: reservations)
-            for item in try m.required("calls").array(maxCount: Self.maxGuestCalls) {
-                let r = try item.object(allowed: ["call", "start", "end", "size"])
-                let call = try r.required("call").oneOf(IoremapCall.allCases.map { ($0.rawValue, $0) })
-                let start = try r.required("start").uint64()
-                let end: UInt64
-                switch (r["end"], r["size"]) {
-                case (let e?, nil): end = try e.uint64()
-                case (nil, let sz?):
-                    let size = try sz.uint64()
-                    guard size > 0, start <= UInt64.max - size else { throw sz.invalid("must be positive and keep start + size below 2^64") }
-                    end = start + size
-                case (nil, nil): throw InvalidField(pointer: r.pointer + "/size", message: "give end (exclusive) or size")
-                case (_?, let sz?): throw sz.invalid("give either end or size, not both")
-                }
-                guard start < end else { throw InvalidField(pointer: r.pointer + "/end", message: "must be above start") }
-                guard end <= UInt64(1) << UInt64(maxPhysAddr) else { throw InvalidField(pointer: r.pointer + (r.contains("size") ? "/size" : "/end"), message: "the range must end at or below 2^MAXPHYADDR (\(maxPhysAddr) bits)") }
-                calls.append((call, start, end))
+            guard let callsField else { throw m.missing(GuestMemtypeKey.calls.rawValue) }
+            for item in try callsField.array(maxCount: Self.maxGuestCalls) {
+                calls.append(try Self.call(item, maxPhysAddr: maxPhysAddr))
             }
-            if let f = m["kvm"] {
+            if let f = kvmField {
                 kvm = try DecisionRequest(vmOnly: f)
             }
         } catch {
@@ -141,13 +139,64 @@ extension MemTypedService {
         }
     }
 
-    /// `{"start", "end"}` with end exclusive and above start.
-    static func range(_ f: Field, allowedExtra: [String] = []) throws(InvalidField) -> (UInt64, UInt64) {
-        let r = try f.object(allowed: ["start", "end"] + allowedExtra)
-        let start = try r.required("start").uint64()
-        let endField = try r.required("end")
-        let end = try endField.uint64()
-        guard start < end else { throw endField.invalid("must be above start (end is exclusive)") }
+    /// A `{"start", "end"}` range's bounds, end exclusive and above start.
+    static func range(_ fields: (start: Field, end: Field)) throws(InvalidField) -> (UInt64, UInt64) {
+        let start = try fields.start.uint64()
+        let end = try fields.end.uint64()
+        guard start < end else { throw fields.end.invalid("must be above start (end is exclusive)") }
         return (start, end)
+    }
+
+    /// `{"start", "end", "type"}`: a reservation already in place.
+    static func reservation(_ item: Field) throws(InvalidField) -> MemtypeReservation {
+        let r = try item.object(ReservationKey.self)
+        var start: Field?, end: Field?, type: Field?
+        r.each(ReservationKey.self) { key, f in
+            switch key {
+            case .start: start = f
+            case .end: end = f
+            case .type: type = f
+            }
+        }
+        guard let start else { throw r.missing(ReservationKey.start.rawValue) }
+        guard let end else { throw r.missing(ReservationKey.end.rawValue) }
+        let bounds = try range((start, end))
+        guard let type else { throw r.missing(ReservationKey.type.rawValue) }
+        return MemtypeReservation(start: bounds.0, end: bounds.1, type: try type.memoryType())
+    }
+
+    /// `{"call", "start", "end" | "size"}`: one ioremap/set_memory call, its
+    /// range below 2^MAXPHYADDR.
+    static func call(_ item: Field, maxPhysAddr: Int) throws(InvalidField) -> (IoremapCall, UInt64, UInt64) {
+        let r = try item.object(IoremapCallKey.self)
+        var call: Field?, startField: Field?, endField: Field?, sizeField: Field?
+        r.each(IoremapCallKey.self) { key, f in
+            switch key {
+            case .call: call = f
+            case .start: startField = f
+            case .end: endField = f
+            case .size: sizeField = f
+            }
+        }
+        guard let call else { throw r.missing(IoremapCallKey.call.rawValue) }
+        let kind = try call.oneOf(IoremapCall.allCases.map { ($0.rawValue, $0) })
+        guard let startField else { throw r.missing(IoremapCallKey.start.rawValue) }
+        let start = try startField.uint64()
+        let end: UInt64
+        switch (endField, sizeField) {
+        case (let e?, nil): end = try e.uint64()
+        case (nil, let sz?):
+            let size = try sz.uint64()
+            guard size > 0, start <= UInt64.max - size else { throw sz.invalid("must be positive and keep start + size below 2^64") }
+            end = start + size
+        case (nil, nil): throw InvalidField(pointer: r.pointer + "/" + IoremapCallKey.size.rawValue, message: "give end (exclusive) or size")
+        case (_?, let sz?): throw sz.invalid("give either end or size, not both")
+        }
+        guard start < end else { throw InvalidField(pointer: r.pointer + "/" + IoremapCallKey.end.rawValue, message: "must be above start") }
+        guard end <= UInt64(1) << UInt64(maxPhysAddr) else {
+            let key = sizeField != nil ? IoremapCallKey.size : .end
+            throw InvalidField(pointer: r.pointer + "/" + key.rawValue, message: "the range must end at or below 2^MAXPHYADDR (\(maxPhysAddr) bits)")
+        }
+        return (kind, start, end)
     }
 }

@@ -46,11 +46,7 @@ extension MemTypedService {
         let body = try Self.parse(c.request.body)
         let spec: HostSpec
         do throws(InvalidField) {
-            let f = Field(body)
-            if case .object(let o) = body, let n = o["name"], n != .null, n != .string(name) {
-                throw InvalidField(pointer: "/name", message: "must equal the name in the path ('\(name)'), or be left out")
-            }
-            spec = try VMWire.hostSpec(f, base: HostSpec(), allowed: VMWire.hostProfileKeys)
+            spec = try VMWire.hostProfile(Field(body), name: name)
         } catch {
             throw Problem(invalid: error)
         }

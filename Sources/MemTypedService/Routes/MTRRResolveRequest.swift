@@ -21,19 +21,30 @@ struct MTRRResolveRequest {
     static let maxRuns = 4096
 
     init(_ field: Field) throws(InvalidField) {
-        let m = try field.object(allowed: ["mtrr", "maxphyaddr", "cpuid_mtrr", "gpa", "range"])
-        let maxPhysAddr = try m["maxphyaddr"]?.int(in: MTRRState.maxPhysAddrRange) ?? MTRRState.defaultMaxPhysAddr
-        mtrr = try MTRRState(try m.required("mtrr"), maxPhysAddr: maxPhysAddr)
-        cpuidMTRR = try m["cpuid_mtrr"]?.bool() ?? true
+        let m = try field.object(MTRRResolveKey.self)
+        var mtrrField: Field?, maxPhysAddrField: Field?, cpuidField: Field?, gpaField: Field?, rangeField: Field?
+        // Collected first, read below in a fixed order: the MTRRs need MAXPHYADDR.
+        m.each(MTRRResolveKey.self) { key, f in
+            switch key {
+            case .mtrr: mtrrField = f
+            case .maxPhysAddr: maxPhysAddrField = f
+            case .cpuidMTRR: cpuidField = f
+            case .gpa: gpaField = f
+            case .range: rangeField = f
+            }
+        }
+        let maxPhysAddr = try maxPhysAddrField?.int(in: MTRRState.maxPhysAddrRange) ?? MTRRState.defaultMaxPhysAddr
+        guard let mtrrField else { throw m.missing(MTRRResolveKey.mtrr.rawValue) }
+        mtrr = try MTRRState(mtrrField, maxPhysAddr: maxPhysAddr)
+        cpuidMTRR = try cpuidField?.bool() ?? true
         let limit: UInt64 = 1 << UInt64(maxPhysAddr)
-        switch (m["gpa"], m["range"]) {
+        switch (gpaField, rangeField) {
         case (let f?, nil):
             let gpa = try f.uint64()
             guard gpa < limit else { throw f.invalid("GPA \(String(format0x: gpa)) is at or above 2^MAXPHYADDR") }
             target = .gpa(gpa)
         case (nil, let f?):
-            let r = try f.object(allowed: ["start", "end"])
-            let startField = try r.required("start"), endField = try r.required("end")
+            let (startField, endField) = try RangeKey.fields(f)
             let start = try startField.uint64(), end = try endField.uint64()
             guard start & 0xFFF == 0 else { throw startField.invalid("must be 4 KiB aligned") }
             guard end & 0xFFF == 0 else { throw endField.invalid("must be 4 KiB aligned (the end is exclusive)") }
@@ -47,7 +58,7 @@ struct MTRRResolveRequest {
             }
             target = .range(start: start, end: end, runs: runs)
         case (nil, nil):
-            throw InvalidField(pointer: m.pointer + "/gpa", message: "give gpa (one page) or range ({start, end})")
+            throw InvalidField(pointer: m.pointer + "/" + MTRRResolveKey.gpa.rawValue, message: "give gpa (one page) or range ({start, end})")
         case (_?, let f?):
             throw f.invalid("give either gpa or range, not both")
         }

@@ -18,33 +18,36 @@ import VMStore
 ///   its default (`type`, `noncoherent_dma`, `host.vendor`, ...) or, for a
 ///   quirk, reverts it to the VM's baseline's choice.
 enum VMWire {
-    static let specKeys = ["id", "baseline", "quirks", "host", "host_profile", "type", "noncoherent_dma",
-                           "display_devices", "guest_kernel", "labels"]
-    static let readOnlyKeys = ["revision", "created_at", "updated_at", "disabled_quirks"]
-    /// A stored host: the decision request's host (`HostKey`) and the
-    /// kernel that selects its KVM model.
-    static let hostKeys = HostKey.allCases.map(\.rawValue) + ["kernel", "kvm_model"]
-    static let hostProfileKeys = ["name"] + hostKeys
+    /// The members of the VM representation the store sets: a write that
+    /// names one gets "read-only" rather than "unknown field".
+    static let readOnlyKeys = ReadOnlyKey.allCases.map(\.rawValue)
+    /// A host profile has no quirk mask.
+    static let hostReadOnlyKeys = [ReadOnlyKey.revision, .createdAt, .updatedAt].map(\.rawValue)
 
     static let choices = QuirkChoice.allCases.map { ($0.rawValue, $0) }
 
     // MARK: - Decoding
 
-    /// The members of an object whose keys must be in `allowed`; a read-only
-    /// key gets its own message instead of "unknown field".
-    static func object(_ f: Field, allowed: [String], readOnly: [String] = readOnlyKeys) throws(InvalidField) -> Members {
+    /// The members of an object whose keys are all `K`s; a read-only key
+    /// gets its own message instead of "unknown field".
+    static func object<K: WireKey>(_ f: Field, _ keys: K.Type, readOnly: [String] = readOnlyKeys) throws(InvalidField) -> Members {
         if case .object(let o) = f.value {
             for key in readOnly where o[key] != nil {
                 throw InvalidField(pointer: f.pointer + "/" + key,
                                    message: "read-only: the store sets it (send If-Match with the ETag to make the write conditional)")
             }
         }
-        return try f.object(allowed: allowed)
+        return try f.object(K.self)
     }
 
     /// A member, with `null` treated as absent.
     static func present(_ m: Members, _ key: String) -> Field? {
-        guard let f = m[key], f.value != .null else { return nil }
+        present(m[key])
+    }
+
+    /// A field, with `null` treated as absent.
+    static func present(_ f: Field?) -> Field? {
+        guard let f, f.value != .null else { return nil }
         return f
     }
 
@@ -57,67 +60,97 @@ enum VMWire {
 
     /// The body of `PUT /v1/vms/{id}` as a store spec.
     static func spec(_ body: JSONValue, id: String) throws(InvalidField) -> VMSpec {
-        let m = try object(Field(body), allowed: specKeys)
-        if let f = present(m, "id"), try f.string() != id {
+        let m = try VMSpecFields(Field(body))
+        if let f = present(m.id), try f.string() != id {
             throw f.invalid("must equal the id in the path ('\(id)'), or be left out")
         }
         let host: HostRef
-        switch (present(m, "host"), present(m, "host_profile")) {
+        switch (present(m.host), present(m.hostProfile)) {
         case (let h?, nil): host = .inline(try hostSpec(h, base: HostSpec()))
         case (nil, let p?): host = .profile(try p.string())
         case (nil, nil):
-            throw InvalidField(pointer: "/host", message: "required: describe the host inline (host) or name a host profile (host_profile)")
+            throw InvalidField(pointer: VMSpecFields.hostPointer,
+                               message: "required: describe the host inline (host) or name a host profile (host_profile)")
         case (_?, let p?):
             throw p.invalid("give either host or host_profile, not both")
         }
         var spec = VMSpec(host: host)
-        spec.baseline = try present(m, "baseline")?.string()
-        if let f = present(m, "quirks") {
+        spec.baseline = try present(m.baseline)?.string()
+        if let f = present(m.quirks) {
             for (quirk, choice) in try quirkChoices(f) { if let choice { spec.quirks[quirk] = choice } }
         }
-        if let f = present(m, "type") { spec.type = try f.oneOf(WireNames.vmTypes) }
-        if let f = present(m, "noncoherent_dma") { spec.noncoherentDMA = try f.bool() }
-        if let f = present(m, "display_devices") { spec.displayDevices = try displayDevices(f) }
-        spec.guestKernel = try present(m, "guest_kernel")?.string()
-        if let f = present(m, "labels") { spec.labels = try labels(f, base: [:]) }
+        if let f = present(m.type) { spec.type = try f.oneOf(WireNames.vmTypes) }
+        if let f = present(m.noncoherentDMA) { spec.noncoherentDMA = try f.bool() }
+        if let f = present(m.displayDevices) { spec.displayDevices = try displayDevices(f) }
+        spec.guestKernel = try present(m.guestKernel)?.string()
+        if let f = present(m.labels) { spec.labels = try labels(f, base: [:]) }
         return spec
     }
 
-    /// A host object merged onto `base` (RFC 7386: absent keeps, null resets
-    /// to the default or removes). A PUT merges onto `HostSpec()`.
-    static func hostSpec(_ f: Field, base: HostSpec, allowed: [String] = hostKeys) throws(InvalidField) -> HostSpec {
-        let m = try object(f, allowed: allowed, readOnly: ["revision", "created_at", "updated_at"])
+    /// A VM's host object merged onto `base` (RFC 7386: absent keeps, null
+    /// resets to the default or removes). A PUT merges onto `HostSpec()`.
+    static func hostSpec(_ f: Field, base: HostSpec) throws(InvalidField) -> HostSpec {
+        let m = try object(f, HostSpecKey.self, readOnly: hostReadOnlyKeys)
         var h = base
-        let defaults = HostSpec()
-        if let v = m["vendor"] { h.vendor = v.value == .null ? defaults.vendor : try v.oneOf(WireNames.vendors) }
-        if let v = m["self_snoop"] { h.selfSnoop = v.value == .null ? defaults.selfSnoop : try v.bool() }
-        if let v = m["tdp"] { h.tdp = v.value == .null ? defaults.tdp : try v.bool() }
-        if let v = m["cpu"] {
-            if v.value == .null {
-                h.cpu = nil
-            } else {
-                let c = try v.object(CPUKey.self)
-                let old = h.cpu
-                func number(_ key: CPUKey, _ range: ClosedRange<Int>, _ current: Int?) throws(InvalidField) -> Int {
-                    if let f = c[key] {
-                        guard f.value != .null else {
-                            throw f.invalid("required in cpu: it cannot be removed (set cpu to null to remove the whole cpu)")
-                        }
-                        return try f.int(in: range)
-                    }
-                    guard let current else { throw c.missing(key.rawValue) }
-                    return current
-                }
-                var cpu = CPUModel(family: try number(.family, CPUModel.familyRange, old?.family),
-                                   model: try number(.model, CPUModel.modelRange, old?.model),
-                                   stepping: old?.stepping)
-                if let s = c[CPUKey.stepping] { cpu.stepping = s.value == .null ? nil : try s.int(in: CPUModel.steppingRange) }
-                h.cpu = cpu
+        try m.each(HostSpecKey.self) { key, v throws(InvalidField) in try merge(key, v, into: &h) }
+        return h
+    }
+
+    /// The body of `PUT /v1/hosts/{name}`: a host with its name, which, if
+    /// given, must be `name` (the path's).
+    static func hostProfile(_ f: Field, name: String) throws(InvalidField) -> HostSpec {
+        let m = try object(f, HostProfileKey.self, readOnly: hostReadOnlyKeys)
+        var h = HostSpec()
+        try m.each(HostProfileKey.self) { key, v throws(InvalidField) in
+            switch key {
+            case .name:
+                if v.value != .null, v.value != .string(name) { throw v.invalid("must equal the name in the path ('\(name)'), or be left out") }
+            case .spec(let key):
+                try merge(key, v, into: &h)
             }
         }
-        if let v = m["kernel"] { h.kernel = v.value == .null ? nil : try v.string() }
-        if let v = m["kvm_model"] { h.kvmModel = v.value == .null ? nil : try v.oneOf(WireNames.models) }
         return h
+    }
+
+    /// One member of a host object merged onto `h`.
+    private static func merge(_ key: HostSpecKey, _ v: Field, into h: inout HostSpec) throws(InvalidField) {
+        let defaults = HostSpec()
+        switch key {
+        case .host(.vendor): h.vendor = v.value == .null ? defaults.vendor : try v.oneOf(WireNames.vendors)
+        case .host(.selfSnoop): h.selfSnoop = v.value == .null ? defaults.selfSnoop : try v.bool()
+        case .host(.tdp): h.tdp = v.value == .null ? defaults.tdp : try v.bool()
+        case .host(.cpu): h.cpu = v.value == .null ? nil : try cpu(v, old: h.cpu)
+        case .kernel: h.kernel = v.value == .null ? nil : try v.string()
+        case .kvmModel: h.kvmModel = v.value == .null ? nil : try v.oneOf(WireNames.models)
+        }
+    }
+
+    /// A host's `cpu` merged onto `old`: family and model stay required.
+    private static func cpu(_ v: Field, old: CPUModel?) throws(InvalidField) -> CPUModel {
+        let c = try v.object(CPUKey.self)
+        var family: Field?, model: Field?, stepping: Field?
+        c.each(CPUKey.self) { key, f in
+            switch key {
+            case .family: family = f
+            case .model: model = f
+            case .stepping: stepping = f
+            }
+        }
+        func number(_ f: Field?, _ key: CPUKey, _ range: ClosedRange<Int>, _ current: Int?) throws(InvalidField) -> Int {
+            if let f {
+                guard f.value != .null else {
+                    throw f.invalid("required in cpu: it cannot be removed (set cpu to null to remove the whole cpu)")
+                }
+                return try f.int(in: range)
+            }
+            guard let current else { throw c.missing(key.rawValue) }
+            return current
+        }
+        var cpu = CPUModel(family: try number(family, .family, CPUModel.familyRange, old?.family),
+                           model: try number(model, .model, CPUModel.modelRange, old?.model),
+                           stepping: old?.stepping)
+        if let s = stepping { cpu.stepping = s.value == .null ? nil : try s.int(in: CPUModel.steppingRange) }
+        return cpu
     }
 
     /// `{"QUIRK_NAME": "disable" | "keep_enabled" | null}`; null: the baseline's choice.
@@ -158,16 +191,16 @@ enum VMWire {
     /// transaction). A changed `baseline` is a move: the new baseline's whole
     /// mask, then the patch's explicit quirk choices.
     static func apply(patch body: JSONValue, to r: inout VMRecord, catalogue: [Baseline]) throws(InvalidField) {
-        let m = try object(Field(body), allowed: specKeys)
-        if let f = m["id"], f.value != .null, try f.string() != r.id {
+        let m = try VMSpecFields(Field(body))
+        if let f = m.id, f.value != .null, try f.string() != r.id {
             throw f.invalid("the id cannot change (it is '\(r.id)')")
         }
-        if let f = m["baseline"] {
+        if let f = m.baseline {
             guard f.value != .null else { throw f.invalid("required: a VM always has a baseline (name another to move it)") }
             let name = try f.string()
             if name != r.baseline { r.move(to: try adoptable(name, in: catalogue, pointer: f.pointer)) }
         }
-        if let f = m["quirks"] {
+        if let f = m.quirks {
             func baseline() throws(InvalidField) -> Baseline {
                 guard let b = catalogue.first(where: { $0.name == r.baseline }) else {
                     throw f.invalid("the VM's baseline '\(r.baseline)' is not in this build's catalogue, so its choices are unknown; name each quirk's choice")
@@ -182,7 +215,7 @@ enum VMWire {
                 }
             }
         }
-        let h = m["host"], p = m["host_profile"]
+        let h = m.host, p = m.hostProfile
         if h != nil || p != nil {
             var profile = r.host.profileName
             var inline: HostSpec? = if case .inline(let spec) = r.host { spec } else { nil }
@@ -192,20 +225,20 @@ enum VMWire {
             case (let spec?, nil): r.host = .inline(spec)
             case (nil, let name?): r.host = .profile(name)
             case (nil, nil):
-                throw InvalidField(pointer: h != nil ? "/host" : "/host_profile",
+                throw InvalidField(pointer: h != nil ? VMSpecFields.hostPointer : VMSpecFields.hostProfilePointer,
                                    message: "a VM needs a host: describe it inline (host) or name a host profile (host_profile)")
             case (_?, let name?):
-                throw InvalidField(pointer: h != nil ? "/host" : "/host_profile",
+                throw InvalidField(pointer: h != nil ? VMSpecFields.hostPointer : VMSpecFields.hostProfilePointer,
                                    message: h != nil && p == nil
                                        ? "the VM references host profile '\(name)': send \"host_profile\": null with the inline host"
                                        : "give either host or host_profile, not both (set the other to null)")
             }
         }
-        if let f = m["type"] { r.type = f.value == .null ? .regular : try f.oneOf(WireNames.vmTypes) }
-        if let f = m["noncoherent_dma"] { r.noncoherentDMA = f.value == .null ? false : try f.bool() }
-        if let f = m["display_devices"] { r.displayDevices = f.value == .null ? [] : try displayDevices(f) }
-        if let f = m["guest_kernel"] { r.guestKernel = f.value == .null ? nil : try f.string() }
-        if let f = m["labels"] { r.labels = f.value == .null ? [:] : try labels(f, base: r.labels) }
+        if let f = m.type { r.type = f.value == .null ? .regular : try f.oneOf(WireNames.vmTypes) }
+        if let f = m.noncoherentDMA { r.noncoherentDMA = f.value == .null ? false : try f.bool() }
+        if let f = m.displayDevices { r.displayDevices = f.value == .null ? [] : try displayDevices(f) }
+        if let f = m.guestKernel { r.guestKernel = f.value == .null ? nil : try f.string() }
+        if let f = m.labels { r.labels = f.value == .null ? [:] : try labels(f, base: r.labels) }
     }
 
     /// A baseline a write may adopt, with the store's message under `pointer`.
