@@ -66,6 +66,37 @@ import Testing
         #expect(try badCall.json()["pointer"] == "/calls/0/call")
     }
 
+    /// Reservations given in the body are in place before the calls, and
+    /// each object of the body is closed and checked member by member.
+    @Test func givenReservationsAndBodyErrors() throws {
+        let s = try TestServer()
+        let j = try s.request("POST", "/v1/guest/memtype", json: #"""
+            {"reservations": [{"start": "0xfd000000", "end": "0xfe000000", "type": "WB"}], "calls": []}
+            """#).json()
+        #expect(j["reservations"]?.arrayValue?.count == 1)
+        #expect(j["reservations", 0, "start"] == "0xfd000000")
+        #expect(j["reservations", 0, "type"] == "WB")
+        let cases: [(body: String, pointer: String, message: String)] = [
+            (#"{}"#, "/calls", "required field is missing"),
+            (#"{"calls": [], "bogus": 1}"#, "/bogus", "unknown field; expected one of: pat_enabled, ram, mtrr, maxphyaddr, reservations, pat_memtype_list, calls, kvm"),
+            (#"{"reservations": [{"start": 0, "end": 4096}], "calls": []}"#, "/reservations/0/type", "required field is missing"),
+            (#"{"reservations": [{"start": 0, "end": 4096, "type": "WB", "x": 1}], "calls": []}"#, "/reservations/0/x", "unknown field; expected one of: start, end, type"),
+            (#"{"reservations": [{"start": 4096, "end": 4096, "type": "WB"}], "calls": []}"#, "/reservations/0/end", "must be above start (end is exclusive)"),
+            (#"{"ram": [{"start": 4096, "end": 4096}], "calls": []}"#, "/ram/0/end", "must be above start (end is exclusive)"),
+            (#"{"ram": [{"start": 0, "end": 4096, "type": "WB"}], "calls": []}"#, "/ram/0/type", "unknown field; expected one of: start, end"),
+            (#"{"calls": [{"call": "ioremap", "start": 0, "end": 4096, "size": 4096}]}"#, "/calls/0/size", "give either end or size, not both"),
+            (#"{"calls": [{"call": "ioremap", "start": 0}]}"#, "/calls/0/size", "give end (exclusive) or size"),
+            (#"{"calls": [{"call": "ioremap", "end": 4096}]}"#, "/calls/0/start", "required field is missing"),
+            (#"{"calls": [{"call": "ioremap", "start": 8192, "end": 4096}]}"#, "/calls/0/end", "must be above start"),
+        ]
+        for c in cases {
+            let r = try s.request("POST", "/v1/guest/memtype", json: c.body)
+            #expect(r.status == 422, "\(c.body)")
+            #expect(try r.json()["pointer"] == .string(c.pointer), "\(c.body)")
+            #expect(try r.json()["detail"] == .string(c.pointer + ": " + c.message), "\(c.body)")
+        }
+    }
+
     /// A call must end at or below 2^MAXPHYADDR: a range near 2^64 overflowed
     /// the reservation arithmetic and took the whole server down.
     @Test func callsEndAtOrBelowMaxPhysAddr() throws {
