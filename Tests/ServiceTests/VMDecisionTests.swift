@@ -128,6 +128,17 @@ import VMStore
             #expect(bad.status == 422, "\(query)")
             #expect(try bad.json()["pointer"]?.stringValue == pointer, "\(query)")
         }
+
+        // kernel=/model= are read by the decision request's rule: the same
+        // messages as a quirk evaluation's body gives, at the query's pointers.
+        for (query, body) in [("kernel=6.16&model=E", #"{"kernel": "6.16", "model": "E"}"#),
+                              ("kernel=six", #"{"kernel": "six"}"#), ("model=F", #"{"model": "F"}"#)] {
+            let fromQuery = try s.request("GET", "/v1/vms/honor/kvm-quirks?" + query, token: nil).json()
+            let fromBody = try s.request("POST", "/v1/quirks/evaluate", json: body).json()
+            let message = { (j: JSONValue) in j["detail"]?.stringValue?.split(separator: ":", maxSplits: 1).last }
+            #expect(message(fromQuery) != nil && message(fromQuery) == message(fromBody), "\(query)")
+            #expect(fromQuery["pointer"]?.stringValue == "/query" + (fromBody["pointer"]?.stringValue ?? "-"), "\(query)")
+        }
     }
 
     /// A store opened with another current baseline leaves existing VMs (and their decisions) alone.
