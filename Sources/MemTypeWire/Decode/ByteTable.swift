@@ -126,9 +126,10 @@ struct KeyTable: @unchecked Sendable {
 /// know which position means which key.
 package struct WireKeyTable<K: WireKey>: @unchecked Sendable {
     /// For the byte scanner, whose keys must fit `KeyTable`'s 16 bytes with
-    /// the quote; nil for an object with a longer key, which only the tree
+    /// the quote; empty for an object with a longer key, which only the tree
     /// decoders read (the service's `pat_memtype_list`).
-    private let table: KeyTable?
+    private let table: KeyTable
+    private let scannable: Bool
     private let names: ByteTable
     private let values: UnsafePointer<K>
 
@@ -136,7 +137,8 @@ package struct WireKeyTable<K: WireKey>: @unchecked Sendable {
         let all = K.allCases
         precondition(all.count <= 64, "WireKeyTable: a set of seen keys is a 64-bit mask")
         let quoted = all.map { Array($0.rawValue.utf8) + [UInt8(ascii: "\"")] }
-        table = quoted.allSatisfy { $0.count <= 16 } ? KeyTable(quoted) : nil
+        scannable = quoted.allSatisfy { $0.count <= 16 }
+        table = KeyTable(scannable ? quoted : [])
         names = ByteTable(all.map(\.rawValue))
         let values = UnsafeMutablePointer<K>.allocate(capacity: all.count)
         values.initialize(from: all, count: all.count)
@@ -162,7 +164,10 @@ package struct WireKeyTable<K: WireKey>: @unchecked Sendable {
     /// `allCases` (for sets of seen keys) and its length with the quote.
     @inline(__always)
     func match(_ p: UnsafePointer<UInt8>, available: Int) -> (key: K, index: Int, length: Int)? {
-        guard let table else { preconditionFailure("WireKeyTable<\(K.self)>: a key is too long for the byte scanner") }
+        // Checked in debug builds only, to keep the scanner's per-key cost:
+        // in a release build an unscannable table matches nothing, and the
+        // scanner hands the body to the tree decoder.
+        assert(scannable, "WireKeyTable<\(K.self)>: a key is too long for the byte scanner")
         guard let found = table.match(p, available: available) else { return nil }
         return (values[found.index], found.index, found.length)
     }
