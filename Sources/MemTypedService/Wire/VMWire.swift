@@ -254,12 +254,14 @@ enum VMWire {
     // MARK: - Encoding
 
     /// The VM representation: every stored field, each quirk's choice by name.
+    /// Keys come from the decoders' enums (`VMSpecKey`, `ReadOnlyKey`), so
+    /// what a PUT reads and what a GET writes cannot drift apart.
     static func write(_ r: VMRecord, to w: inout JSONWriter) {
         w.beginObject()
-        w.member("id", r.id)
-        w.member("baseline", r.baseline)
-        w.member("disabled_quirks", hex: r.disabledQuirks.rawValue)
-        w.key("quirks")
+        w.key(VMSpecKey.id); w.string(r.id)
+        w.key(VMSpecKey.baseline); w.string(r.baseline)
+        w.key(ReadOnlyKey.disabledQuirks); w.hex(r.disabledQuirks.rawValue)
+        w.key(VMSpecKey.quirks)
         w.beginObject()
         for q in Quirk.allCases {
             w.key(q.name)
@@ -268,29 +270,34 @@ enum VMWire {
         w.endObject()
         switch r.host {
         case .inline(let spec):
-            w.key("host")
+            w.key(VMSpecKey.host)
             w.beginObject()
             writeMembers(spec, to: &w)
             w.endObject()
-            w.member("host_profile", JSONValue.null)
+            w.key(VMSpecKey.hostProfile); w.null()
         case .profile(let name):
-            w.member("host", JSONValue.null)
-            w.member("host_profile", name)
+            w.key(VMSpecKey.host); w.null()
+            w.key(VMSpecKey.hostProfile); w.string(name)
         }
-        w.member("type", r.type.rawValue)
-        w.member("noncoherent_dma", r.noncoherentDMA)
-        w.key("display_devices")
+        w.key(VMSpecKey.type); w.string(r.type.rawValue)
+        w.key(VMSpecKey.noncoherentDMA); w.bool(r.noncoherentDMA)
+        w.key(VMSpecKey.displayDevices)
         w.beginArray()
         for d in r.displayDevices { w.string(d) }
         w.endArray()
-        w.key("guest_kernel")
+        w.key(VMSpecKey.guestKernel)
         if let g = r.guestKernel { w.string(g) } else { w.null() }
-        w.key("labels")
+        w.key(VMSpecKey.labels)
         writeLabels(r.labels, to: &w)
-        w.member("revision", r.revision)
-        w.member("created_at", r.createdAt.rfc3339)
-        w.member("updated_at", r.updatedAt.rfc3339)
+        writeStamps(revision: r.revision, createdAt: r.createdAt, updatedAt: r.updatedAt, to: &w)
         w.endObject()
+    }
+
+    /// The members the store sets on a VM or host profile.
+    private static func writeStamps(revision: Int, createdAt: Timestamp, updatedAt: Timestamp, to w: inout JSONWriter) {
+        w.key(ReadOnlyKey.revision); w.int(revision)
+        w.key(ReadOnlyKey.createdAt); w.string(createdAt.rfc3339)
+        w.key(ReadOnlyKey.updatedAt); w.string(updatedAt.rfc3339)
     }
 
     static func writeLabels(_ labels: [String: String], to w: inout JSONWriter) {
@@ -321,33 +328,31 @@ enum VMWire {
 
     /// A host spec's members (into an open object), with null for what is unset.
     static func writeMembers(_ h: HostSpec, to w: inout JSONWriter) {
-        w.member("vendor", h.vendor.rawValue)
-        w.member("self_snoop", h.selfSnoop)
-        w.member("tdp", h.tdp)
-        w.key("cpu")
+        w.key(HostKey.vendor); w.string(h.vendor.rawValue)
+        w.key(HostKey.selfSnoop); w.bool(h.selfSnoop)
+        w.key(HostKey.tdp); w.bool(h.tdp)
+        w.key(HostKey.cpu)
         if let cpu = h.cpu {
             w.beginObject()
-            w.member("family", cpu.family)
-            w.member("model", cpu.model)
-            w.key("stepping")
+            w.key(CPUKey.family); w.int(cpu.family)
+            w.key(CPUKey.model); w.int(cpu.model)
+            w.key(CPUKey.stepping)
             if let s = cpu.stepping { w.int(s) } else { w.null() }
             w.endObject()
         } else {
             w.null()
         }
-        w.key("kernel")
+        w.key(HostSpecKey.kernel)
         if let k = h.kernel { w.string(k) } else { w.null() }
-        w.key("kvm_model")
+        w.key(HostSpecKey.kvmModel)
         if let m = h.kvmModel { w.string(m.rawValue) } else { w.null() }
     }
 
     static func write(_ p: HostProfileRecord, to w: inout JSONWriter) {
         w.beginObject()
-        w.member("name", p.name)
+        w.key(HostProfileKey.name); w.string(p.name)
         writeMembers(p.spec, to: &w)
-        w.member("revision", p.revision)
-        w.member("created_at", p.createdAt.rfc3339)
-        w.member("updated_at", p.updatedAt.rfc3339)
+        writeStamps(revision: p.revision, createdAt: p.createdAt, updatedAt: p.updatedAt, to: &w)
         w.endObject()
     }
 
@@ -401,5 +406,13 @@ enum VMWire {
         w.beginArray()
         for q in mask.quirks { w.string(q.name) }
         w.endArray()
+    }
+}
+
+extension JSONWriter {
+    /// A member's key named by the enum its decoder switches over: the
+    /// encoder spells no key of its own.
+    fileprivate mutating func key<Key: RawRepresentable<String>>(_ key: Key) {
+        self.key(key.rawValue)
     }
 }
