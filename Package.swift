@@ -8,7 +8,8 @@ import PackageDescription
 ///   memtyped ──────┴─> MemTypedService ─> MemTypeWire ─> MemTypeEngine (pure)
 ///                           │                 └────────> JSON (pure)
 ///                           ├─> HTTPServer ─> CMicroHTTPDShim ─> CMicroHTTPD (libmicrohttpd)
-///                           └─> VMStore ─> CSQLite (libsqlite3), MemTypeEngine, JSON
+///                           └─> VMStore ─┬─> CSQLite (libsqlite3), MemTypeEngine, JSON
+///                                        └─> CLibPQ (libpq, PostgreSQL)
 let package = Package(
     name: "memtyped",
     platforms: [.macOS(.v14)],
@@ -57,7 +58,13 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "VMStore", dependencies: ["CSQLite", "MemTypeEngine", "JSON", "Locking", "Clock"]),
+        // libpq, bridged from C: the fleet backend (Sources/VMStore/Postgres).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(name: "VMStore", dependencies: ["CSQLite", "CLibPQ", "MemTypeEngine", "JSON", "Locking", "Clock"]),
 
         // Routes, metrics and the service configuration.
         .target(

@@ -1,7 +1,8 @@
 /// Why a store operation failed. The routes layer maps these to HTTP:
 /// `revisionMismatch` -> 412, `alreadyExists` and `conflict` -> 409,
 /// `invalid` -> 422, `notFound` -> 404, `busy` -> 503 with Retry-After,
-/// `full` -> 507, `corrupt` -> 503 (and not ready), `backend` -> 500.
+/// `full` -> 507, `corrupt` -> 503 (and not ready), `backend` -> 500,
+/// `unavailable` -> 503 with Retry-After.
 ///
 /// Every failing call leaves the store exactly as it was: a write and its
 /// history row commit together or not at all.
@@ -31,12 +32,18 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case corrupt(String)
     /// SQLite (or another backend) failed otherwise: an I/O error, a row this build cannot read.
     case backend(String)
+    /// The store cannot be reached now but may be soon: a database server
+    /// down, restarting, unreachable or too slow (a bounded wait ran out), or
+    /// every connection busy past the acquire wait. The call did nothing, or
+    /// (a write whose COMMIT's answer was lost) its outcome is unknown; a
+    /// retry after `retryAfterSeconds` is the remedy.
+    case unavailable(String, retryAfterSeconds: Int)
 
     /// The failure is the store's, not the request's (busy, full, corrupt,
-    /// backend): a batch stops trying further records after one.
+    /// backend, unavailable): a batch stops trying further records after one.
     public var isStoreFault: Bool {
         switch self {
-        case .busy, .full, .corrupt, .backend: true
+        case .busy, .full, .corrupt, .backend, .unavailable: true
         case .notFound, .alreadyExists, .revisionMismatch, .conflict, .invalid: false
         }
     }
@@ -52,6 +59,7 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .full(let message): "store full: \(message)"
         case .corrupt(let message): "store corrupt: \(message)"
         case .backend(let message): "store backend error: \(message)"
+        case .unavailable(let message, _): "store unavailable: \(message)"
         }
     }
 }

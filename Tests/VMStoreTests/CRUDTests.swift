@@ -3,8 +3,8 @@ import MemTypeEngine
 @_spi(Testing) import VMStore
 
 @Suite struct CRUDTests {
-    @Test func createWritesTheCurrentBaselineMaskExplicitly() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func createWritesTheCurrentBaselineMaskExplicitly(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir, clock: StepClock())
         let r = try store.createVM("vm-1", spec(labels: ["env": "prod"]), actor: "alice")
         #expect(r.id == "vm-1")
@@ -24,8 +24,8 @@ import MemTypeEngine
         #expect(try store.getVM("vm-2") == nil)
     }
 
-    @Test func explicitChoicesOverrideTheBaselineButTheBaselineIsNamed() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func explicitChoicesOverrideTheBaselineButTheBaselineIsNamed(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let a = try store.createVM("a", spec(quirks: [.ignoreGuestPAT: .disable]), actor: "t")
         #expect(a.baseline == Baseline.legacyIgnoreGuestPAT.name)
@@ -40,8 +40,8 @@ import MemTypeEngine
         #expect(try store.getVM("c")?.disabledQuirks == .cdNwCleared)
     }
 
-    @Test func createTwiceFailsAndChangesNothing() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func createTwiceFailsAndChangesNothing(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let first = try store.createVM("vm", spec(labels: ["a": "1"]), actor: "t")
         #expect(storeError { try store.createVM("vm", spec(labels: ["a": "2"]), actor: "u") } == .alreadyExists)
@@ -49,8 +49,8 @@ import MemTypeEngine
         #expect(try store.history("vm").entries.count == 1)
     }
 
-    @Test func allFieldsRoundTrip() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func allFieldsRoundTrip(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let host = HostSpec(vendor: .amd, selfSnoop: false, tdp: false,
                             cpu: CPUModel(family: 25, model: 1, stepping: nil), kernel: nil, kvmModel: .e)
@@ -73,8 +73,8 @@ import MemTypeEngine
         #expect(none.displayDevices.isEmpty && none.labels.isEmpty)
     }
 
-    @Test func replaceKeepsUnnamedQuirksAndBaseline() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func replaceKeepsUnnamedQuirksAndBaseline(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir, clock: StepClock())
         let created = try store.createVM("vm", spec(quirks: [.ignoreGuestPAT: .disable]), actor: "alice")
         // A PUT that names no baseline and no quirks must not reset the explicit choice.
@@ -102,8 +102,8 @@ import MemTypeEngine
         #expect(moved.revision == 3)
     }
 
-    @Test func replaceCreatesWhenAbsent() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func replaceCreatesWhenAbsent(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let (r, created) = try store.replaceVM("new", with: spec(), expectedRevision: nil, actor: "t")
         #expect(created)
@@ -118,8 +118,8 @@ import MemTypeEngine
         #expect(try store.getVM("absent") == nil)
     }
 
-    @Test func updateVMPatchesAndMovesBaselines() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func updateVMPatchesAndMovesBaselines(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir, clock: StepClock())
         _ = try store.createVM("vm", spec(labels: ["env": "dev"]), actor: "alice")
         let patched = try store.updateVM("vm", expectedRevision: 1, actor: "bob") { r throws(StoreError) in
@@ -155,8 +155,8 @@ import MemTypeEngine
         #expect(entries[0].at > entries[1].at)
     }
 
-    @Test func rejectedUpdatesLeaveTheStoreAsItWas() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func rejectedUpdatesLeaveTheStoreAsItWas(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let before = try store.createVM("vm", spec(labels: ["env": "dev"]), actor: "t")
 
@@ -199,8 +199,8 @@ import MemTypeEngine
         #expect(try store.history("vm").entries.count == 1)
     }
 
-    @Test func aFailureBeforeCommitRollsBackTheRowAndItsHistory() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func aFailureBeforeCommitRollsBackTheRowAndItsHistory(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let fail = FailSwitch()
         let store = try openStore(dir, beforeCommit: { () throws(StoreError) in
             if fail.on { throw .backend("injected") }
@@ -228,8 +228,8 @@ import MemTypeEngine
         #expect(try store.integrityCheck() == "ok")
     }
 
-    @Test func deleteKeepsHistoryAndRevisionsNeverRepeat() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func deleteKeepsHistoryAndRevisionsNeverRepeat(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.createVM("vm", spec(labels: ["env": "prod"]), actor: "alice")
         _ = try store.updateVM("vm", expectedRevision: 1, actor: "alice") { r throws(StoreError) in r.guestKernel = "6.13" }
@@ -258,8 +258,8 @@ import MemTypeEngine
         #expect(try store.history("vm").entries.map(\.revision) == [4, 3, 2, 1])
     }
 
-    @Test func historyPaginatesNewestFirst() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func historyPaginatesNewestFirst(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.createVM("vm", spec(), actor: "a0")
         for i in 1...6 {

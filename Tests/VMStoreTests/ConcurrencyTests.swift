@@ -4,8 +4,8 @@ import MemTypeEngine
 @_spi(Testing) import VMStore
 
 @Suite struct ConcurrencyTests {
-    @Test func racingWritersWithTheSameRevisionExactlyOneWins() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func racingWritersWithTheSameRevisionExactlyOneWins(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.createVM("vm", spec(), actor: "t")
         for round in 1...5 {
@@ -31,8 +31,8 @@ import MemTypeEngine
     /// Two store instances on one file: each has its own write connection and
     /// mutex, so only SQLite's write lock (BEGIN IMMEDIATE) and the in-transaction
     /// revision check keep this correct.
-    @Test func racingStoresOnTheSameFileExactlyOneWins() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func racingStoresOnTheSameFileExactlyOneWins(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let a = try openStore(dir)
         let b = try openStore(dir)
         _ = try a.createVM("vm", spec(), actor: "t")
@@ -64,8 +64,8 @@ import MemTypeEngine
 
     /// Readers on other threads always see a whole record: labels, revision and
     /// guest kernel written by one update appear together.
-    @Test func readersSeeConsistentRecordsWhileAWriterRuns() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func readersSeeConsistentRecordsWhileAWriterRuns(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.createVM("vm", spec(labels: ["gen": "1"]), actor: "t")
         let done = FailSwitch()

@@ -7,13 +7,13 @@ import MemTypeEngine
 /// what `getVM` plus `resolveHost(of:)` say, from one snapshot.
 @Suite struct DecisionInputsTests {
     /// The slow, obviously right answer: two reads through the record.
-    func viaRecord(_ store: SQLiteVMStore, _ id: String) throws -> VMDecisionInputs? {
+    func viaRecord(_ store: any VMStore, _ id: String) throws -> VMDecisionInputs? {
         guard let r = try store.getVM(id) else { return nil }
         return VMDecisionInputs(r, host: try store.resolveHost(of: r))
     }
 
-    @Test func matchesTheRecordForInlineAndProfileHosts() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func matchesTheRecordForInlineAndProfileHosts(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let amd = HostSpec(vendor: .amd, selfSnoop: false, tdp: true, kernel: "6.10")
         _ = try store.putHost("rack1", amd, expectedRevision: nil, actor: "ops")
@@ -42,8 +42,8 @@ import MemTypeEngine
     /// Nothing is cached across writes: a change made through another store
     /// instance on the same file (another connection, as another process
     /// would be) is what the next read returns.
-    @Test func seesWritesOfAnotherStoreOnTheSameFile() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func seesWritesOfAnotherStoreOnTheSameFile(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let reader = try openStore(dir)
         let writer = try openStore(dir)
         _ = try writer.putHost("rack1", spr, expectedRevision: nil, actor: "ops")
@@ -135,8 +135,8 @@ import MemTypeEngine
 
     /// Readers racing a writer never see a revision go backwards, and once
     /// the writer is done every reader sees its last write.
-    @Test func readersRacingAWriterStayCurrent() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func readersRacingAWriterStayCurrent(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.createVM("vm", spec(), actor: "t")
         let writes = 200

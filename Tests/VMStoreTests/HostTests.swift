@@ -3,8 +3,8 @@ import MemTypeEngine
 @_spi(Testing) import VMStore
 
 @Suite struct HostTests {
-    @Test func putGetListDelete() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func putGetListDelete(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         let (h, created) = try store.putHost("rack1", spr, expectedRevision: 0, actor: "ops")
         #expect(created && h.revision == 1 && h.spec == spr)
@@ -38,8 +38,8 @@ import MemTypeEngine
         #expect(storeError { try store.putHost("h", HostSpec(kernel: "linux"), expectedRevision: nil, actor: "ops") }?.invalidField == "/kernel")
     }
 
-    @Test func aReferencedProfileCannotBeDeleted() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func aReferencedProfileCannotBeDeleted(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.putHost("rack1", spr, expectedRevision: nil, actor: "ops")
         _ = try store.createVM("vm-a", spec(host: .profile("rack1")), actor: "t")

@@ -7,7 +7,7 @@ import MemTypeEngine
     /// every 4th with IGNORE_GUEST_PAT explicitly disabled; env label
     /// prod/dev alternating; tier=gold on multiples of 5; multiples of 7
     /// on host profile "rack1".
-    private func populated(_ dir: TempDir) throws -> SQLiteVMStore {
+    private func populated(_ dir: StoreSite) throws -> any VMStore {
         let store = try openStore(dir)
         _ = try store.putHost("rack1", spr, expectedRevision: nil, actor: "t")
         for i in 0..<120 {
@@ -25,7 +25,7 @@ import MemTypeEngine
     private func id(_ i: Int) -> String { "vm-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
 
     /// Walks every page; fails on duplicates or disorder.
-    private func all(_ store: SQLiteVMStore, _ query: VMQuery) throws -> [String] {
+    private func all(_ store: any VMStore, _ query: VMQuery) throws -> [String] {
         var q = query
         var ids: [String] = []
         while true {
@@ -41,8 +41,8 @@ import MemTypeEngine
         return ids
     }
 
-    @Test func everyFilterAcrossPages() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func everyFilterAcrossPages(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try populated(dir)
         let everything = (0..<120).map(id)
         #expect(try all(store, VMQuery(limit: 7)) == everything)
@@ -78,8 +78,8 @@ import MemTypeEngine
                 == (0..<120).filter { $0 % 3 == 0 && $0 % 2 == 0 && $0 % 7 == 0 }.map(id))
     }
 
-    @Test func paginationIsStableUnderInsertsAndDeletes() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func paginationIsStableUnderInsertsAndDeletes(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try populated(dir)
         var q = VMQuery(labels: ["env": "prod"], limit: 10)
         var seen: [String] = []
@@ -106,8 +106,8 @@ import MemTypeEngine
         #expect(!seen.contains { $0.hasPrefix("vm-000-") })
     }
 
-    @Test func badQueriesAreInvalid() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func badQueriesAreInvalid(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try populated(dir)
         #expect(storeError { try store.listVMs(VMQuery(limit: 0)) }?.invalidField == "/limit")
         #expect(storeError { try store.listVMs(VMQuery(limit: 1001)) }?.invalidField == "/limit")

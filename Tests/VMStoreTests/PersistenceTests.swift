@@ -3,8 +3,8 @@ import MemTypeEngine
 @_spi(Testing) import VMStore
 
 @Suite struct PersistenceTests {
-    @Test func everythingSurvivesAReopen() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func everythingSurvivesAReopen(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         var vm: VMRecord
         var history: HistoryPage
         do {
@@ -30,8 +30,8 @@ import MemTypeEngine
         #expect(try store.integrityCheck() == "ok")
     }
 
-    @Test func migrationsAreIdempotent() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func migrationsAreIdempotent(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         for i in 0..<3 {
             let store = try openStore(dir)
             #expect(try store.schemaVersion() == 1)
@@ -44,24 +44,29 @@ import MemTypeEngine
         #expect(try a.schemaVersion() == 1 && b.schemaVersion() == 1)
     }
 
-    @Test func aNewerSchemaIsRefused() throws {
-        let dir = TempDir()
+    /// An older binary meeting a newer schema refuses to start, naming both versions.
+    @Test(arguments: Backend.enabled) func aNewerSchemaIsRefused(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         do {
             let store = try openStore(dir)
-            try store.unsafeExecute("PRAGMA user_version=99")
+            switch backend {
+            case .sqlite: try store.unsafeExecute("PRAGMA user_version=99")
+            case .postgres: try store.unsafeExecute("INSERT INTO memtyped_schema (version) VALUES (99)")
+            }
         }
-        let error = storeError { try openStore(dir) as SQLiteVMStore? }
+        let error = storeError { try openStore(dir) as (any TestableStore)? }
         guard case .backend(let message)? = error else {
             Issue.record("expected a backend error, got \(String(describing: error))")
             return
         }
         #expect(message.contains("newer"))
+        #expect(message.contains("99") && message.contains("\(1)"), "\(message)")
     }
 
     /// The point of the store: a VM keeps the mask it was created with when the
     /// default moves on.
-    @Test func recordsKeepTheirMaskWhenTheCurrentBaselineChanges() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func recordsKeepTheirMaskWhenTheCurrentBaselineChanges(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         do {
             let store = try openStore(dir, current: .legacyIgnoreGuestPAT)
             let old = try store.createVM("old", spec(), actor: "t")
@@ -83,8 +88,8 @@ import MemTypeEngine
 
     /// A deprecated (or since removed) baseline: existing VMs load and can be
     /// edited; no new VM or move may adopt it.
-    @Test func deprecatedAndRemovedBaselines() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func deprecatedAndRemovedBaselines(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let vintage = Baseline(name: "vintage-2020", description: "test", disabledQuirks: .cdNwCleared)
         do {
             let store = try openStore(dir, catalogue: Baseline.catalogue + [vintage])
@@ -101,7 +106,7 @@ import MemTypeEngine
             #expect(storeError {
                 try store.updateVM("x", expectedRevision: nil, actor: "t") { r throws(StoreError) in r.move(to: deprecated) }
             }?.invalidField == "/baseline")
-            #expect(storeError { try openStore(dir, current: deprecated, catalogue: Baseline.catalogue + [deprecated]) as SQLiteVMStore? }?
+            #expect(storeError { try openStore(dir, current: deprecated, catalogue: Baseline.catalogue + [deprecated]) as (any TestableStore)? }?
                         .invalidField == "/baseline")
         }
         let store = try openStore(dir)  // removed from the catalogue entirely

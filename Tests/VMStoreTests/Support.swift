@@ -96,3 +96,97 @@ final class FailSwitch: @unchecked Sendable {
         set { lock.withLock { value = newValue } }
     }
 }
+
+// MARK: - Backends
+
+/// The store backends the contract tests run against. PostgreSQL joins when
+/// MEMTYPED_TEST_PG_URL names a database (scripts/pg-test-cluster.sh starts a
+/// throwaway one); without it `PostgresAvailabilityTests` reports the skip.
+enum Backend: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    static var enabled: [Backend] { PGTestDatabase.url == nil ? [.sqlite] : [.sqlite, .postgres] }
+}
+
+enum PGTestDatabase {
+    static var url: String? {
+        guard let v = ProcessInfo.processInfo.environment["MEMTYPED_TEST_PG_URL"], !v.isEmpty else { return nil }
+        return v
+    }
+
+    /// MEMTYPED_TEST_PG_REQUIRED=1 (CI): a missing URL fails instead of skipping.
+    static var required: Bool { ProcessInfo.processInfo.environment["MEMTYPED_TEST_PG_REQUIRED"] == "1" }
+
+    /// `url` with libpq's `options` setting the search path to `schema`.
+    static func url(schema: String) -> String {
+        let base = url!
+        return base + (base.contains("?") ? "&" : "?") + "options=-csearch_path%3D\(schema)"
+    }
+}
+
+/// Where one test's store lives, removed when released: a temporary
+/// directory (SQLite) or a fresh schema in the test database (PostgreSQL), so
+/// tests run in parallel without seeing each other. Opening two stores on one
+/// site is two instances on one database.
+final class StoreSite: @unchecked Sendable {
+    let backend: Backend
+    let dir = TempDir()
+    let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+
+    init(_ backend: Backend) throws {
+        self.backend = backend
+        if backend == .postgres {
+            try PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: "CREATE SCHEMA \(schema)")
+        }
+    }
+
+    deinit {
+        if backend == .postgres {
+            try? PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: "DROP SCHEMA \(schema) CASCADE")
+        }
+    }
+
+    var conninfo: String { PGTestDatabase.url(schema: schema) }
+}
+
+/// What the contract tests need beyond `VMStore`; both backends have it.
+protocol TestableStore: VMStore {
+    func schemaVersion() throws(StoreError) -> Int
+    func unsafeExecute(_ sql: String) throws(StoreError)
+    func integrityCheck() throws(StoreError) -> String
+}
+
+extension SQLiteVMStore: TestableStore {}
+extension PostgresVMStore: TestableStore {}
+
+func openStore(_ site: StoreSite, current: Baseline = .current, catalogue: [Baseline] = Baseline.catalogue,
+               clock: StepClock? = nil,
+               beforeCommit: (@Sendable () throws(StoreError) -> Void)? = nil) throws -> any TestableStore {
+    switch site.backend {
+    case .sqlite:
+        return try openStore(site.dir, current: current, catalogue: catalogue, clock: clock, beforeCommit: beforeCommit)
+    case .postgres:
+        var options = PostgresVMStore.Options(currentBaseline: current, catalogue: catalogue, connections: 4)
+        if let clock { options.clock = { clock.next() } }
+        options.beforeCommit = beforeCommit
+        return try PostgresVMStore(conninfo: site.conninfo, options: options)
+    }
+}
+
+/// Says so when the PostgreSQL runs of the contract tests are skipped, and
+/// checks the database answers when they are not.
+@Suite struct PostgresAvailabilityTests {
+    @Test(.disabled(if: PGTestDatabase.url == nil && !PGTestDatabase.required,
+                    "MEMTYPED_TEST_PG_URL is not set: the store contract tests ran on SQLite only (scripts/pg-test-cluster.sh starts a database)"))
+    func theTestDatabaseAnswers() throws {
+        guard PGTestDatabase.url != nil else {
+            Issue.record("MEMTYPED_TEST_PG_REQUIRED=1 but MEMTYPED_TEST_PG_URL is not set")
+            return
+        }
+        let site = try StoreSite(.postgres)
+        let store = try openStore(site)
+        #expect(try store.schemaVersion() == 1)
+    }
+}

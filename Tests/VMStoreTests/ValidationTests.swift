@@ -21,8 +21,8 @@ import MemTypeEngine
         #expect(try store.getVM(id)?.id == id)
     }
 
-    @Test func invalidFieldsNameTheirPointer() throws {
-        let dir = TempDir()
+    @Test(arguments: Backend.enabled) func invalidFieldsNameTheirPointer(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
         let store = try openStore(dir)
         func field(_ s: VMSpec, actor: String = "t") -> String? {
             storeError { try store.createVM("vm", s, actor: actor) }?.invalidField

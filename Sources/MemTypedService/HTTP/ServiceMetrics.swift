@@ -17,7 +17,7 @@ final class ServiceMetrics: Sendable {
     private let storeErrors: [Counter]
 
     /// Store failures by kind (`StoreError` beyond the request's own faults).
-    enum StoreErrorKind: String, CaseIterable { case busy, full, corrupt, other }
+    enum StoreErrorKind: String, CaseIterable { case busy, full, corrupt, unavailable, other }
 
     /// The method labels: arbitrary method names would make unbounded
     /// series, so anything unusual is counted as `other` (the last).
@@ -42,7 +42,7 @@ final class ServiceMetrics: Sendable {
             registry.makeCounter(
                 descriptor: MetricNameDescriptor(
                     namespace: "memtyped", subsystem: "store", metricName: "errors", unitName: "total",
-                    helpText: "Store calls that failed: busy (lock wait exceeded), full, corrupt, other."),
+                    helpText: "Store calls that failed: busy (lock wait exceeded), full, corrupt, unavailable (database unreachable or past its timeout), other."),
                 labels: [("kind", kind.rawValue)])
         }
         registry.makeGauge(

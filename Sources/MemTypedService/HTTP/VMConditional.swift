@@ -131,7 +131,7 @@ extension MemTypedService {
             }
             let pointer = pointers(field)
             return Problem(invalid: InvalidField(pointer: pointer, message: message))
-        case .busy(let message), .full(let message), .corrupt(let message):
+        case .busy(let message), .full(let message), .corrupt(let message), .unavailable(let message, _):
             let fault = StoreFault(error)!
             metrics.storeError(fault.kind)
             logger.log(level: fault.logLevel, "store \(fault.kind.rawValue) on \(LogText(subject)): \(LogText(message))")
@@ -298,6 +298,8 @@ struct QueryParameters {
 /// How a store fault is answered. Busy passes by itself: 503 and come back
 /// in a second. Full is the client's to know: 507, nothing written, reads
 /// work. Corrupt needs an operator: 503 for a while (and /readyz says so).
+/// Unavailable (PostgreSQL down, restarting or past --db-timeout) passes
+/// when the database answers again: 503 with the store's Retry-After.
 struct StoreFault {
     let kind: ServiceMetrics.StoreErrorKind
     let logLevel: Logger.Level
@@ -314,6 +316,9 @@ struct StoreFault {
         case .corrupt:
             self.init(.corrupt, .critical, 503, "store-corrupt", "Service Unavailable", retryAfter: 60,
                       "the VM-config store's database file is damaged; this server is not ready until it is restored (see /readyz)")
+        case .unavailable(_, let retryAfter):
+            self.init(.unavailable, .warning, 503, "store-unavailable", "Service Unavailable", retryAfter: retryAfter,
+                      "the VM-config store's database cannot be reached now or did not answer in time; retry after \(retryAfter) s")
         default:
             return nil
         }

@@ -1,0 +1,128 @@
+/// The PostgreSQL schema, as an ordered list of migrations, and how they are
+/// applied.
+///
+/// `memtyped_schema` holds one row per applied migration (version = its
+/// position, 1-based). At start every instance runs `migrate`: one
+/// transaction that first takes a transaction-scoped advisory lock, so when
+/// several instances start at once one migrates and the others wait, then
+/// find the work done. A failure rolls the whole transaction back (PostgreSQL
+/// DDL is transactional): the schema is either the old version or the new.
+/// A database already at a newer version than this build knows is refused,
+/// naming both versions: an older binary must not write a schema it does
+/// not understand. Never edit a released migration: append a new one.
+///
+/// The tables mirror SQLite's (`Schema`) column for column, in the same order,
+/// so the row decoders read both; differences are PostgreSQL types (BOOLEAN,
+/// BIGINT, identity), `COLLATE "C"` on keys (byte order, as SQLite sorts, so
+/// pagination cursors mean the same on both backends, whatever the
+/// database's default collation), and a unique (subject, id, revision) on
+/// history: no two commits can claim one revision of one record.
+enum PGSchema {
+    /// `pg_advisory_xact_lock` key: "memtyped" in ASCII.
+    static let migrationLock: Int64 = 0x6d65_6d74_7970_6564
+
+    static let migrations: [String] = [
+        // 1: VMs, labels, host profiles, history.
+        """
+        CREATE TABLE host_profiles (
+            name         TEXT COLLATE "C" PRIMARY KEY,
+            vendor       TEXT NOT NULL CHECK (vendor IN ('intel', 'amd')),
+            self_snoop   BOOLEAN NOT NULL,
+            tdp          BOOLEAN NOT NULL,
+            cpu_family   INTEGER,
+            cpu_model    INTEGER,
+            cpu_stepping INTEGER,
+            kernel       TEXT,
+            kvm_model    TEXT,
+            revision     INTEGER NOT NULL CHECK (revision >= 1),
+            created_at   BIGINT NOT NULL,
+            updated_at   BIGINT NOT NULL
+        );
+
+        CREATE TABLE vms (
+            id                TEXT COLLATE "C" PRIMARY KEY,
+            baseline          TEXT NOT NULL,
+            -- KVM_CAP_DISABLE_QUIRKS2 mask: bit set = disable, clear = keep enabled.
+            disabled_quirks   BIGINT NOT NULL,
+            -- Exactly one of host_profile and the inline host_* columns.
+            host_profile      TEXT COLLATE "C" REFERENCES host_profiles(name),
+            host_vendor       TEXT CHECK (host_vendor IN ('intel', 'amd')),
+            host_self_snoop   BOOLEAN,
+            host_tdp          BOOLEAN,
+            host_cpu_family   INTEGER,
+            host_cpu_model    INTEGER,
+            host_cpu_stepping INTEGER,
+            host_kernel       TEXT,
+            host_kvm_model    TEXT,
+            vm_type           TEXT NOT NULL CHECK (vm_type IN ('regular', 'tdx')),
+            noncoherent_dma   BOOLEAN NOT NULL,
+            -- Length-prefixed lists (PackedStrings): '3:VGA10:virtio-gpu'.
+            display_devices   TEXT NOT NULL,
+            guest_kernel      TEXT,
+            -- Labels as key,value pairs sorted by key, for the single-row read
+            -- path; vm_labels mirrors them for indexed filtering.
+            labels            TEXT NOT NULL,
+            revision          INTEGER NOT NULL CHECK (revision >= 1),
+            created_at        BIGINT NOT NULL,
+            updated_at        BIGINT NOT NULL,
+            CHECK ((host_profile IS NULL) <> (host_vendor IS NULL))
+        );
+        CREATE INDEX vms_baseline ON vms(baseline);
+        CREATE INDEX vms_host_profile ON vms(host_profile) WHERE host_profile IS NOT NULL;
+
+        CREATE TABLE vm_labels (
+            vm_id TEXT COLLATE "C" NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+            key   TEXT COLLATE "C" NOT NULL,
+            value TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (vm_id, key)
+        );
+        CREATE INDEX vm_labels_key_value ON vm_labels(key, value, vm_id);
+
+        CREATE TABLE history (
+            seq      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            subject  TEXT NOT NULL CHECK (subject IN ('vm', 'host')),
+            id       TEXT COLLATE "C" NOT NULL,
+            revision INTEGER NOT NULL,
+            action   TEXT NOT NULL,
+            actor    TEXT NOT NULL,
+            at       BIGINT NOT NULL,
+            -- (field, old, new) triples, PackedStrings with '-' for absent.
+            changes  TEXT NOT NULL,
+            UNIQUE (subject, id, revision)
+        );
+        CREATE INDEX history_subject ON history(subject, id, seq);
+        """,
+    ]
+
+    /// The version this build writes.
+    static var latestVersion: Int { migrations.count }
+
+    /// Brings the database to `latestVersion` (see the type's comment).
+    /// Returns the version found before migrating.
+    @discardableResult
+    static func migrate(_ c: PGConnection) throws(StoreError) -> Int {
+        try c.execute("BEGIN")
+        do throws(StoreError) {
+            try c.execute("""
+                SELECT pg_advisory_xact_lock(\(migrationLock));
+                CREATE TABLE IF NOT EXISTS memtyped_schema (
+                    version    INTEGER PRIMARY KEY,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                );
+                """)
+            let found = try c.query("SELECT coalesce(max(version), 0) FROM memtyped_schema").row(0).int(0)
+            guard found <= latestVersion else {
+                throw .backend("database schema version \(found) is newer than this build's \(latestVersion): run a memtyped at least as new as the one that migrated it")
+            }
+            for (index, sql) in migrations.enumerated() where index >= found {
+                try c.execute(sql)
+                _ = try c.query("INSERT INTO memtyped_schema (version) VALUES ($1)", [PGValue(index + 1)])
+            }
+            try c.execute("COMMIT")
+            return found
+        } catch {
+            if !c.isBroken { _ = try? c.execute("ROLLBACK") }
+            throw error
+        }
+    }
+}

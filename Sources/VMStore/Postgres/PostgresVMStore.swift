@@ -1,0 +1,582 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Clock
+import MemTypeEngine
+
+/// The fleet `VMStore`: PostgreSQL through libpq, shared by several memtyped
+/// instances. Same contract, answers, revisions, history and cursors as
+/// `SQLiteVMStore` (the contract tests run against both).
+///
+/// Concurrency and races (within one instance and across instances alike):
+/// - every write is one READ COMMITTED transaction that first locks the row
+///   it changes (`SELECT ... FOR UPDATE`), then checks the expected revision
+///   against the locked row, so of two writers with one expected revision
+///   the second waits for the first's COMMIT, sees its revision, and fails
+///   `.revisionMismatch`. The UPDATE carries the revision predicate too, and
+///   `history` has UNIQUE (subject, id, revision): two commits can never
+///   claim one revision, whatever path they take;
+/// - a create has no row to lock: two creators of one id collide on the
+///   primary key; the loser's transaction is retried (`PGSQLState.meansRetry`),
+///   sees the winner's row and answers as the contract says;
+/// - a VM naming a host profile takes a KEY SHARE lock on the profile row,
+///   which a profile delete's FOR UPDATE waits for, so a delete never misses
+///   a VM that commits a reference to it.
+///
+/// Reads are single statements in autocommit: each sees the latest commit of
+/// any instance (or psql) that finished before it started. `decisionInputs`
+/// always reads the database: there is no in-process memo on this backend,
+/// so nothing another instance commits can be hidden by one (see BENCHMARKS.md
+/// for what that costs; one round trip per lookup).
+///
+/// Bounded waits and recovery: `PGPool`. Prepared statements: `PGConnection`.
+public final class PostgresVMStore: VMStore {
+    public struct Options: Sendable {
+        /// The baseline VMs created without one get.
+        public var currentBaseline: Baseline
+        /// The baselines writes may adopt (create, move).
+        public var catalogue: [Baseline]
+        /// Connections in the pool (one per HTTP worker is enough: a call holds one).
+        public var connections: Int
+        /// How long a store call waits for the database in all (a free
+        /// connection, connecting, every round trip), in milliseconds; also
+        /// the server-side `statement_timeout`. Past it the call fails
+        /// `.unavailable` (HTTP 503, `Retry-After`).
+        public var timeoutMillis: Int
+        /// The wall clock; tests pin it.
+        public var clock: @Sendable () -> Timestamp
+        /// Test hook: runs inside every write transaction just before COMMIT.
+        @_spi(Testing) public var beforeCommit: (@Sendable () throws(StoreError) -> Void)?
+
+        public init(currentBaseline: Baseline = .current, catalogue: [Baseline] = Baseline.catalogue,
+                    connections: Int = 8, timeoutMillis: Int = 2000,
+                    clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+            self.currentBaseline = currentBaseline
+            self.catalogue = catalogue
+            self.connections = connections
+            self.timeoutMillis = timeoutMillis
+            self.clock = clock
+        }
+    }
+
+    public let currentBaseline: Baseline
+    private let options: Options
+    private let pool: PGPool
+    /// The schema version found before this store migrated (tests; logs).
+    public let schemaVersionAtOpen: Int
+
+    /// Connects to `conninfo` (a `postgresql://` URL or a libpq key=value
+    /// string; libpq's `PG*` variables and password file apply) and migrates
+    /// the database to this build's schema. Fails if the database is
+    /// unreachable or its schema is newer than this build's.
+    public init(conninfo: String, options: Options = Options()) throws(StoreError) {
+        _ = try Resolution.adoptableBaseline(options.currentBaseline.name, in: options.catalogue)
+        guard options.connections >= 1, options.timeoutMillis >= 1 else {
+            throw .backend("the PostgreSQL store needs at least one connection and a positive timeout")
+        }
+        self.options = options
+        currentBaseline = options.currentBaseline
+        var defaults = [("application_name", "memtyped")]
+        // libpq's own connect_timeout is whole seconds and at least 2; the pool's
+        // deadline bounds the connect anyway. PGCONNECT_TIMEOUT, if set, wins.
+        if getenv("PGCONNECT_TIMEOUT") == nil {
+            defaults.append(("connect_timeout", String(max(2, (options.timeoutMillis + 999) / 1000))))
+        }
+        pool = PGPool(PGPool.Settings(
+            conninfo: conninfo, defaults: defaults, size: options.connections, timeoutMillis: options.timeoutMillis,
+            sessionSetup: """
+                SET statement_timeout = \(options.timeoutMillis);
+                SET idle_in_transaction_session_timeout = \(max(10_000, 5 * options.timeoutMillis));
+                SET TIME ZONE 'UTC';
+                """))
+        schemaVersionAtOpen = try pool.withConnection { c throws(StoreError) in try PGSchema.migrate(c) }
+    }
+
+    /// Seconds a client is told to wait after a 503.
+    public var retryAfterSeconds: Int { pool.retryAfterSeconds }
+
+    /// The schema version in the database now.
+    public func schemaVersion() throws(StoreError) -> Int {
+        try pool.withConnection { c throws(StoreError) in
+            try c.query("SELECT coalesce(max(version), 0) FROM memtyped_schema").row(0).int(0)
+        }
+    }
+
+    /// The store's own invariants, checked in the database: every VM and
+    /// host profile is at the revision of its last history entry, and every
+    /// VM's labels column agrees with its vm_labels rows. "ok", or the
+    /// problems found (at most 100), one per line. (PostgreSQL checks its
+    /// pages itself; this checks what memtyped wrote.)
+    public func integrityCheck() throws(StoreError) -> String {
+        try read { c throws(StoreError) in
+            let result = try c.query("""
+                SELECT 'vm ' || v.id || ': revision ' || v.revision || ', last history revision ' || coalesce(h.revision::text, 'none')
+                FROM vms v LEFT JOIN LATERAL (
+                    SELECT revision FROM history WHERE subject = 'vm' AND id = v.id ORDER BY seq DESC LIMIT 1) h ON true
+                WHERE h.revision IS DISTINCT FROM v.revision
+                UNION ALL
+                SELECT 'host ' || p.name || ': revision ' || p.revision || ', last history revision ' || coalesce(h.revision::text, 'none')
+                FROM host_profiles p LEFT JOIN LATERAL (
+                    SELECT revision FROM history WHERE subject = 'host' AND id = p.name ORDER BY seq DESC LIMIT 1) h ON true
+                WHERE h.revision IS DISTINCT FROM p.revision
+                UNION ALL
+                SELECT 'vm ' || v.id || ': ' || (SELECT count(*) FROM vm_labels l WHERE l.vm_id = v.id) || ' vm_labels rows for labels ' || v.labels
+                FROM vms v
+                WHERE (SELECT count(*) FROM vm_labels l WHERE l.vm_id = v.id) <> (length(v.labels) - length(replace(v.labels, ':', ''))) / 2
+                LIMIT 100
+                """)
+            guard result.rowCount > 0 else { return "ok" }
+            return (0..<result.rowCount).map { result.row($0).text(0) }.joined(separator: "\n")
+        }
+    }
+
+    /// One round trip to the database (readiness).
+    public func ping() throws(StoreError) {
+        try pool.withConnection { c throws(StoreError) in _ = try c.query("SELECT 1") }
+    }
+
+    /// Test hook: runs SQL outside any transaction.
+    @_spi(Testing) public func unsafeExecute(_ sql: String) throws(StoreError) {
+        try pool.withConnection { c throws(StoreError) in _ = try c.execute(sql) }
+    }
+
+    /// Test hook: closes the idle connections.
+    @_spi(Testing) public func closeIdleConnections() { pool.closeIdle() }
+
+    // MARK: - Connections
+
+    private func read<T>(_ body: (PGConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try pool.withConnection(body)
+    }
+
+    /// Runs `body` in a transaction and commits; a failure rolls back. A
+    /// transaction that lost a race on a key (see the type's comment) runs again.
+    private func write<T>(_ body: (PGConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try pool.withConnection { c throws(StoreError) -> T in
+            var attempt = 0
+            while true {
+                attempt += 1
+                try c.execute("BEGIN")
+                do throws(StoreError) {
+                    let result = try body(c)
+                    try options.beforeCommit?()
+                    try c.execute("COMMIT")
+                    return result
+                } catch {
+                    let state = c.lastSQLState
+                    if !c.isBroken { _ = try? c.execute("ROLLBACK") }
+                    guard PGSQLState.meansRetry(state), attempt < 10, !c.isBroken else { throw error }
+                }
+            }
+        }
+    }
+
+    // MARK: - VMs
+
+    public func getVM(_ id: String) throws(StoreError) -> VMRecord? {
+        try Validation.identifier(id, field: "/id")
+        return try read { c throws(StoreError) in try Self.loadVM(c, id, lock: false) }
+    }
+
+    /// One statement, one round trip: the VM's decision columns and its
+    /// profile's host columns from one snapshot.
+    public func decisionInputs(_ id: String) throws(StoreError) -> VMDecisionInputs? {
+        try Validation.identifier(id, field: "/id")
+        return try read { c throws(StoreError) -> VMDecisionInputs? in
+            let result = try c.query(Self.selectDecisionInputs, [PGValue(id)])
+            guard result.rowCount > 0 else { return nil }
+            return try RowDecoding.decisionInputs(result.row(0), id: id) { row, column in baselineName(row, column) }
+        }
+    }
+
+    /// A baseline name, sharing the catalogue's string when it is one of them.
+    private func baselineName(_ row: PGRow, _ column: Int32) -> String {
+        row.withBytes(column) { bytes in
+            for b in options.catalogue where b.name.utf8.count == bytes.count && b.name.utf8.elementsEqual(bytes) {
+                return b.name
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
+        try Validation.actor(actor)
+        let now = options.clock()
+        let record = try Resolution.newRecord(
+            id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
+        return try write { c throws(StoreError) in
+            if try Self.loadVM(c, id, lock: true) != nil { throw .alreadyExists }
+            var r = record
+            try Self.insertVM(c, &r, actor: actor)
+            return r
+        }
+    }
+
+    public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
+        throws(StoreError) -> (record: VMRecord, created: Bool)
+    {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) -> (record: VMRecord, created: Bool) in
+            let existing = try Self.loadVM(c, id, lock: true)
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+            guard let existing else {
+                var record = try Resolution.newRecord(
+                    id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
+                try Self.insertVM(c, &record, actor: actor)
+                return (record, true)
+            }
+            var record = try Resolution.replacement(of: existing, spec: spec, catalogue: options.catalogue)
+            try Self.writeUpdate(c, from: existing, to: &record, action: .replace, actor: actor, now: now)
+            return (record, false)
+        }
+    }
+
+    public func updateVM(_ id: String, expectedRevision: Int?, actor: String,
+                         _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
+    {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) in
+            guard let existing = try Self.loadVM(c, id, lock: true) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            var record = existing
+            try change(&record)
+            record.revision = existing.revision
+            record.createdAt = existing.createdAt
+            record.updatedAt = existing.updatedAt
+            try Resolution.checkUpdate(from: existing, to: record, catalogue: options.catalogue)
+            let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
+            try Self.writeUpdate(c, from: existing, to: &record, action: action, actor: actor, now: now)
+            return record
+        }
+    }
+
+    @discardableResult
+    public func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) in
+            guard let existing = try Self.loadVM(c, id, lock: true) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            _ = try c.query("DELETE FROM vms WHERE id = $1", [PGValue(id)])
+            try Self.appendHistory(
+                c, .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
+                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+                changes: fieldChanges(from: existing.flattenedFields, to: nil))
+            return existing
+        }
+    }
+
+    public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
+        let plan = try VMListQuery(query, columns: Self.vmColumns(prefix: "v."), placeholder: { "$\($0)" })
+        let params = plan.binds.map { b -> PGValue in
+            switch b {
+            case .text(let t): PGValue(t)
+            case .int(let n): PGValue(n)
+            }
+        }
+        return try read { c throws(StoreError) in
+            let result = try c.query(plan.sql, params)
+            var items: [VMRecord] = []
+            items.reserveCapacity(min(plan.limit, result.rowCount))
+            for i in 0..<min(plan.limit, result.rowCount) { items.append(try RowDecoding.vm(result.row(i))) }
+            let more = result.rowCount > plan.limit
+            return VMPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.id) } : nil)
+        }
+    }
+
+    public func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
+        try Validation.identifier(id, field: "/id")
+        return try historyPage(.vm, id, limit: limit, cursor: cursor)
+    }
+
+    // MARK: - Host profiles
+
+    public func getHost(_ name: String) throws(StoreError) -> HostProfileRecord? {
+        try Validation.identifier(name, field: "/name")
+        return try read { c throws(StoreError) in try Self.loadHost(c, name, lock: "") }
+    }
+
+    public func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
+        throws(StoreError) -> (record: HostProfileRecord, created: Bool)
+    {
+        try Validation.identifier(name, field: "/name")
+        try Validation.hostSpec(spec, field: "")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
+            let existing = try Self.loadHost(c, name, lock: " FOR UPDATE")
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+            if let existing {
+                guard existing.spec != spec else { return (existing, false) }
+                var record = existing
+                record.spec = spec
+                record.revision = existing.revision + 1
+                record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
+                try Self.writeHost(c, record, insert: false, previousRevision: existing.revision)
+                try Self.appendHistory(
+                    c, .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
+                    changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
+                return (record, false)
+            }
+            let revision = (try Self.lastRevision(c, .host, name) ?? 0) + 1
+            let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
+            try Self.writeHost(c, record, insert: true, previousRevision: nil)
+            try Self.appendHistory(
+                c, .host, id: name, revision: revision, action: .create, actor: actor, at: now,
+                changes: fieldChanges(from: nil, to: spec.flattenedFields()))
+            return (record, true)
+        }
+    }
+
+    @discardableResult
+    public func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord {
+        try Validation.identifier(name, field: "/name")
+        try Validation.actor(actor)
+        let now = options.clock()
+        return try write { c throws(StoreError) in
+            guard let existing = try Self.loadHost(c, name, lock: " FOR UPDATE") else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            let refs = try c.query(
+                "SELECT count(*) OVER (), id FROM vms WHERE host_profile = $1 ORDER BY id LIMIT 5", [PGValue(name)])
+            if refs.rowCount > 0 {
+                let count = refs.row(0).int(0)
+                let sample = (0..<refs.rowCount).map { refs.row($0).text(1) }
+                throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
+            }
+            _ = try c.query("DELETE FROM host_profiles WHERE name = $1", [PGValue(name)])
+            try Self.appendHistory(
+                c, .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
+                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+                changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
+            return existing
+        }
+    }
+
+    public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
+        try Validation.limit(limit)
+        let after = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
+        return try read { c throws(StoreError) in
+            let result = try c.query(
+                "SELECT \(Self.hostColumns) FROM host_profiles WHERE name > $1 ORDER BY name LIMIT $2",
+                [PGValue(after ?? ""), PGValue(limit + 1)])
+            var items: [HostProfileRecord] = []
+            for i in 0..<min(limit, result.rowCount) { items.append(try RowDecoding.host(result.row(i))) }
+            let more = result.rowCount > limit
+            return HostPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.name) } : nil)
+        }
+    }
+
+    public func hostHistory(_ name: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
+        try Validation.identifier(name, field: "/name")
+        return try historyPage(.host, name, limit: limit, cursor: cursor)
+    }
+
+    // MARK: - History
+
+    private func historyPage(_ subject: HistorySubject, _ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
+        try Validation.limit(limit)
+        let before = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeSequence(c) } ?? Int64.max
+        let page = try read { c throws(StoreError) in
+            let result = try c.query(
+                """
+                SELECT seq, revision, action, actor, at, changes FROM history
+                WHERE subject = $1 AND id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4
+                """, [PGValue(subject.rawValue), PGValue(id), PGValue(before), PGValue(limit + 1)])
+            var entries: [HistoryEntry] = []
+            for i in 0..<min(limit, result.rowCount) {
+                entries.append(try RowDecoding.historyEntry(result.row(i), subject: subject, id: id))
+            }
+            let more = result.rowCount > limit
+            return HistoryPage(entries: entries, nextCursor: more ? entries.last.map { Cursor.encodeSequence($0.sequence) } : nil)
+        }
+        if cursor == nil && page.entries.isEmpty { throw .notFound }
+        return page
+    }
+
+    private static func appendHistory(_ c: PGConnection, _ subject: HistorySubject, id: String, revision: Int,
+                                      action: HistoryAction, actor: String, at: Timestamp,
+                                      changes: [FieldChange]) throws(StoreError) {
+        _ = try c.query(
+            "INSERT INTO history (subject, id, revision, action, actor, at, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [PGValue(subject.rawValue), PGValue(id), PGValue(revision), PGValue(action.rawValue), PGValue(actor),
+             PGValue(at.millisSinceEpoch), PGValue(RowDecoding.packChanges(changes))])
+    }
+
+    /// The revision of the last history entry for `id` (a deleted incarnation's tombstone included).
+    private static func lastRevision(_ c: PGConnection, _ subject: HistorySubject, _ id: String) throws(StoreError) -> Int? {
+        let result = try c.query(
+            "SELECT revision FROM history WHERE subject = $1 AND id = $2 ORDER BY seq DESC LIMIT 1",
+            [PGValue(subject.rawValue), PGValue(id)])
+        return result.rowCount > 0 ? result.row(0).int(0) : nil
+    }
+
+    // MARK: - VM rows
+
+    private static func vmColumns(prefix p: String) -> String {
+        """
+        \(p)id, \(p)baseline, \(p)disabled_quirks, \(p)host_profile, \(p)host_vendor, \(p)host_self_snoop, \
+        \(p)host_tdp, \(p)host_cpu_family, \(p)host_cpu_model, \(p)host_cpu_stepping, \(p)host_kernel, \
+        \(p)host_kvm_model, \(p)vm_type, \(p)noncoherent_dma, \(p)display_devices, \(p)guest_kernel, \(p)labels, \
+        \(p)revision, \(p)created_at, \(p)updated_at
+        """
+    }
+
+    private static let selectVM = "SELECT \(vmColumns(prefix: "")) FROM vms WHERE id = $1"
+    private static let insertVMSQL = """
+        INSERT INTO vms (\(vmColumns(prefix: "")))
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+        """
+    /// `$21`: the revision the transaction read; the row must still have it.
+    private static let updateVMSQL = """
+        UPDATE vms SET baseline = $2, disabled_quirks = $3, host_profile = $4, host_vendor = $5,
+            host_self_snoop = $6, host_tdp = $7, host_cpu_family = $8, host_cpu_model = $9,
+            host_cpu_stepping = $10, host_kernel = $11, host_kvm_model = $12, vm_type = $13,
+            noncoherent_dma = $14, display_devices = $15, guest_kernel = $16, labels = $17,
+            revision = $18, created_at = $19, updated_at = $20
+        WHERE id = $1 AND revision = $21
+        """
+
+    /// `lock`: inside a write, `FOR UPDATE` (see the type's comment).
+    static func loadVM(_ c: PGConnection, _ id: String, lock: Bool) throws(StoreError) -> VMRecord? {
+        let result = try c.query(lock ? selectVM + " FOR UPDATE" : selectVM, [PGValue(id)])
+        return result.rowCount > 0 ? try RowDecoding.vm(result.row(0)) : nil
+    }
+
+    /// The decision-inputs SELECT, column for column `SQLiteVMStore`'s
+    /// (`RowDecoding.decisionInputs` reads it).
+    private static let selectDecisionInputs = """
+        SELECT v.baseline, v.disabled_quirks, v.vm_type, v.noncoherent_dma, v.revision, v.host_profile,
+            v.host_vendor, v.host_self_snoop, v.host_tdp, v.host_cpu_family, v.host_cpu_model,
+            v.host_cpu_stepping, v.host_kernel, v.host_kvm_model,
+            h.vendor, h.self_snoop, h.tdp, h.cpu_family, h.cpu_model, h.cpu_stepping, h.kernel, h.kvm_model
+        FROM vms v LEFT JOIN host_profiles h ON h.name = v.host_profile
+        WHERE v.id = $1
+        """
+
+    private static func vmParams(_ r: VMRecord) -> [PGValue] {
+        var p = [PGValue](repeating: .null, count: 20)
+        p[0] = PGValue(r.id)
+        p[1] = PGValue(r.baseline)
+        p[2] = PGValue(Int64(bitPattern: r.disabledQuirks.rawValue))
+        switch r.host {
+        case .profile(let name):
+            p[3] = PGValue(name)
+        case .inline(let h):
+            p[4] = PGValue(h.vendor.rawValue)
+            p[5] = PGValue(h.selfSnoop)
+            p[6] = PGValue(h.tdp)
+            p[7] = PGValue(h.cpu?.family)
+            p[8] = PGValue(h.cpu?.model)
+            p[9] = PGValue(h.cpu?.stepping)
+            p[10] = PGValue(h.kernel)
+            p[11] = PGValue(h.kvmModel?.rawValue)
+        }
+        p[12] = PGValue(r.type.rawValue)
+        p[13] = PGValue(r.noncoherentDMA)
+        p[14] = PGValue(PackedStrings.encode(r.displayDevices))
+        p[15] = PGValue(r.guestKernel)
+        p[16] = PGValue(RowDecoding.packLabels(r.labels))
+        p[17] = PGValue(r.revision)
+        p[18] = PGValue(r.createdAt.millisSinceEpoch)
+        p[19] = PGValue(r.updatedAt.millisSinceEpoch)
+        return p
+    }
+
+    /// The profile must exist; its row is KEY SHARE locked until COMMIT, so
+    /// a concurrent delete of the profile waits and then sees this VM.
+    private static func checkHostReference(_ c: PGConnection, _ host: HostRef) throws(StoreError) {
+        guard let name = host.profileName else { return }
+        guard try loadHost(c, name, lock: " FOR KEY SHARE") != nil else {
+            throw .invalid(field: "/host_profile", message: "no host profile named '\(name)'")
+        }
+    }
+
+    private static func insertLabels(_ c: PGConnection, _ r: VMRecord) throws(StoreError) {
+        for (k, v) in r.labels {
+            _ = try c.query("INSERT INTO vm_labels (vm_id, key, value) VALUES ($1, $2, $3)",
+                            [PGValue(r.id), PGValue(k), PGValue(v)])
+        }
+    }
+
+    /// Inserts a new record; its revision continues after any deleted incarnation's.
+    private static func insertVM(_ c: PGConnection, _ record: inout VMRecord, actor: String) throws(StoreError) {
+        try checkHostReference(c, record.host)
+        record.revision = (try lastRevision(c, .vm, record.id) ?? 0) + 1
+        let r = record
+        _ = try c.query(insertVMSQL, vmParams(r))
+        try insertLabels(c, r)
+        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: .create, actor: actor, at: r.createdAt,
+                          changes: fieldChanges(from: nil, to: r.flattenedFields))
+    }
+
+    /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
+    private static func writeUpdate(_ c: PGConnection, from old: VMRecord, to record: inout VMRecord,
+                                    action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
+        guard record != old else { return }
+        if record.host != old.host { try checkHostReference(c, record.host) }
+        record.revision = old.revision + 1
+        record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
+        let r = record
+        let updated = try c.query(updateVMSQL, vmParams(r) + [PGValue(old.revision)])
+        // The row is locked FOR UPDATE, so this holds; if it ever did not, the
+        // write must not commit over a revision it did not read.
+        guard updated.affectedRows == 1 else { throw .backend("vms row '\(r.id)' changed under its row lock") }
+        if r.labels != old.labels {
+            _ = try c.query("DELETE FROM vm_labels WHERE vm_id = $1", [PGValue(r.id)])
+            try insertLabels(c, r)
+        }
+        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
+                          changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
+    }
+
+    // MARK: - Host rows
+
+    private static let hostColumns =
+        "name, vendor, self_snoop, tdp, cpu_family, cpu_model, cpu_stepping, kernel, kvm_model, revision, created_at, updated_at"
+
+    /// `lock`: "" for a plain read, or a locking clause (" FOR UPDATE").
+    private static func loadHost(_ c: PGConnection, _ name: String, lock: String) throws(StoreError) -> HostProfileRecord? {
+        let result = try c.query("SELECT \(hostColumns) FROM host_profiles WHERE name = $1" + lock, [PGValue(name)])
+        return result.rowCount > 0 ? try RowDecoding.host(result.row(0)) : nil
+    }
+
+    private static func writeHost(_ c: PGConnection, _ r: HostProfileRecord, insert: Bool,
+                                  previousRevision: Int?) throws(StoreError) {
+        var params: [PGValue] = [
+            PGValue(r.name), PGValue(r.spec.vendor.rawValue), PGValue(r.spec.selfSnoop), PGValue(r.spec.tdp),
+            PGValue(r.spec.cpu?.family), PGValue(r.spec.cpu?.model), PGValue(r.spec.cpu?.stepping),
+            PGValue(r.spec.kernel), PGValue(r.spec.kvmModel?.rawValue), PGValue(r.revision),
+            PGValue(r.createdAt.millisSinceEpoch), PGValue(r.updatedAt.millisSinceEpoch),
+        ]
+        if insert {
+            _ = try c.query(
+                "INSERT INTO host_profiles (\(hostColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                params)
+            return
+        }
+        params.append(PGValue(previousRevision))
+        let updated = try c.query(
+            """
+            UPDATE host_profiles SET vendor = $2, self_snoop = $3, tdp = $4, cpu_family = $5, cpu_model = $6,
+                cpu_stepping = $7, kernel = $8, kvm_model = $9, revision = $10, created_at = $11, updated_at = $12
+            WHERE name = $1 AND revision = $13
+            """, params)
+        guard updated.affectedRows == 1 else { throw .backend("host_profiles row '\(r.name)' changed under its row lock") }
+    }
+}
+
+extension PostgresVMStore {
+    /// Test hook: runs `sql` on a one-off connection to `conninfo` (creating
+    /// and dropping the per-test schemas).
+    @_spi(Testing) public static func administer(conninfo: String, sql: String, timeoutMillis: Int = 10_000) throws(StoreError) {
+        let c = try PGConnection(conninfo: conninfo, defaults: [("application_name", "memtyped-test")],
+                                 deadline: MonotonicClock.milliseconds() + Int64(timeoutMillis))
+        defer { c.close() }
+        try c.execute(sql)
+    }
+}
