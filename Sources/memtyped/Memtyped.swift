@@ -29,7 +29,7 @@ enum Entry {
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_DB_TIMEOUT, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
         version: memtypedVersion
     )
 
@@ -87,8 +87,16 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Largest batch for POST /v1/decisions/batch. [default: 1000]")
     var maxBatch: Int?
 
-    @Option(help: "SQLite file of the VM-config store, created on first start. [default: memtyped.sqlite]")
+    @Option(help: """
+        The VM-config store: a SQLite file (created on first start), or a postgresql:// (postgres://) URL \
+        for a store shared by several instances (libpq's URI: every libpq parameter and PG* variable applies; \
+        the password comes from the URL, PGPASSWORD, or ~/.pgpass / PGPASSFILE; logs show the URL without it). \
+        [default: memtyped.sqlite]
+        """)
     var db: String?
+
+    @Option(help: "PostgreSQL store: how long a request waits for the database in all (a free connection, connecting, each query; also statement_timeout), milliseconds; past it, 503 with Retry-After. [default: 2000]")
+    var dbTimeout: Int?
 
     @Option(help: "Current baseline: what VMs created without one get (see GET /v1/baselines). [default: \(Baseline.current.name)]")
     var baseline: String?
@@ -99,10 +107,10 @@ struct Memtyped: ParsableCommand {
     @Flag(help: "Reads need a bearer token too.")
     var readAuth = false
 
-    @Option(help: "Entries of the in-memory memo of per-VM decision inputs (exact: checked against SQLite's data_version on every read; a few hundred bytes each); 0 turns it off. [default: 131072]")
+    @Option(help: "SQLite store: entries of the in-memory memo of per-VM decision inputs (exact: checked against SQLite's data_version on every read; a few hundred bytes each); 0 turns it off (the PostgreSQL store has none: every lookup reads the database). [default: 131072]")
     var decisionMemo: Int?
 
-    @Option(help: "Longest a store call waits for the database lock, milliseconds; then 503 with Retry-After. [default: \(SQLiteVMStore.defaultBusyTimeoutMillis)]")
+    @Option(help: "SQLite store: longest a store call waits for the database lock, milliseconds; then 503 with Retry-After. [default: \(SQLiteVMStore.defaultBusyTimeoutMillis)]")
     var storeBusyTimeout: Int?
 
     func validate() throws {
@@ -167,29 +175,42 @@ struct Memtyped: ParsableCommand {
         guard let current = Baseline.named(baselineName) else {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
         }
-        let dbPath = db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite"
-        var options = SQLiteVMStore.Options(currentBaseline: current)
-        if case .pool(let n) = http.threading { options.maxIdleReaders = max(options.maxIdleReaders, n) }
-        options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
-            guard (0...10_000_000).contains(n) else { throw ValidationError("--decision-memo must be from 0 to 10000000") }
-            return n
-        } ?? env.int("MEMTYPED_DECISION_MEMO", in: 0...10_000_000) ?? options.decisionMemoEntries
-        options.busyTimeoutMillis = Int32(try storeBusyTimeout.map { n throws(ValidationError) in
-            guard (0...60_000).contains(n) else { throw ValidationError("--store-busy-timeout must be from 0 to 60000") }
-            return n
-        } ?? env.int("MEMTYPED_STORE_BUSY_TIMEOUT", in: 0...60_000) ?? Int(options.busyTimeoutMillis))
-        // A damaged file is refused here, in one line and without the usage
-        // text (it is no usage error), rather than served until requests hit
-        // the damaged pages.
+        let location = StoreLocation(db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite")
+        let workers = if case .pool(let n) = http.threading { n } else { 8 }
+        // A store that cannot be used (a damaged SQLite file, an unreachable
+        // database, a schema newer than this build) is refused here, in one
+        // line and without the usage text (it is no usage error).
         let checkStart = ContinuousClock.now
         do {
-            let store = try SQLiteVMStore(path: dbPath, options: options)
-            try store.quickCheck()
-            service.store = store
+            switch location {
+            case .sqlite(let path):
+                var options = SQLiteVMStore.Options(currentBaseline: current)
+                options.maxIdleReaders = max(options.maxIdleReaders, workers)
+                options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
+                    guard (0...10_000_000).contains(n) else { throw ValidationError("--decision-memo must be from 0 to 10000000") }
+                    return n
+                } ?? env.int("MEMTYPED_DECISION_MEMO", in: 0...10_000_000) ?? options.decisionMemoEntries
+                options.busyTimeoutMillis = Int32(try storeBusyTimeout.map { n throws(ValidationError) in
+                    guard (0...60_000).contains(n) else { throw ValidationError("--store-busy-timeout must be from 0 to 60000") }
+                    return n
+                } ?? env.int("MEMTYPED_STORE_BUSY_TIMEOUT", in: 0...60_000) ?? Int(options.busyTimeoutMillis))
+                let store = try SQLiteVMStore(path: path, options: options)
+                try store.quickCheck()
+                service.store = store
+            case .postgres(let url):
+                var options = PostgresVMStore.Options(currentBaseline: current, connections: workers)
+                options.timeoutMillis = try dbTimeout.map { n throws(ValidationError) in
+                    guard (1...600_000).contains(n) else { throw ValidationError("--db-timeout must be from 1 to 600000") }
+                    return n
+                } ?? env.int("MEMTYPED_DB_TIMEOUT", in: 1...600_000) ?? options.timeoutMillis
+                service.store = try PostgresVMStore(conninfo: url, options: options)
+            }
+        } catch let error as ValidationError {
+            throw error
         } catch {
-            throw StartupFailure("cannot use the store \(dbPath): \(error)")
+            throw StartupFailure("cannot use the store \(location): \(error)")
         }
-        logger.notice("store \(dbPath) passed quick_check in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
+        logger.notice("store \(location) opened and checked in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
         // The tokens after the store: a store that cannot be used is the one
         // line at start, not preceded by what the tokens file said.
         let readAuthEnv = try env.bool("MEMTYPED_READ_AUTH") ?? false
