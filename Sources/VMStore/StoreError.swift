@@ -72,4 +72,7 @@ public enum StoreHealth: Sendable, Hashable {
     case full(String)
     /// The store met a damaged page; only restoring the file fixes that.
     case corrupt(String)
+    /// The store's database server cannot be reached now (PostgreSQL down,
+    /// restarting, or past the store timeout); passes when it answers again.
+    case unavailable(String, retryAfterSeconds: Int)
 }

@@ -71,7 +71,9 @@ public protocol VMStore: Sendable {
 
     /// For readiness: `.full` after a write failed for lack of room, until a
     /// write succeeds or the backend finds room again; `.corrupt` once a
-    /// damaged page was met. Cheap while healthy (no I/O).
+    /// damaged page was met; `.unavailable` while a database server cannot
+    /// be reached. SQLite: no I/O; PostgreSQL: one round trip, bounded by its
+    /// timeout.
     func health() -> StoreHealth
 
     /// Figures for `/metrics`, taken at scrape time; nil where the backend

@@ -133,6 +133,28 @@ import MemTypeEngine
         #expect(after.vmConfig.noncoherentDMA && after.revision == 2)
     }
 
+    /// PostgreSQL: a commit made outside memtyped (psql, on the same schema)
+    /// is what the very next lookup returns, though the same lookup ran just
+    /// before it: the fleet backend keeps nothing between lookups to go stale.
+    @Test(.enabled(if: PGTestDatabase.url != nil)) func postgresSeesACommitByPsql() throws {
+        let site = try StoreSite(.postgres)
+        let store = try openStore(site)
+        _ = try store.createVM("vm", spec(), actor: "t")
+        #expect(try store.decisionInputs("vm")?.vmConfig.noncoherentDMA == false)
+        #expect(try store.decisionInputs("vm")?.vmConfig.noncoherentDMA == false)
+
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        psql.arguments = ["psql", "-v", "ON_ERROR_STOP=1", "-qc",
+                          "UPDATE vms SET noncoherent_dma = true, revision = revision + 1 WHERE id = 'vm'", site.conninfo]
+        try psql.run()
+        psql.waitUntilExit()
+        try #require(psql.terminationStatus == 0)
+
+        let after = try #require(try store.decisionInputs("vm"))
+        #expect(after.vmConfig.noncoherentDMA && after.revision == 2)
+    }
+
     /// Readers racing a writer never see a revision go backwards, and once
     /// the writer is done every reader sees its last write.
     @Test(arguments: Backend.enabled) func readersRacingAWriterStayCurrent(_ backend: Backend) throws {

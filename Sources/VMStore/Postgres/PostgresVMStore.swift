@@ -130,9 +130,15 @@ public final class PostgresVMStore: VMStore {
         }
     }
 
-    /// One round trip to the database (readiness).
-    public func ping() throws(StoreError) {
-        try pool.withConnection { c throws(StoreError) in _ = try c.query("SELECT 1") }
+    /// Healthy when one round trip to the database succeeds within the timeout.
+    public func health() -> StoreHealth {
+        do {
+            try pool.withConnection { c throws(StoreError) in _ = try c.query("SELECT 1") }
+            return .healthy
+        } catch {
+            if case .unavailable(let message, let seconds) = error { return .unavailable(message, retryAfterSeconds: seconds) }
+            return .unavailable(error.description, retryAfterSeconds: pool.retryAfterSeconds)
+        }
     }
 
     /// Test hook: runs SQL outside any transaction.
