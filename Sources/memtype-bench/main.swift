@@ -13,14 +13,18 @@ import Clock
 import JSON
 import MemTypeEngine
 import MemTypeWire
-import VMStore
+@_spi(Testing) import VMStore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "seed-store" {
-    seedStore(path: CommandLine.arguments[2], count: Int(CommandLine.arguments[3]) ?? 100_000)
+    let count = Int(CommandLine.arguments[3]) ?? 100_000
+    switch StoreLocation(CommandLine.arguments[2]) {
+    case .sqlite(let path): seedStore(path: path, count: count)
+    case .postgres(let url): seedPostgresStore(url: url, count: count)
+    }
     exit(0)
 }
 
@@ -131,22 +135,30 @@ measure("decide the wire example", iterations / 20) { _ in
     UInt64(DecisionEngine.decide(fullRequest).trace.count)
 }
 
-/// Fills a store with `count` VMs `vm-0` ... on two host profiles, half of
+/// The `i`-th seeded VM: on two host profiles (every third inline), half of
 /// them created under each baseline, for the per-VM lookup benchmark.
+func seedSpec(_ i: Int) -> VMSpec {
+    VMSpec(host: i % 3 == 0 ? .inline(HostSpec(kernel: "6.16")) : .profile(i % 2 == 0 ? "spr-6-16" : "icx-6-11"),
+           baseline: i % 2 == 0 ? Baseline.legacyIgnoreGuestPAT.name : Baseline.honorGuestPAT2025.name,
+           displayDevices: ["VGA"], labels: ["fleet": "f\(i % 10)"])
+}
+
+func seedHosts(_ store: some VMStore) throws(StoreError) {
+    _ = try store.putHost("spr-6-16", HostSpec(cpu: .sapphireRapids, kernel: "6.16"), expectedRevision: nil, actor: "seed")
+    _ = try store.putHost("icx-6-11", HostSpec(cpu: .iceLakeSP, kernel: "6.11"), expectedRevision: nil, actor: "seed")
+}
+
+/// Fills a SQLite store with `count` VMs `vm-0` ... (`seedSpec`).
 /// Uses synchronous=NORMAL: seeding is not what is measured.
 func seedStore(path: String, count: Int) {
     do {
         let store = try SQLiteVMStore(path: path, options: SQLiteVMStore.Options(synchronous: .normal))
-        _ = try store.putHost("spr-6-16", HostSpec(cpu: .sapphireRapids, kernel: "6.16"), expectedRevision: nil, actor: "seed")
-        _ = try store.putHost("icx-6-11", HostSpec(cpu: .iceLakeSP, kernel: "6.11"), expectedRevision: nil, actor: "seed")
+        try seedHosts(store)
         let start = nowNanoseconds()
         for i in 0..<count {
             let id = "vm-\(i)"
             if try store.getVM(id) != nil { continue }
-            let spec = VMSpec(host: i % 3 == 0 ? .inline(HostSpec(kernel: "6.16")) : .profile(i % 2 == 0 ? "spr-6-16" : "icx-6-11"),
-                              baseline: i % 2 == 0 ? Baseline.legacyIgnoreGuestPAT.name : Baseline.honorGuestPAT2025.name,
-                              displayDevices: ["VGA"], labels: ["fleet": "f\(i % 10)"])
-            _ = try store.createVM(id, spec, actor: "seed")
+            _ = try store.createVM(id, seedSpec(i), actor: "seed")
         }
         print("seeded \(count) VMs into \(path) in \(Double(nowNanoseconds() - start) / 1e9) s")
     } catch {
@@ -173,4 +185,24 @@ func quickCheckStore(path: String, rounds: Int) {
     }
     let sorted = millis.sorted()
     print("open + quick_check of \(path): median \(sorted[rounds / 2]) ms, min \(sorted[0]) ms, max \(sorted[rounds - 1]) ms over \(rounds) rounds")
+}
+
+/// The same VMs into a PostgreSQL store, a thousand per transaction.
+func seedPostgresStore(url: String, count: Int) {
+    do {
+        let store = try PostgresVMStore(conninfo: url, options: PostgresVMStore.Options(timeoutMillis: 600_000))
+        try seedHosts(store)
+        let start = nowNanoseconds()
+        var i = 0
+        while i < count {
+            let batch = (i..<min(count, i + 1000)).map { (id: "vm-\($0)", spec: seedSpec($0)) }
+            try store.seed(batch, actor: "seed")
+            i += batch.count
+        }
+        try store.unsafeExecute("VACUUM ANALYZE")
+        print("seeded \(count) VMs into \(StoreLocation(url)) in \(Double(nowNanoseconds() - start) / 1e9) s")
+    } catch {
+        print("seed-store: \(error)")
+        exit(1)
+    }
 }

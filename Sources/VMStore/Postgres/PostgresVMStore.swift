@@ -586,3 +586,22 @@ extension PostgresVMStore {
         try c.execute(sql)
     }
 }
+
+extension PostgresVMStore {
+    /// Benchmark seeding: creates each VM as `createVM` would (same rows,
+    /// same history), but many per transaction. Existing ids are skipped.
+    @_spi(Testing) public func seed(_ specs: [(id: String, spec: VMSpec)], actor: String) throws(StoreError) {
+        let now = options.clock()
+        var records: [VMRecord] = []
+        records.reserveCapacity(specs.count)
+        for (id, spec) in specs {
+            records.append(try Resolution.newRecord(
+                id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now))
+        }
+        try write { c throws(StoreError) in
+            for var record in records where try Self.loadVM(c, record.id, lock: true) == nil {
+                try Self.insertVM(c, &record, actor: actor)
+            }
+        }
+    }
+}
