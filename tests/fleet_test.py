@@ -15,7 +15,11 @@ works in a fresh schema. Checks, in order:
 4. the database stopped: store requests answer 503 problem+json with
    Retry-After within the store timeout, stateless decisions keep answering
    200, /readyz says 503; the database started again: service returns
-   without restarting memtyped, and nothing acknowledged is lost.
+   without restarting memtyped, and nothing acknowledged is lost;
+5. the database hung (its processes stopped with SIGSTOP: connections stay
+   open, nothing answers, statement_timeout cannot fire): store requests
+   still get 503 within the store timeout, decisions 200; after SIGCONT,
+   service again.
 
 Usage: tests/fleet_test.py [--bin PATH] [--seconds S]
 """
@@ -209,6 +213,55 @@ def database_outage(a, b, pg_dir, acked):
           f"{len(acked)} acknowledged VMs intact")
 
 
+def children_of(pid):
+    """The processes whose parent is `pid` (the server's backends), from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def database_hang(a, pg_dir):
+    with open(os.path.join(pg_dir, "data", "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    pids = [postmaster] + children_of(postmaster)
+    c = a.conn()
+    status, _, _ = request(c, "GET", "/v1/vms/before-outage")  # a pooled connection exists, then hangs
+    if status != 200:
+        fail(f"read before the hang: {status}")
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        for path in ("/v1/vms/before-outage", "/v1/vms/before-outage/history", "/readyz"):
+            t0 = time.monotonic()
+            c.request("GET", path)
+            r = c.getresponse()
+            body, elapsed = r.read(), time.monotonic() - t0
+            if r.status != 503 or r.getheader("Retry-After") is None:
+                fail(f"GET {path} with the database hung: {r.status} {body[:200]}")
+            if elapsed > DB_TIMEOUT_MS / 1000 + 2:
+                fail(f"GET {path} took {elapsed:.1f} s with the database hung (timeout {DB_TIMEOUT_MS} ms)")
+        status, _, _ = request(c, "POST", "/v1/decisions", DECISION)
+        if status != 200:
+            fail(f"decision with the database hung: {status}")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 20
+    while request(a.conn(), "GET", "/v1/vms/before-outage")[0] != 200:
+        if time.monotonic() > deadline:
+            fail("no recovery within 20 s of the database resuming")
+        time.sleep(0.2)
+    print(f"5. database hung (SIGSTOP): 503 + Retry-After within {DB_TIMEOUT_MS} ms, decisions 200; resumed: service again")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=None)
@@ -237,6 +290,7 @@ def main():
         if_match_race(a, b)
         acked = sigkill_mid_storm(a, b, args.seconds)
         database_outage(a, b, pg_dir, acked)
+        database_hang(a, pg_dir)
         print("fleet test: 0 failed")
     except SystemExit:
         for log in logs:
