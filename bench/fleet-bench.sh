@@ -7,6 +7,9 @@
 #   5. POST /v1/decisions while a second wrk drives per-VM lookups on the
 #      same instance, SQLite, then PostgreSQL (decisions/s reported; the
 #      lookups' own rate beside it)
+#   6. pgbench running the per-VM lookup's SELECT alone (prepared, random
+#      ids, PG_SERVER_THREADS clients): the database's ceiling for one round
+#      trip per lookup, with no HTTP in the loop
 #
 # Usage: bash bench/fleet-bench.sh [seconds-per-run] [connections]
 #        ROUNDS=n (default 3; medians reported), SERVER_THREADS (default 2),
@@ -105,6 +108,19 @@ together() {
     cat "$WORK/bg"
 }
 
+# The lookup's statement as PostgresVMStore prepares it (read from the source, not restated).
+python3 - "$VMS" >"$WORK/lookup.sql" <<'PY'
+import re, sys
+src = open("Sources/VMStore/Postgres/PostgresVMStore.swift").read()
+sql = re.search(r'selectDecisionInputs = """\n(.*?)"""', src, re.S).group(1)
+print(f"\\set n random(0, {int(sys.argv[1]) - 1})")
+print(" ".join(sql.split()).replace("$1", "'vm-' || :n"))
+PY
+pgrate() {
+    pgbench -n -M prepared -f "$WORK/lookup.sql" -c "$PG_SERVER_THREADS" -j 2 -T "$DURATION" "$PG_URL" 2>/dev/null \
+        | awk '/^tps/ {print $3; exit}'
+}
+
 ROUNDS=${ROUNDS:-3}
 echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads: SQLite $SERVER_THREADS, PostgreSQL $PG_SERVER_THREADS, $ROUNDS rounds, $VMS VMs"
 printf '%-6s %-58s %12s %10s %8s\n' "round" "run" "req/s" "p99" "non-2xx"
@@ -116,6 +132,7 @@ for round in $(seq "$ROUNDS"); do
     read -r D DP DE < <(rate -s "$WORK/decision.lua" "http://127.0.0.1:$PG_PORT/v1/decisions")
     { read -r DS DSP DSE; read -r LS LSP LSE; } < <(together "$PORT")
     { read -r DQ DQP DQE; read -r LQ LQP LQE; } < <(together "$PG_PORT")
+    G=$(pgrate)
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "GET /healthz, SQLite instance" "$H" "$HP" "$HE"
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "GET /healthz, PostgreSQL instance" "$HQ" "$HQP" "$HQE"
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "per-VM lookups, SQLite" "$S" "$SP" "$SE"
@@ -125,7 +142,8 @@ for round in $(seq "$ROUNDS"); do
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "  ... the lookups meanwhile, SQLite" "$LS" "$LSP" "$LSE"
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "POST /v1/decisions with lookups running, PostgreSQL" "$DQ" "$DQP" "$DQE"
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "  ... the lookups meanwhile, PostgreSQL" "$LQ" "$LQP" "$LQE"
-    echo "$H $S $P $D $DS $LS $DQ $LQ $HQ" >>"$WORK/rates"
+    printf '%-6s %-58s %12s\n' "$round" "pgbench: the lookup's SELECT alone" "$G"
+    echo "$H $S $P $D $DS $LS $DQ $LQ $HQ $G" >>"$WORK/rates"
 done
 python3 - "$WORK/rates" <<'PY'
 import statistics, sys
@@ -134,9 +152,10 @@ med = statistics.median
 def ratio(i, j):
     rs = [r[i] / r[j] for r in rows]
     return f"{med(rs):.2f} (spread {min(rs):.2f}-{max(rs):.2f})"
-h, s, p, d, ds, ls, dq, lq, hq = (med(col) for col in zip(*rows))
+h, s, p, d, ds, ls, dq, lq, hq, g = (med(col) for col in zip(*rows))
 print(f"median req/s: healthz {h:,.0f} (SQLite instance), {hq:,.0f} (PostgreSQL instance)  per-VM SQLite {s:,.0f}  "
       f"per-VM PostgreSQL {p:,.0f}  decisions alone {d:,.0f} (PostgreSQL instance)")
+print(f"  pgbench, the lookup's SELECT alone: {g:,.0f}/s; per-VM PostgreSQL over HTTP / pgbench = {ratio(2, 9)}")
 print(f"  decisions with lookups: SQLite {ds:,.0f} (+{ls:,.0f} lookups)  PostgreSQL {dq:,.0f} (+{lq:,.0f} lookups)")
 print("ratios to each instance's own healthz (median of per-round ratios, spread):")
 print(f"  per-VM PostgreSQL / healthz                 = {ratio(2, 8)}  (target >= 0.20)")
