@@ -17,7 +17,8 @@ import Locking
 /// each one waiting out its own connect attempt against a dead server; after
 /// that the next call tries again. A call whose first statement fails on a
 /// reused connection (the server restarted while it sat idle) retries once on
-/// a fresh connection: nothing had happened on the old one.
+/// a fresh connection (nothing had happened on the old one), and the other
+/// idle connections, likely dead the same way, are closed.
 final class PGPool: Sendable {
     struct Settings: Sendable {
         var conninfo: String
@@ -63,6 +64,10 @@ final class PGPool: Sendable {
                 let nothingHappened = c.statementsSinceCheckout <= 1
                 checkin(c)
                 if reused && c.isBroken && nothingHappened && !retried {
+                    // The server lost this idle session (a restart, a failover,
+                    // an administrator): the other idle ones are likely gone
+                    // too, so the retry connects afresh instead of taking one.
+                    closeIdle()
                     retried = true
                     continue
                 }

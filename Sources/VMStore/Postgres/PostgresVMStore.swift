@@ -578,12 +578,13 @@ public final class PostgresVMStore: VMStore {
 
 extension PostgresVMStore {
     /// Test hook: runs `sql` on a one-off connection to `conninfo` (creating
-    /// and dropping the per-test schemas).
-    @_spi(Testing) public static func administer(conninfo: String, sql: String, timeoutMillis: Int = 10_000) throws(StoreError) {
+    /// and dropping the per-test schemas); returns the last result's row count.
+    @discardableResult
+    @_spi(Testing) public static func administer(conninfo: String, sql: String, timeoutMillis: Int = 10_000) throws(StoreError) -> Int {
         let c = try PGConnection(conninfo: conninfo, defaults: [("application_name", "memtyped-test")],
                                  deadline: MonotonicClock.milliseconds() + Int64(timeoutMillis))
         defer { c.close() }
-        try c.execute(sql)
+        return try c.execute(sql)?.rowCount ?? 0
     }
 }
 
