@@ -231,7 +231,8 @@ final class PGConnection: @unchecked Sendable {
 
     /// A failed statement as a StoreError: the database unreachable, shutting
     /// down, cancelled by `statement_timeout` or out of connections is
-    /// `.unavailable` (503, retry); anything else `.backend`.
+    /// `.unavailable` (503, retry); out of disk or memory `.full` (507);
+    /// damaged data `.corrupt`; anything else `.backend`.
     private func classify(_ result: PGResult, _ sql: String) -> StoreError {
         let state = PQresultErrorField(result.handle, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         lastSQLState = state
@@ -240,6 +241,8 @@ final class PGConnection: @unchecked Sendable {
         if isBroken || PGSQLState.meansUnavailable(state) {
             return .unavailable("postgresql: \(message)", retryAfterSeconds: 1)
         }
+        if PGSQLState.meansFull(state) { return .full("postgresql: \(message)") }
+        if PGSQLState.meansCorrupt(state) { return .corrupt("postgresql: \(message)") }
         return .backend("postgresql: \(message) (SQLSTATE \(state ?? "?")) in: \(sql.prefix(80))")
     }
 }
@@ -249,7 +252,7 @@ final class PGConnection: @unchecked Sendable {
 enum PGSQLState {
     /// The server is unreachable, starting, shutting down, out of connections,
     /// read-only (a standby after failover) or cancelled the statement at
-    /// `statement_timeout` / `lock_timeout`: worth retrying later.
+    /// `statement_timeout` / `lock_timeout`: worth retrying later (503).
     static func meansUnavailable(_ state: String?) -> Bool {
         guard let state else { return false }
         return state.hasPrefix("08")  // connection_exception
@@ -258,6 +261,17 @@ enum PGSQLState {
             || state == "57014"  // query_canceled (statement_timeout)
             || state == "55P03"  // lock_not_available (lock_timeout)
             || state == "25006"  // read_only_sql_transaction
+    }
+
+    /// The server has no room: disk_full, insufficient_resources, out_of_memory
+    /// (class 53 but too_many_connections, which passes by itself). 507, as SQLite's full.
+    static func meansFull(_ state: String?) -> Bool {
+        state == "53100" || state == "53000" || state == "53200"
+    }
+
+    /// data_corrupted, index_corrupted: 503 and an operator's job, as SQLite's corrupt.
+    static func meansCorrupt(_ state: String?) -> Bool {
+        state == "XX001" || state == "XX002"
     }
 
     /// Failures of a write transaction that a fresh attempt resolves: another
