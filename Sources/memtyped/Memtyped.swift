@@ -210,7 +210,8 @@ struct Memtyped: ParsableCommand {
         } catch {
             throw StartupFailure("cannot use the store \(location): \(error)")
         }
-        logger.notice("store \(location) opened and checked in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
+        let checked = if case .sqlite = location { "passed quick_check" } else { "reached, schema current," }
+        logger.notice("store \(location) \(checked) in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
         // The tokens after the store: a store that cannot be used is the one
         // line at start, not preceded by what the tokens file said.
         let readAuthEnv = try env.bool("MEMTYPED_READ_AUTH") ?? false
