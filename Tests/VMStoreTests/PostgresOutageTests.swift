@@ -72,4 +72,38 @@ import MemTypeEngine
         _ = try store.updateVM("vm", expectedRevision: 1, actor: "t") { r throws(StoreError) in r.labels["x"] = "y" }
         #expect(try store.getVM("vm")?.revision == 2)
     }
+
+    /// A read that outlives the timeout (the table locked by another session)
+    /// fails alone: the slow server is not taken for a dead one, so the next
+    /// call, once the lock is gone, is served (no fast-fail window, no
+    /// closing of the other connections).
+    @Test func aTimeoutIsNotAnOutage() throws {
+        let site = try StoreSite(.postgres)
+        let (store, _) = try open(site, timeoutMillis: 300)
+        _ = try store.createVM("vm", spec(), actor: "t")
+        #expect(try store.getVM("vm")?.revision == 1)
+        let released = DispatchSemaphore(value: 0)
+        let holder = Thread {
+            try? PostgresVMStore.administer(conninfo: site.conninfo, sql: """
+                BEGIN; LOCK TABLE vms IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT;
+                """)
+            released.signal()
+        }
+        holder.start()
+        var locked = false
+        for _ in 0..<200 where !locked {
+            locked = try PostgresVMStore.administer(
+                conninfo: PGTestDatabase.url!,
+                sql: "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'vms' AND l.mode = 'AccessExclusiveLock' AND l.granted AND c.relnamespace = '\(site.schema)'::regnamespace") > 0
+            if !locked { usleep(20_000) }
+        }
+        try #require(locked)
+        guard case .unavailable? = storeError({ try store.getVM("vm") }) else {
+            Issue.record("a read held past the timeout must be .unavailable")
+            return
+        }
+        released.wait()
+        #expect(try store.getVM("vm")?.revision == 1)
+        #expect(try store.decisionInputs("vm")?.revision == 1)
+    }
 }

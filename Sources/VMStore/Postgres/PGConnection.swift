@@ -96,6 +96,9 @@ final class PGConnection: @unchecked Sendable {
     var statementsSinceCheckout = 0
     /// The connection cannot be used again: closed after a timeout, or lost.
     var isBroken: Bool { handle == nil || PQstatus(handle) != CONNECTION_OK }
+    /// Closed because a round trip outlived the deadline (the server may be
+    /// fine, only slow or busy), as opposed to lost by the server.
+    private(set) var timedOut = false
     /// A transaction is open (or failed and not yet rolled back).
     var inTransaction: Bool { handle.map { PQtransactionStatus($0) != PQTRANS_IDLE } ?? false }
 
@@ -161,6 +164,7 @@ final class PGConnection: @unchecked Sendable {
         while true {
             let remaining = deadline - MonotonicClock.milliseconds()
             if remaining <= 0 {
+                timedOut = true
                 close()
                 throw .unavailable("postgresql \(context): no answer within the store timeout", retryAfterSeconds: 1)
             }

@@ -63,10 +63,12 @@ final class PGPool: Sendable {
             } catch {
                 let nothingHappened = c.statementsSinceCheckout <= 1
                 checkin(c)
-                if reused && c.isBroken && nothingHappened && !retried {
+                if reused && c.isBroken && !c.timedOut && nothingHappened && !retried {
                     // The server lost this idle session (a restart, a failover,
                     // an administrator): the other idle ones are likely gone
                     // too, so the retry connects afresh instead of taking one.
+                    // (A round trip that timed out is not retried: the deadline
+                    // has passed, and the server is slow, not gone.)
                     closeIdle()
                     retried = true
                     continue
@@ -100,7 +102,10 @@ final class PGPool: Sendable {
             c.statementsSinceCheckout = 0
             return (c, false)
         } catch {
-            if case .unavailable = error {
+            // Only a server that refused or could not be reached holds off the
+            // next connects; a connect that ran out of this call's time says
+            // nothing about the next call's.
+            if case .unavailable = error, MonotonicClock.milliseconds() < deadline {
                 let until = MonotonicClock.milliseconds() + Int64(settings.downBackoffMillis)
                 downUntil.withLock { $0 = until }
             }
