@@ -39,7 +39,7 @@ struct Memtyped: ParsableCommand {
     @Option(help: "TCP port; 0 picks a free one (printed at start). [default: 8080]")
     var port: Int?
 
-    @Option(help: "Worker threads in the pool (each polls its own connections). [default: number of CPUs]")
+    @Option(help: "Worker threads in the pool (each polls its own connections). [default: number of CPUs; with a PostgreSQL store 4x that, as workers wait on database round trips]")
     var threads: Int?
 
     @Flag(help: "One thread per connection instead of the pool.")
@@ -130,6 +130,7 @@ struct Memtyped: ParsableCommand {
 
     private func serve() throws {
         let env = Environment()
+        let storeLocation = StoreLocation(db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite")
         var http = HTTPServerConfiguration()
         http.host = host ?? env.string("MEMTYPED_HOST") ?? http.host
         http.port = try port ?? env.int("MEMTYPED_PORT", in: 0...65535) ?? http.port
@@ -139,6 +140,11 @@ struct Memtyped: ParsableCommand {
             http.threading = .threadPerConnection
         } else if let pool {
             http.threading = .pool(threads: pool)
+        } else if case .postgres = storeLocation, case .pool(let cpus) = http.threading {
+            // A worker waiting on a round trip holds no core but does hold the
+            // connections it polls; more workers keep decisions flowing
+            // beside store lookups (BENCHMARKS.md: 0.39x -> 0.59x healthz).
+            http.threading = .pool(threads: min(4 * cpus, 1024))
         }
         http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
         http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int("MEMTYPED_PER_IP_CONNECTION_LIMIT", in: 0...1_000_000) ?? http.perIPConnectionLimit
@@ -175,7 +181,7 @@ struct Memtyped: ParsableCommand {
         guard let current = Baseline.named(baselineName) else {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
         }
-        let location = StoreLocation(db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite")
+        let location = storeLocation
         let workers = if case .pool(let n) = http.threading { n } else { 8 }
         // A store that cannot be used (a damaged SQLite file, an unreachable
         // database, a schema newer than this build) is refused here, in one
