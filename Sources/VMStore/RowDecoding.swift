@@ -18,26 +18,26 @@ protocol StoredRow {
 
 extension PGRow: StoredRow {}
 
-/// Decoders of the stored rows. So far the PostgreSQL backend reads through
-/// these; SQLiteVMStore still has its own copies of the same decoders (left
-/// alone while another change reworks its row reading), which read the same
-/// column layout.
+/// Decoders of the stored rows, by the column tables (`VMColumn`,
+/// `HostProfileColumn`, `DecisionInputsColumn`). The PostgreSQL backend reads
+/// through these; SQLiteVMStore has its own decoders over the same tables.
 enum RowDecoding {
-    /// `vmColumns`' 20 columns as a record.
+    /// A `vms` row (`VMColumn`) as a record.
     static func vm<R: StoredRow>(_ s: R) throws(StoreError) -> VMRecord {
-        func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(s.text(0))': \(what)") }
+        typealias C = VMColumn
+        func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(s.text(C.id.index))': \(what)") }
         let host: HostRef
-        if let profile = s.optionalText(3) {
+        if let profile = s.optionalText(C.hostProfile.index) {
             host = .profile(profile)
         } else {
-            guard let spec = try hostSpec(s, at: 4, corrupt: { corrupt("host_" + $0) }) else {
+            guard let spec = try hostSpec(s, at: C.host.base, corrupt: { corrupt("host_" + $0) }) else {
                 throw corrupt("host_vendor")
             }
             host = .inline(spec)
         }
-        guard let type = s.withBytes(12, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
-        guard let devices = s.withBytes(14, { PackedStrings.decode($0) }) else { throw corrupt("display_devices") }
-        guard let labelList = s.withBytes(16, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
+        guard let type = s.withBytes(C.vmType.index, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
+        guard let devices = s.withBytes(C.displayDevices.index, { PackedStrings.decode($0) }) else { throw corrupt("display_devices") }
+        guard let labelList = s.withBytes(C.labels.index, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
             throw corrupt("labels")
         }
         var labels: [String: String] = [:]
@@ -51,10 +51,12 @@ enum RowDecoding {
             }
         }
         return VMRecord(
-            id: s.text(0), baseline: s.text(1), disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(2))),
-            host: host, type: type, noncoherentDMA: s.bool(13), displayDevices: devices.map { $0 ?? "" },
-            guestKernel: s.optionalText(15), labels: labels, revision: s.int(17),
-            createdAt: Timestamp(millisSinceEpoch: s.int64(18)), updatedAt: Timestamp(millisSinceEpoch: s.int64(19)))
+            id: s.text(C.id.index), baseline: s.text(C.baseline.index),
+            disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
+            host: host, type: type, noncoherentDMA: s.bool(C.noncoherentDMA.index), displayDevices: devices.map { $0 ?? "" },
+            guestKernel: s.optionalText(C.guestKernel.index), labels: labels, revision: s.int(C.revision.index),
+            createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
+            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
     }
 
     /// The eight host columns starting at `base` (vendor, self_snoop, tdp,
@@ -62,49 +64,55 @@ enum RowDecoding {
     /// vendor is NULL. `corrupt` names the bad column (without its prefix).
     static func hostSpec<R: StoredRow>(_ s: R, at base: Int32,
                                        corrupt: (String) -> StoreError) throws(StoreError) -> HostSpec? {
-        if s.isNull(base) { return nil }
-        guard let vendor = s.withBytes(base, { Vendor(utf8: $0) }) else { throw corrupt("vendor") }
+        let h = HostColumns(base: base)
+        if s.isNull(h.index(.vendor)) { return nil }
+        guard let vendor = s.withBytes(h.index(.vendor), { Vendor(utf8: $0) }) else { throw corrupt("vendor") }
         var kvmModel: KVMModel?
-        if let m = s.optionalText(base + 7) {
+        if let m = s.optionalText(h.index(.kvmModel)) {
             guard let model = KVMModel(rawValue: m) else { throw corrupt("kvm_model") }
             kvmModel = model
         }
         return HostSpec(
-            vendor: vendor, selfSnoop: s.bool(base + 1), tdp: s.bool(base + 2),
-            cpu: s.isNull(base + 3) ? nil : CPUModel(family: s.int(base + 3), model: s.int(base + 4), stepping: s.optionalInt(base + 5)),
-            kernel: s.optionalText(base + 6), kvmModel: kvmModel)
+            vendor: vendor, selfSnoop: s.bool(h.index(.selfSnoop)), tdp: s.bool(h.index(.tdp)),
+            cpu: s.isNull(h.index(.cpuFamily)) ? nil
+                : CPUModel(family: s.int(h.index(.cpuFamily)), model: s.int(h.index(.cpuModel)),
+                           stepping: s.optionalInt(h.index(.cpuStepping))),
+            kernel: s.optionalText(h.index(.kernel)), kvmModel: kvmModel)
     }
 
-    /// `hostColumns`' 12 columns as a profile record.
+    /// A `host_profiles` row (`HostProfileColumn`) as a profile record.
     static func host<R: StoredRow>(_ s: R) throws(StoreError) -> HostProfileRecord {
-        guard let spec = try hostSpec(s, at: 1, corrupt: { _ in .backend("corrupt host_profiles row '\(s.text(0))'") })
-        else { throw .backend("corrupt host_profiles row '\(s.text(0))'") }
+        typealias C = HostProfileColumn
+        let name = s.text(C.name.index)
+        guard let spec = try hostSpec(s, at: C.host.base, corrupt: { _ in .backend("corrupt host_profiles row '\(name)'") })
+        else { throw .backend("corrupt host_profiles row '\(name)'") }
         return HostProfileRecord(
-            name: s.text(0), spec: spec, revision: s.int(9),
-            createdAt: Timestamp(millisSinceEpoch: s.int64(10)), updatedAt: Timestamp(millisSinceEpoch: s.int64(11)))
+            name: name, spec: spec, revision: s.int(C.revision.index),
+            createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
+            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
     }
 
-    /// The decision-inputs SELECT's 22 columns: 0-5 from the VM row, 6-13 its
-    /// inline host, 14-21 its profile's (NULL when the host is inline).
-    /// `baselineName` may share a catalogue string instead of allocating.
+    /// A `DecisionInputsColumn` row. `baselineName` may share a catalogue
+    /// string instead of allocating.
     static func decisionInputs<R: StoredRow>(_ s: R, id: String,
                                              baselineName: (R, Int32) -> String) throws(StoreError) -> VMDecisionInputs {
+        typealias C = DecisionInputsColumn
         func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(id)': \(what)") }
-        guard let type = s.withBytes(2, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
-        let profile = s.optionalText(5)
+        guard let type = s.withBytes(C.vmType.index, { VMType(utf8: $0) }) else { throw corrupt("vm_type") }
+        let profile = s.optionalText(C.hostProfile.index)
         let host: HostSpec?
         if let profile {
-            host = try hostSpec(s, at: 14) { .backend("corrupt host_profiles row '\(profile)': \($0)") }
+            host = try hostSpec(s, at: C.profileHost.base) { .backend("corrupt host_profiles row '\(profile)': \($0)") }
         } else {
-            guard let inline = try hostSpec(s, at: 6, corrupt: { corrupt("host_" + $0) }) else {
+            guard let inline = try hostSpec(s, at: C.inlineHost.base, corrupt: { corrupt("host_" + $0) }) else {
                 throw corrupt("host_vendor")
             }
             host = inline
         }
         return VMDecisionInputs(
-            id: id, baseline: baselineName(s, 0), revision: s.int(4),
-            vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(1))),
-                               noncoherentDMA: s.bool(3)),
+            id: id, baseline: baselineName(s, C.baseline.index), revision: s.int(C.revision.index),
+            vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
+                               noncoherentDMA: s.bool(C.noncoherentDMA.index)),
             hostProfile: profile, host: host)
     }
 

@@ -278,7 +278,7 @@ public final class PostgresVMStore: VMStore {
     }
 
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
-        let plan = try VMListQuery(query, columns: Self.vmColumns(prefix: "v."), placeholder: { "$\($0)" })
+        let plan = try VMListQuery(query, columns: VMColumn.list(prefix: "v."), placeholder: { "$\($0)" })
         let params = plan.binds.map { b -> PGValue in
             switch b {
             case .text(let t): PGValue(t)
@@ -423,29 +423,12 @@ public final class PostgresVMStore: VMStore {
 
     // MARK: - VM rows
 
-    private static func vmColumns(prefix p: String) -> String {
-        """
-        \(p)id, \(p)baseline, \(p)disabled_quirks, \(p)host_profile, \(p)host_vendor, \(p)host_self_snoop, \
-        \(p)host_tdp, \(p)host_cpu_family, \(p)host_cpu_model, \(p)host_cpu_stepping, \(p)host_kernel, \
-        \(p)host_kvm_model, \(p)vm_type, \(p)noncoherent_dma, \(p)display_devices, \(p)guest_kernel, \(p)labels, \
-        \(p)revision, \(p)created_at, \(p)updated_at
-        """
-    }
-
-    private static let selectVM = "SELECT \(vmColumns(prefix: "")) FROM vms WHERE id = $1"
-    private static let insertVMSQL = """
-        INSERT INTO vms (\(vmColumns(prefix: "")))
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-        """
-    /// `$21`: the revision the transaction read; the row must still have it.
-    private static let updateVMSQL = """
-        UPDATE vms SET baseline = $2, disabled_quirks = $3, host_profile = $4, host_vendor = $5,
-            host_self_snoop = $6, host_tdp = $7, host_cpu_family = $8, host_cpu_model = $9,
-            host_cpu_stepping = $10, host_kernel = $11, host_kvm_model = $12, vm_type = $13,
-            noncoherent_dma = $14, display_devices = $15, guest_kernel = $16, labels = $17,
-            revision = $18, created_at = $19, updated_at = $20
-        WHERE id = $1 AND revision = $21
-        """
+    // The statements come from the column tables (Columns.swift), the one
+    // home of every row's columns and their order, with PostgreSQL's `$N`.
+    private static let selectVM = "SELECT \(VMColumn.list()) FROM vms WHERE id = $1"
+    private static let insertVMSQL = dollars(VMColumn.insert(into: "vms"))
+    /// The last parameter: the revision the transaction read; the row must still have it.
+    private static let updateVMSQL = dollars(VMColumn.update("vms")) + " AND revision = $\(VMColumn.allCases.count + 1)"
 
     /// `lock`: inside a write, `FOR UPDATE` (see the type's comment).
     static func loadVM(_ c: PGConnection, _ id: String, lock: Bool) throws(StoreError) -> VMRecord? {
@@ -453,43 +436,35 @@ public final class PostgresVMStore: VMStore {
         return result.rowCount > 0 ? try RowDecoding.vm(result.row(0)) : nil
     }
 
-    /// The decision-inputs SELECT, column for column `SQLiteVMStore`'s
-    /// (`RowDecoding.decisionInputs` reads it).
-    private static let selectDecisionInputs = """
-        SELECT v.baseline, v.disabled_quirks, v.vm_type, v.noncoherent_dma, v.revision, v.host_profile,
-            v.host_vendor, v.host_self_snoop, v.host_tdp, v.host_cpu_family, v.host_cpu_model,
-            v.host_cpu_stepping, v.host_kernel, v.host_kvm_model,
-            h.vendor, h.self_snoop, h.tdp, h.cpu_family, h.cpu_model, h.cpu_stepping, h.kernel, h.kvm_model
-        FROM vms v LEFT JOIN host_profiles h ON h.name = v.host_profile
-        WHERE v.id = $1
-        """
+    /// The decision-inputs SELECT (`DecisionInputsColumn`).
+    private static let selectDecisionInputs = dollars(DecisionInputsColumn.select)
 
     private static func vmParams(_ r: VMRecord) -> [PGValue] {
-        var p = [PGValue](repeating: .null, count: 20)
-        p[0] = PGValue(r.id)
-        p[1] = PGValue(r.baseline)
-        p[2] = PGValue(Int64(bitPattern: r.disabledQuirks.rawValue))
+        var p = [PGValue](repeating: .null, count: VMColumn.allCases.count)
+        p[Int(VMColumn.id.rawValue)] = PGValue(r.id)
+        p[Int(VMColumn.baseline.rawValue)] = PGValue(r.baseline)
+        p[Int(VMColumn.disabledQuirks.rawValue)] = PGValue(Int64(bitPattern: r.disabledQuirks.rawValue))
         switch r.host {
         case .profile(let name):
-            p[3] = PGValue(name)
+            p[Int(VMColumn.hostProfile.rawValue)] = PGValue(name)
         case .inline(let h):
-            p[4] = PGValue(h.vendor.rawValue)
-            p[5] = PGValue(h.selfSnoop)
-            p[6] = PGValue(h.tdp)
-            p[7] = PGValue(h.cpu?.family)
-            p[8] = PGValue(h.cpu?.model)
-            p[9] = PGValue(h.cpu?.stepping)
-            p[10] = PGValue(h.kernel)
-            p[11] = PGValue(h.kvmModel?.rawValue)
+            p[Int(VMColumn.hostVendor.rawValue)] = PGValue(h.vendor.rawValue)
+            p[Int(VMColumn.hostSelfSnoop.rawValue)] = PGValue(h.selfSnoop)
+            p[Int(VMColumn.hostTDP.rawValue)] = PGValue(h.tdp)
+            p[Int(VMColumn.hostCPUFamily.rawValue)] = PGValue(h.cpu?.family)
+            p[Int(VMColumn.hostCPUModel.rawValue)] = PGValue(h.cpu?.model)
+            p[Int(VMColumn.hostCPUStepping.rawValue)] = PGValue(h.cpu?.stepping)
+            p[Int(VMColumn.hostKernel.rawValue)] = PGValue(h.kernel)
+            p[Int(VMColumn.hostKVMModel.rawValue)] = PGValue(h.kvmModel?.rawValue)
         }
-        p[12] = PGValue(r.type.rawValue)
-        p[13] = PGValue(r.noncoherentDMA)
-        p[14] = PGValue(PackedStrings.encode(r.displayDevices))
-        p[15] = PGValue(r.guestKernel)
-        p[16] = PGValue(RowDecoding.packLabels(r.labels))
-        p[17] = PGValue(r.revision)
-        p[18] = PGValue(r.createdAt.millisSinceEpoch)
-        p[19] = PGValue(r.updatedAt.millisSinceEpoch)
+        p[Int(VMColumn.vmType.rawValue)] = PGValue(r.type.rawValue)
+        p[Int(VMColumn.noncoherentDMA.rawValue)] = PGValue(r.noncoherentDMA)
+        p[Int(VMColumn.displayDevices.rawValue)] = PGValue(PackedStrings.encode(r.displayDevices))
+        p[Int(VMColumn.guestKernel.rawValue)] = PGValue(r.guestKernel)
+        p[Int(VMColumn.labels.rawValue)] = PGValue(RowDecoding.packLabels(r.labels))
+        p[Int(VMColumn.revision.rawValue)] = PGValue(r.revision)
+        p[Int(VMColumn.createdAt.rawValue)] = PGValue(r.createdAt.millisSinceEpoch)
+        p[Int(VMColumn.updatedAt.rawValue)] = PGValue(r.updatedAt.millisSinceEpoch)
         return p
     }
 
@@ -542,8 +517,7 @@ public final class PostgresVMStore: VMStore {
 
     // MARK: - Host rows
 
-    private static let hostColumns =
-        "name, vendor, self_snoop, tdp, cpu_family, cpu_model, cpu_stepping, kernel, kvm_model, revision, created_at, updated_at"
+    private static let hostColumns = HostProfileColumn.list()
 
     /// `lock`: "" for a plain read, or a locking clause (" FOR UPDATE").
     private static func loadHost(_ c: PGConnection, _ name: String, lock: String) throws(StoreError) -> HostProfileRecord? {
@@ -560,18 +534,12 @@ public final class PostgresVMStore: VMStore {
             PGValue(r.createdAt.millisSinceEpoch), PGValue(r.updatedAt.millisSinceEpoch),
         ]
         if insert {
-            _ = try c.query(
-                "INSERT INTO host_profiles (\(hostColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                params)
+            _ = try c.query(dollars(HostProfileColumn.insert(into: "host_profiles")), params)
             return
         }
         params.append(PGValue(previousRevision))
         let updated = try c.query(
-            """
-            UPDATE host_profiles SET vendor = $2, self_snoop = $3, tdp = $4, cpu_family = $5, cpu_model = $6,
-                cpu_stepping = $7, kernel = $8, kvm_model = $9, revision = $10, created_at = $11, updated_at = $12
-            WHERE name = $1 AND revision = $13
-            """, params)
+            dollars(HostProfileColumn.update("host_profiles")) + " AND revision = $\(HostProfileColumn.allCases.count + 1)", params)
         guard updated.affectedRows == 1 else { throw .backend("host_profiles row '\(r.name)' changed under its row lock") }
     }
 }
@@ -605,4 +573,9 @@ extension PostgresVMStore {
             }
         }
     }
+}
+
+/// SQLite's `?N` parameters as PostgreSQL's `$N` (the column tables write `?N`).
+private func dollars(_ sql: String) -> String {
+    String(sql.map { $0 == "?" ? "$" : $0 })
 }

@@ -1,4 +1,5 @@
-/// The column tables of the SQLite rows: for each row kind, the one list
+/// The column tables of the stored rows, on both backends (PostgresVMStore
+/// takes the same statements with `$N` for `?N`): for each row kind, the one list
 /// of its columns and their order, from which the SQL text (SELECT lists,
 /// INSERT placeholders, UPDATE assignments), the binding and the decoding
 /// are all derived. A column is read or bound by name (`VMColumn.revision`),
