@@ -108,14 +108,12 @@ together() {
     cat "$WORK/bg"
 }
 
-# The lookup's statement as PostgresVMStore prepares it (read from the source, not restated).
-python3 - "$VMS" >"$WORK/lookup.sql" <<'PY'
-import re, sys
-src = open("Sources/VMStore/Postgres/PostgresVMStore.swift").read()
-sql = re.search(r'selectDecisionInputs = """\n(.*?)"""', src, re.S).group(1)
-print(f"\\set n random(0, {int(sys.argv[1]) - 1})")
-print(" ".join(sql.split()).replace("$1", "'vm-' || :n"))
-PY
+# The lookup's statement as PostgresVMStore prepares it (from the binary, not restated).
+{
+    echo "\\set n random(0, $((VMS - 1)))"
+    "$BIN_DIR/memtype-bench" lookup-sql | tr '\n' ' ' | sed "s/\\\$1/'vm-' || :n/"
+    echo
+} >"$WORK/lookup.sql"
 pgrate() {
     pgbench -n -M prepared -f "$WORK/lookup.sql" -c "$PG_SERVER_THREADS" -j 2 -T "$DURATION" "$PG_URL" 2>/dev/null \
         | awk '/^tps/ {print $3; exit}'

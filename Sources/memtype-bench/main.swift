@@ -28,6 +28,10 @@ if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "seed-store" 
     exit(0)
 }
 
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "lookup-sql" {
+    print(PostgresVMStore.decisionInputsSQL)  // the per-VM lookup's statement, for pgbench
+    exit(0)
+}
 if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "quick-check" {
     quickCheckStore(path: CommandLine.arguments[2], rounds: 5)
     exit(0)

@@ -438,6 +438,8 @@ public final class PostgresVMStore: VMStore {
 
     /// The decision-inputs SELECT (`DecisionInputsColumn`).
     private static let selectDecisionInputs = dollars(DecisionInputsColumn.select)
+    /// The statement behind `decisionInputs`, for `bench/fleet-bench.sh`'s pgbench run.
+    @_spi(Testing) public static var decisionInputsSQL: String { selectDecisionInputs }
 
     private static func vmParams(_ r: VMRecord) -> [PGValue] {
         var p = [PGValue](repeating: .null, count: VMColumn.allCases.count)
