@@ -117,6 +117,29 @@ struct GateHandler: HTTPHandler {
         }
     }
 
+    // MARK: Item 7: malformed Content-Length values
+
+    /// Out of reach with libmicrohttpd 0.9.75, which answers these in its own
+    /// header parser before any callback of ours runs (README, Security): an
+    /// HTML 400/413 whose status line and headers are written twice. Kept as a
+    /// known issue so that the day the library (or a workaround) gives one
+    /// well-formed problem+json answer, this test says so.
+    @Test(arguments: ["abc", "-1", "+5", "0x10", "1 2", "12345678901234567890123"])
+    func malformedContentLengthGetsOneWellFormedProblem(value: String) throws {
+        try withServer({ $0.errorResponder = problemResponder }) { server in
+            let client = try RawHTTPClient(port: server.port)
+            client.timeout = 3
+            try client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(value)\r\n\r\n{}")
+            let response = try client.readResponse()
+            #expect(response.status == 400 || response.status == 413)
+            withKnownIssue("libmicrohttpd 0.9.75 answers a malformed Content-Length itself", isIntermittent: true) {
+                #expect(response.header("Content-Type") == "application/problem+json")
+                // Nothing after the one response: the connection closes.
+                #expect(throws: RawHTTPClientError.self) { _ = try client.readResponse() }
+            }
+        }
+    }
+
     // MARK: Item 8: large heads
 
     @Test func headsPastTheLimitGet431() throws {
