@@ -2,11 +2,12 @@
 # Debian with only the libraries the binary links (deploy/check-docker.sh
 # compares them with `ldd` of the built binary in CI).
 #   docker build -t memtyped .
-#   docker compose up -d          (compose.yaml: one instance, SQLite in a volume)
+#   docker run -v memtyped-data:/var/lib/memtyped -p 127.0.0.1:8080:8080 memtyped   (one instance, SQLite in a volume)
+#   docker compose up -d          (compose.yaml: two instances on one PostgreSQL)
 
 FROM swift:6.2-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd-dev libsqlite3-dev pkg-config \
+ && apt-get install -y --no-install-recommends libmicrohttpd-dev libsqlite3-dev libpq-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -22,7 +23,7 @@ FROM debian:bookworm-slim
 # runtime is linked in; libc6, libgcc-s1 and libstdc++6 are in the slim image
 # already and named so this list is complete). deploy/check-docker.sh checks it.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libc6 libgcc-s1 libstdc++6 libmicrohttpd12 libsqlite3-0 \
+ && apt-get install -y --no-install-recommends libc6 libgcc-s1 libstdc++6 libmicrohttpd12 libsqlite3-0 libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/memtyped --create-home --shell /usr/sbin/nologin memtyped
 COPY --from=build /out/memtyped /usr/bin/memtyped
