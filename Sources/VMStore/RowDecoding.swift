@@ -17,10 +17,10 @@ protocol StoredRow {
 }
 
 extension PGRow: StoredRow {}
+extension Statement: StoredRow {}
 
 /// Decoders of the stored rows, by the column tables (`VMColumn`,
-/// `HostProfileColumn`, `DecisionInputsColumn`). The PostgreSQL backend reads
-/// through these; SQLiteVMStore has its own decoders over the same tables.
+/// `HostProfileColumn`, `DecisionInputsColumn`); both backends read through these.
 enum RowDecoding {
     /// A `vms` row (`VMColumn`) as a record.
     static func vm<R: StoredRow>(_ s: R) throws(StoreError) -> VMRecord {
@@ -145,5 +145,27 @@ enum RowDecoding {
     /// A record's labels as stored in `vms.labels`: key, value pairs sorted by key.
     static func packLabels(_ labels: [String: String]) -> String {
         PackedStrings.encode(labels.keys.sorted().flatMap { [$0, labels[$0]!] })
+    }
+
+    /// A baseline name, sharing the catalogue's string when it is one of them
+    /// (no allocation for names longer than a small string).
+    static func baselineName<R: StoredRow>(_ s: R, _ column: Int32, in catalogue: [Baseline]) -> String {
+        s.withBytes(column) { bytes in
+            for b in catalogue where b.name.utf8.count == bytes.count && b.name.utf8.elementsEqual(bytes) {
+                return b.name
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+}
+
+extension RawRepresentable where Self: CaseIterable, RawValue == String {
+    /// The case whose raw value is `bytes` (a column's UTF-8), without making a String.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        for c in Self.allCases where c.rawValue.utf8.elementsEqual(bytes) {
+            self = c
+            return
+        }
+        return nil
     }
 }

@@ -191,17 +191,7 @@ public final class PostgresVMStore: VMStore {
         return try read { c throws(StoreError) -> VMDecisionInputs? in
             let result = try c.query(Self.selectDecisionInputs, [PGValue(id)])
             guard result.rowCount > 0 else { return nil }
-            return try RowDecoding.decisionInputs(result.row(0), id: id) { row, column in baselineName(row, column) }
-        }
-    }
-
-    /// A baseline name, sharing the catalogue's string when it is one of them.
-    private func baselineName(_ row: PGRow, _ column: Int32) -> String {
-        row.withBytes(column) { bytes in
-            for b in options.catalogue where b.name.utf8.count == bytes.count && b.name.utf8.elementsEqual(bytes) {
-                return b.name
-            }
-            return String(decoding: bytes, as: UTF8.self)
+            return try RowDecoding.decisionInputs(result.row(0), id: id) { row, column in RowDecoding.baselineName(row, column, in: options.catalogue) }
         }
     }
 

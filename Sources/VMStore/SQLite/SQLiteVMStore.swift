@@ -259,7 +259,7 @@ public final class SQLiteVMStore: VMStore {
         try c.withStatement(Self.selectDecisionInputs) { s throws(StoreError) in
             s.bind(1, id)
             guard try s.step() else { return nil }
-            return try decodeDecisionInputs(s, id: id)
+            return try RowDecoding.decisionInputs(s, id: id) { row, column in RowDecoding.baselineName(row, column, in: options.catalogue) }
         }
     }
 
@@ -340,66 +340,11 @@ public final class SQLiteVMStore: VMStore {
     }
 
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
-        try Validation.limit(query.limit)
-        if let b = query.baseline { try Validation.identifier(b, field: "/baseline") }
-        if let h = query.hostProfile { try Validation.identifier(h, field: "/host_profile") }
-        guard query.labels.count <= VMQuery.maxLabelFilters else {
-            throw .invalid(field: "/labels", message: "at most \(VMQuery.maxLabelFilters) label filters")
-        }
-        let labels = query.labels.sorted { $0.key < $1.key }
-        for (k, v) in labels {
-            let pointer = "/labels/\(JSONPointer.escape(k))"
-            try Validation.labelKey(k, field: pointer)
-            try Validation.labelValue(v, field: pointer)
-        }
-        let after = try query.cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
-
-        // Keyset pagination on id. With a label filter the first label drives
-        // the scan through vm_labels(key, value, vm_id), already in id order.
-        enum Bound { case text(String), int(Int64) }
-        var binds: [Bound] = []
-        var conditions: [String] = []
-        let idColumn: String
-        var sql = "SELECT \(VMColumn.list(prefix: "v.")) FROM "
-        if let (k, v) = labels.first {
-            sql += "vm_labels l0 JOIN vms v ON v.id = l0.vm_id"
-            idColumn = "l0.vm_id"
-            conditions.append("l0.key = ? AND l0.value = ?")
-            binds += [.text(k), .text(v)]
-        } else {
-            sql += "vms v"
-            idColumn = "v.id"
-        }
-        for (k, v) in labels.dropFirst() {
-            conditions.append("EXISTS (SELECT 1 FROM vm_labels l WHERE l.vm_id = v.id AND l.key = ? AND l.value = ?)")
-            binds += [.text(k), .text(v)]
-        }
-        if let after {
-            conditions.append("\(idColumn) > ?")
-            binds.append(.text(after))
-        }
-        if let b = query.baseline {
-            conditions.append("v.baseline = ?")
-            binds.append(.text(b))
-        }
-        if let h = query.hostProfile {
-            conditions.append("v.host_profile = ?")
-            binds.append(.text(h))
-        }
-        if !query.quirks.isEmpty {
-            let mask = QuirkMask(query.quirks.keys)
-            let want = QuirkMask(query.quirks.filter { $0.value == .disable }.keys)
-            conditions.append("(v.disabled_quirks & ?) = ?")
-            binds += [.int(Int64(bitPattern: mask.rawValue)), .int(Int64(bitPattern: want.rawValue))]
-        }
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY \(idColumn) LIMIT ?"
-        binds.append(.int(Int64(query.limit + 1)))
-
-        let limit = query.limit
+        let plan = try VMListQuery(query, columns: VMColumn.list(prefix: "v."), placeholder: { "?\($0)" })
+        let limit = plan.limit
         return try read { c throws(StoreError) in
-            try c.withStatement(sql) { s throws(StoreError) in
-                for (i, b) in binds.enumerated() {
+            try c.withStatement(plan.sql) { s throws(StoreError) in
+                for (i, b) in plan.binds.enumerated() {
                     switch b {
                     case .text(let t): s.bind(Int32(i + 1), t)
                     case .int(let n): s.bind(Int32(i + 1), n)
@@ -410,7 +355,7 @@ public final class SQLiteVMStore: VMStore {
                 var more = false
                 while try s.step() {
                     if items.count == limit { more = true; break }
-                    items.append(try Self.decodeVM(s))
+                    items.append(try RowDecoding.vm(s))
                 }
                 return VMPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.id) } : nil)
             }
@@ -509,7 +454,7 @@ public final class SQLiteVMStore: VMStore {
                 var more = false
                 while try s.step() {
                     if items.count == limit { more = true; break }
-                    items.append(try Self.decodeHost(s))
+                    items.append(try RowDecoding.host(s))
                 }
                 return HostPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.name) } : nil)
             }
@@ -541,20 +486,7 @@ public final class SQLiteVMStore: VMStore {
                 var more = false
                 while try s.step() {
                     if entries.count == limit { more = true; break }
-                    guard let action = HistoryAction(rawValue: s.text(2)),
-                          let packed = s.withBytes(5, { PackedStrings.decode($0) }), packed.count % 3 == 0
-                    else { throw .backend("corrupt history row \(s.int64(0))") }
-                    var changes: [FieldChange] = []
-                    changes.reserveCapacity(packed.count / 3)
-                    var i = 0
-                    while i < packed.count {
-                        guard let field = packed[i] else { throw .backend("corrupt history row \(s.int64(0))") }
-                        changes.append(FieldChange(field: field, old: packed[i + 1], new: packed[i + 2]))
-                        i += 3
-                    }
-                    entries.append(HistoryEntry(
-                        sequence: s.int64(0), subject: subject, id: id, revision: s.int(1), action: action,
-                        actor: s.text(3), at: Timestamp(millisSinceEpoch: s.int64(4)), changes: changes))
+                    entries.append(try RowDecoding.historyEntry(s, subject: subject, id: id))
                 }
                 return HistoryPage(entries: entries, nextCursor: more ? entries.last.map { Cursor.encodeSequence($0.sequence) } : nil)
             }
@@ -566,9 +498,6 @@ public final class SQLiteVMStore: VMStore {
     private static func appendHistory(_ c: Connection, _ subject: HistorySubject, id: String, revision: Int,
                                       action: HistoryAction, actor: String, at: Timestamp,
                                       changes: [FieldChange]) throws(StoreError) {
-        var packed: [String?] = []
-        packed.reserveCapacity(changes.count * 3)
-        for ch in changes { packed += [ch.field, ch.old, ch.new] }
         try c.withStatement(
             "INSERT INTO history (subject, id, revision, action, actor, at, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ) { s throws(StoreError) in
@@ -578,7 +507,7 @@ public final class SQLiteVMStore: VMStore {
             s.bind(4, action.rawValue)
             s.bind(5, actor)
             s.bind(6, at.millisSinceEpoch)
-            s.bind(7, PackedStrings.encode(packed))
+            s.bind(7, RowDecoding.packChanges(changes))
             try s.run()
         }
     }
@@ -603,61 +532,12 @@ public final class SQLiteVMStore: VMStore {
     static func loadVM(_ c: Connection, _ id: String) throws(StoreError) -> VMRecord? {
         try c.withStatement(selectVM) { s throws(StoreError) in
             s.bind(1, id)
-            return try s.step() ? try decodeVM(s) : nil
+            return try s.step() ? try RowDecoding.vm(s) : nil
         }
     }
 
     /// The `SELECT` behind `decisionInputs` (`DecisionInputsColumn`).
     private static let selectDecisionInputs = PinnedSQL(slot: 0, sql: DecisionInputsColumn.select)
-
-    private func decodeDecisionInputs(_ s: Statement, id: String) throws(StoreError) -> VMDecisionInputs {
-        func corrupt(_ what: String) -> StoreError { .backend("corrupt vms row '\(id)': \(what)") }
-        typealias C = DecisionInputsColumn
-        guard let type = s.withBytes(C.vmType.index, { VMType(utf8: $0) }) else { throw corrupt(C.vmType.column.name) }
-        let profile = s.optionalText(C.hostProfile.index)
-        let host: HostSpec?
-        if profile == nil {
-            guard let inline = try Self.decodeHostSpec(s, at: C.inlineHost, corrupt: { corrupt("host_" + $0) }) else {
-                throw corrupt(VMColumn.hostVendor.name)
-            }
-            host = inline
-        } else {
-            host = try Self.decodeHostSpec(s, at: C.profileHost) { .backend("corrupt host_profiles row '\(profile!)': \($0)") }
-        }
-        return VMDecisionInputs(
-            id: id, baseline: baselineName(s, C.baseline.index), revision: s.int(C.revision.index),
-            vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
-                               noncoherentDMA: s.bool(C.noncoherentDMA.index)),
-            hostProfile: profile, host: host)
-    }
-
-    /// A baseline name, sharing the catalogue's string when it is one of them
-    /// (no allocation for names longer than a small string).
-    private func baselineName(_ s: Statement, _ column: Int32) -> String {
-        s.withBytes(column) { bytes in
-            for b in options.catalogue where b.name.utf8.count == bytes.count && b.name.utf8.elementsEqual(bytes) {
-                return b.name
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-    }
-
-    /// A row's host columns (`HostColumn`); nil when the vendor is NULL.
-    /// `corrupt` names the bad column (without its prefix).
-    private static func decodeHostSpec(_ s: Statement, at h: HostColumns,
-                                       corrupt: (String) -> StoreError) throws(StoreError) -> HostSpec? {
-        if s.isNull(h.index(.vendor)) { return nil }
-        guard let vendor = s.withBytes(h.index(.vendor), { Vendor(utf8: $0) }) else { throw corrupt(HostColumn.vendor.name) }
-        var kvmModel: KVMModel?
-        if let m = s.optionalText(h.index(.kvmModel)) {
-            guard let model = KVMModel(rawValue: m) else { throw corrupt(HostColumn.kvmModel.name) }
-            kvmModel = model
-        }
-        let cpu = s.isNull(h.index(.cpuFamily)) ? nil
-            : CPUModel(family: s.int(h.index(.cpuFamily)), model: s.int(h.index(.cpuModel)), stepping: s.optionalInt(h.index(.cpuStepping)))
-        return HostSpec(vendor: vendor, selfSnoop: s.bool(h.index(.selfSnoop)), tdp: s.bool(h.index(.tdp)),
-                        cpu: cpu, kernel: s.optionalText(h.index(.kernel)), kvmModel: kvmModel)
-    }
 
     /// Binds a host spec's columns (`HostColumn`).
     private static func bindHostSpec(_ s: Statement, _ h: HostSpec, at c: HostColumns) {
@@ -669,42 +549,6 @@ public final class SQLiteVMStore: VMStore {
         s.bind(c.parameter(.cpuStepping), h.cpu?.stepping)
         s.bind(c.parameter(.kernel), h.kernel)
         s.bind(c.parameter(.kvmModel), h.kvmModel?.rawValue)
-    }
-
-    private static func decodeVM(_ s: Statement) throws(StoreError) -> VMRecord {
-        typealias C = VMColumn
-        func corrupt(_ column: VMColumn) -> StoreError { .backend("corrupt vms row '\(s.text(C.id.index))': \(column.name)") }
-        let host: HostRef
-        if let profile = s.optionalText(C.hostProfile.index) {
-            host = .profile(profile)
-        } else {
-            guard let spec = try decodeHostSpec(s, at: C.host, corrupt: { .backend("corrupt vms row '\(s.text(C.id.index))': host_" + $0) }) else {
-                throw corrupt(.hostVendor)
-            }
-            host = .inline(spec)
-        }
-        guard let type = s.withBytes(C.vmType.index, { VMType(utf8: $0) }) else { throw corrupt(.vmType) }
-        guard let devices = s.withBytes(C.displayDevices.index, { PackedStrings.decode($0) }) else { throw corrupt(.displayDevices) }
-        guard let labelList = s.withBytes(C.labels.index, { PackedStrings.decode($0) }), labelList.count % 2 == 0 else {
-            throw corrupt(.labels)
-        }
-        var labels: [String: String] = [:]
-        if !labelList.isEmpty {
-            labels.reserveCapacity(labelList.count / 2)
-            var i = 0
-            while i < labelList.count {
-                guard let k = labelList[i], let v = labelList[i + 1] else { throw corrupt(.labels) }
-                labels[k] = v
-                i += 2
-            }
-        }
-        return VMRecord(
-            id: s.text(C.id.index), baseline: s.text(C.baseline.index),
-            disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
-            host: host, type: type, noncoherentDMA: s.bool(C.noncoherentDMA.index), displayDevices: devices.map { $0 ?? "" },
-            guestKernel: s.optionalText(C.guestKernel.index), labels: labels, revision: s.int(C.revision.index),
-            createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
-            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
     }
 
     /// Binds every `VMColumn` (unbound ones are NULL: the host profile of an
@@ -722,7 +566,7 @@ public final class SQLiteVMStore: VMStore {
         s.bind(C.noncoherentDMA.parameter, r.noncoherentDMA)
         s.bind(C.displayDevices.parameter, PackedStrings.encode(r.displayDevices))
         s.bind(C.guestKernel.parameter, r.guestKernel)
-        s.bind(C.labels.parameter, PackedStrings.encode(r.labels.keys.sorted().flatMap { [$0, r.labels[$0]!] }))
+        s.bind(C.labels.parameter, RowDecoding.packLabels(r.labels))
         s.bind(C.revision.parameter, r.revision)
         s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
         s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
@@ -790,18 +634,8 @@ public final class SQLiteVMStore: VMStore {
     private static func loadHost(_ c: Connection, _ name: String) throws(StoreError) -> HostProfileRecord? {
         try c.withStatement("SELECT \(HostProfileColumn.list()) FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
             s.bind(1, name)
-            return try s.step() ? try decodeHost(s) : nil
+            return try s.step() ? try RowDecoding.host(s) : nil
         }
-    }
-
-    private static func decodeHost(_ s: Statement) throws(StoreError) -> HostProfileRecord {
-        typealias C = HostProfileColumn
-        let corrupt = StoreError.backend("corrupt host_profiles row '\(s.text(C.name.index))'")
-        guard let spec = try decodeHostSpec(s, at: C.host, corrupt: { _ in corrupt }) else { throw corrupt }
-        return HostProfileRecord(
-            name: s.text(C.name.index), spec: spec, revision: s.int(C.revision.index),
-            createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
-            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
     }
 
     private static let insertHostSQL = HostProfileColumn.insert(into: "host_profiles")
@@ -826,16 +660,5 @@ extension Connection {
         if sqlite3_get_autocommit(handle) == 0 {
             _ = sqlite3_exec(handle, "ROLLBACK", nil, nil, nil)
         }
-    }
-}
-
-extension RawRepresentable where Self: CaseIterable, RawValue == String {
-    /// The case whose raw value is `bytes` (a column's UTF-8), without making a String.
-    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
-        for c in Self.allCases where c.rawValue.utf8.elementsEqual(bytes) {
-            self = c
-            return
-        }
-        return nil
     }
 }
