@@ -62,6 +62,8 @@ public final class PostgresVMStore: VMStore {
     public let currentBaseline: Baseline
     private let options: Options
     private let pool: PGPool
+    /// What the writes compute; this store adds the SQL (`PGWriteTransaction`).
+    private let writes: StoreWrites
     /// The schema version found before this store migrated (tests; logs).
     public let schemaVersionAtOpen: Int
 
@@ -76,6 +78,7 @@ public final class PostgresVMStore: VMStore {
         }
         self.options = options
         currentBaseline = options.currentBaseline
+        writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue)
         var defaults = [("application_name", "memtyped")]
         // libpq's own connect_timeout is whole seconds and at least 2; the pool's
         // deadline bounds the connect anyway. PGCONNECT_TIMEOUT, if set, wins.
@@ -197,15 +200,8 @@ public final class PostgresVMStore: VMStore {
 
     public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
         try Validation.actor(actor)
-        let now = options.clock()
-        let record = try Resolution.newRecord(
-            id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
-        return try write { c throws(StoreError) in
-            if try Self.loadVM(c, id, lock: true) != nil { throw .alreadyExists }
-            var r = record
-            try Self.insertVM(c, &r, actor: actor)
-            return r
-        }
+        let record = try writes.newRecord(id: id, spec: spec, now: options.clock())
+        return try write { c throws(StoreError) in try writes.createVM(PGWriteTransaction(c: c), record, actor: actor) }
     }
 
     public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
@@ -215,17 +211,7 @@ public final class PostgresVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) -> (record: VMRecord, created: Bool) in
-            let existing = try Self.loadVM(c, id, lock: true)
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
-            guard let existing else {
-                var record = try Resolution.newRecord(
-                    id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
-                try Self.insertVM(c, &record, actor: actor)
-                return (record, true)
-            }
-            var record = try Resolution.replacement(of: existing, spec: spec, catalogue: options.catalogue)
-            try Self.writeUpdate(c, from: existing, to: &record, action: .replace, actor: actor, now: now)
-            return (record, false)
+            try writes.replaceVM(PGWriteTransaction(c: c), id, with: spec, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -236,17 +222,7 @@ public final class PostgresVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) in
-            guard let existing = try Self.loadVM(c, id, lock: true) else { throw .notFound }
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-            var record = existing
-            try change(&record)
-            record.revision = existing.revision
-            record.createdAt = existing.createdAt
-            record.updatedAt = existing.updatedAt
-            try Resolution.checkUpdate(from: existing, to: record, catalogue: options.catalogue)
-            let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
-            try Self.writeUpdate(c, from: existing, to: &record, action: action, actor: actor, now: now)
-            return record
+            try writes.updateVM(PGWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now, change)
         }
     }
 
@@ -256,14 +232,7 @@ public final class PostgresVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) in
-            guard let existing = try Self.loadVM(c, id, lock: true) else { throw .notFound }
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-            _ = try c.query("DELETE FROM vms WHERE id = $1", [PGValue(id)])
-            try Self.appendHistory(
-                c, .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
-                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-                changes: fieldChanges(from: existing.flattenedFields, to: nil))
-            return existing
+            try writes.deleteVM(PGWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -305,27 +274,7 @@ public final class PostgresVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
-            let existing = try Self.loadHost(c, name, lock: " FOR UPDATE")
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
-            if let existing {
-                guard existing.spec != spec else { return (existing, false) }
-                var record = existing
-                record.spec = spec
-                record.revision = existing.revision + 1
-                record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
-                try Self.writeHost(c, record, insert: false, previousRevision: existing.revision)
-                try Self.appendHistory(
-                    c, .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
-                    changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
-                return (record, false)
-            }
-            let revision = (try Self.lastRevision(c, .host, name) ?? 0) + 1
-            let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
-            try Self.writeHost(c, record, insert: true, previousRevision: nil)
-            try Self.appendHistory(
-                c, .host, id: name, revision: revision, action: .create, actor: actor, at: now,
-                changes: fieldChanges(from: nil, to: spec.flattenedFields()))
-            return (record, true)
+            try writes.putHost(PGWriteTransaction(c: c), name, spec, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -335,21 +284,7 @@ public final class PostgresVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) in
-            guard let existing = try Self.loadHost(c, name, lock: " FOR UPDATE") else { throw .notFound }
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-            let refs = try c.query(
-                "SELECT count(*) OVER (), id FROM vms WHERE host_profile = $1 ORDER BY id LIMIT 5", [PGValue(name)])
-            if refs.rowCount > 0 {
-                let count = refs.row(0).int(0)
-                let sample = (0..<refs.rowCount).map { refs.row($0).text(1) }
-                throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
-            }
-            _ = try c.query("DELETE FROM host_profiles WHERE name = $1", [PGValue(name)])
-            try Self.appendHistory(
-                c, .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
-                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-                changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
-            return existing
+            try writes.deleteHost(PGWriteTransaction(c: c), name, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -394,32 +329,11 @@ public final class PostgresVMStore: VMStore {
         return page
     }
 
-    private static func appendHistory(_ c: PGConnection, _ subject: HistorySubject, id: String, revision: Int,
-                                      action: HistoryAction, actor: String, at: Timestamp,
-                                      changes: [FieldChange]) throws(StoreError) {
-        _ = try c.query(
-            "INSERT INTO history (subject, id, revision, action, actor, at, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [PGValue(subject.rawValue), PGValue(id), PGValue(revision), PGValue(action.rawValue), PGValue(actor),
-             PGValue(at.millisSinceEpoch), PGValue(RowDecoding.packChanges(changes))])
-    }
-
-    /// The revision of the last history entry for `id` (a deleted incarnation's tombstone included).
-    private static func lastRevision(_ c: PGConnection, _ subject: HistorySubject, _ id: String) throws(StoreError) -> Int? {
-        let result = try c.query(
-            "SELECT revision FROM history WHERE subject = $1 AND id = $2 ORDER BY seq DESC LIMIT 1",
-            [PGValue(subject.rawValue), PGValue(id)])
-        return result.rowCount > 0 ? result.row(0).int(0) : nil
-    }
-
     // MARK: - VM rows
 
     // The statements come from the column tables (Columns.swift), the one
     // home of every row's columns and their order, with PostgreSQL's `$N`.
     private static let selectVM = "SELECT \(VMColumn.list()) FROM vms WHERE id = $1"
-    private static let insertVMSQL = dollars(VMColumn.insert(into: "vms"))
-    /// The last parameter: the revision the transaction read; the row must still have it.
-    private static let updateVMSQL = dollars(VMColumn.update("vms")) + " AND revision = $\(VMColumn.allCases.count + 1)"
-
     /// `lock`: inside a write, `FOR UPDATE` (see the type's comment).
     static func loadVM(_ c: PGConnection, _ id: String, lock: Bool) throws(StoreError) -> VMRecord? {
         let result = try c.query(lock ? selectVM + " FOR UPDATE" : selectVM, [PGValue(id)])
@@ -431,108 +345,14 @@ public final class PostgresVMStore: VMStore {
     /// The statement behind `decisionInputs`, for `bench/fleet-bench.sh`'s pgbench run.
     @_spi(Testing) public static var decisionInputsSQL: String { selectDecisionInputs }
 
-    private static func vmParams(_ r: VMRecord) -> [PGValue] {
-        var p = [PGValue](repeating: .null, count: VMColumn.allCases.count)
-        p[Int(VMColumn.id.rawValue)] = PGValue(r.id)
-        p[Int(VMColumn.baseline.rawValue)] = PGValue(r.baseline)
-        p[Int(VMColumn.disabledQuirks.rawValue)] = PGValue(Int64(bitPattern: r.disabledQuirks.rawValue))
-        switch r.host {
-        case .profile(let name):
-            p[Int(VMColumn.hostProfile.rawValue)] = PGValue(name)
-        case .inline(let h):
-            p[Int(VMColumn.hostVendor.rawValue)] = PGValue(h.vendor.rawValue)
-            p[Int(VMColumn.hostSelfSnoop.rawValue)] = PGValue(h.selfSnoop)
-            p[Int(VMColumn.hostTDP.rawValue)] = PGValue(h.tdp)
-            p[Int(VMColumn.hostCPUFamily.rawValue)] = PGValue(h.cpu?.family)
-            p[Int(VMColumn.hostCPUModel.rawValue)] = PGValue(h.cpu?.model)
-            p[Int(VMColumn.hostCPUStepping.rawValue)] = PGValue(h.cpu?.stepping)
-            p[Int(VMColumn.hostKernel.rawValue)] = PGValue(h.kernel)
-            p[Int(VMColumn.hostKVMModel.rawValue)] = PGValue(h.kvmModel?.rawValue)
-        }
-        p[Int(VMColumn.vmType.rawValue)] = PGValue(r.type.rawValue)
-        p[Int(VMColumn.noncoherentDMA.rawValue)] = PGValue(r.noncoherentDMA)
-        p[Int(VMColumn.displayDevices.rawValue)] = PGValue(PackedStrings.encode(r.displayDevices))
-        p[Int(VMColumn.guestKernel.rawValue)] = PGValue(r.guestKernel)
-        p[Int(VMColumn.labels.rawValue)] = PGValue(RowDecoding.packLabels(r.labels))
-        p[Int(VMColumn.revision.rawValue)] = PGValue(r.revision)
-        p[Int(VMColumn.createdAt.rawValue)] = PGValue(r.createdAt.millisSinceEpoch)
-        p[Int(VMColumn.updatedAt.rawValue)] = PGValue(r.updatedAt.millisSinceEpoch)
-        return p
-    }
-
-    /// The profile must exist; its row is KEY SHARE locked until COMMIT, so
-    /// a concurrent delete of the profile waits and then sees this VM.
-    private static func checkHostReference(_ c: PGConnection, _ host: HostRef) throws(StoreError) {
-        guard let name = host.profileName else { return }
-        guard try loadHost(c, name, lock: " FOR KEY SHARE") != nil else {
-            throw .invalid(field: "/host_profile", message: "no host profile named '\(name)'")
-        }
-    }
-
-    private static func insertLabels(_ c: PGConnection, _ r: VMRecord) throws(StoreError) {
-        for (k, v) in r.labels {
-            _ = try c.query("INSERT INTO vm_labels (vm_id, key, value) VALUES ($1, $2, $3)",
-                            [PGValue(r.id), PGValue(k), PGValue(v)])
-        }
-    }
-
-    /// Inserts a new record; its revision continues after any deleted incarnation's.
-    private static func insertVM(_ c: PGConnection, _ record: inout VMRecord, actor: String) throws(StoreError) {
-        try checkHostReference(c, record.host)
-        record.revision = (try lastRevision(c, .vm, record.id) ?? 0) + 1
-        let r = record
-        _ = try c.query(insertVMSQL, vmParams(r))
-        try insertLabels(c, r)
-        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: .create, actor: actor, at: r.createdAt,
-                          changes: fieldChanges(from: nil, to: r.flattenedFields))
-    }
-
-    /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
-    private static func writeUpdate(_ c: PGConnection, from old: VMRecord, to record: inout VMRecord,
-                                    action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
-        guard record != old else { return }
-        if record.host != old.host { try checkHostReference(c, record.host) }
-        record.revision = old.revision + 1
-        record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
-        let r = record
-        let updated = try c.query(updateVMSQL, vmParams(r) + [PGValue(old.revision)])
-        // The row is locked FOR UPDATE, so this holds; if it ever did not, the
-        // write must not commit over a revision it did not read.
-        guard updated.affectedRows == 1 else { throw .backend("vms row '\(r.id)' changed under its row lock") }
-        if r.labels != old.labels {
-            _ = try c.query("DELETE FROM vm_labels WHERE vm_id = $1", [PGValue(r.id)])
-            try insertLabels(c, r)
-        }
-        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
-                          changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
-    }
-
     // MARK: - Host rows
 
     private static let hostColumns = HostProfileColumn.list()
 
     /// `lock`: "" for a plain read, or a locking clause (" FOR UPDATE").
-    private static func loadHost(_ c: PGConnection, _ name: String, lock: String) throws(StoreError) -> HostProfileRecord? {
+    static func loadHost(_ c: PGConnection, _ name: String, lock: String) throws(StoreError) -> HostProfileRecord? {
         let result = try c.query("SELECT \(hostColumns) FROM host_profiles WHERE name = $1" + lock, [PGValue(name)])
         return result.rowCount > 0 ? try RowDecoding.host(result.row(0)) : nil
-    }
-
-    private static func writeHost(_ c: PGConnection, _ r: HostProfileRecord, insert: Bool,
-                                  previousRevision: Int?) throws(StoreError) {
-        var params: [PGValue] = [
-            PGValue(r.name), PGValue(r.spec.vendor.rawValue), PGValue(r.spec.selfSnoop), PGValue(r.spec.tdp),
-            PGValue(r.spec.cpu?.family), PGValue(r.spec.cpu?.model), PGValue(r.spec.cpu?.stepping),
-            PGValue(r.spec.kernel), PGValue(r.spec.kvmModel?.rawValue), PGValue(r.revision),
-            PGValue(r.createdAt.millisSinceEpoch), PGValue(r.updatedAt.millisSinceEpoch),
-        ]
-        if insert {
-            _ = try c.query(dollars(HostProfileColumn.insert(into: "host_profiles")), params)
-            return
-        }
-        params.append(PGValue(previousRevision))
-        let updated = try c.query(
-            dollars(HostProfileColumn.update("host_profiles")) + " AND revision = $\(HostProfileColumn.allCases.count + 1)", params)
-        guard updated.affectedRows == 1 else { throw .backend("host_profiles row '\(r.name)' changed under its row lock") }
     }
 }
 
@@ -555,19 +375,17 @@ extension PostgresVMStore {
         let now = options.clock()
         var records: [VMRecord] = []
         records.reserveCapacity(specs.count)
-        for (id, spec) in specs {
-            records.append(try Resolution.newRecord(
-                id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now))
-        }
+        for (id, spec) in specs { records.append(try writes.newRecord(id: id, spec: spec, now: now)) }
         try write { c throws(StoreError) in
-            for var record in records where try Self.loadVM(c, record.id, lock: true) == nil {
-                try Self.insertVM(c, &record, actor: actor)
+            let t = PGWriteTransaction(c: c)
+            for var record in records where try t.loadVM(record.id) == nil {
+                try writes.insertVM(t, &record, actor: actor)
             }
         }
     }
 }
 
 /// SQLite's `?N` parameters as PostgreSQL's `$N` (the column tables write `?N`).
-private func dollars(_ sql: String) -> String {
+func dollars(_ sql: String) -> String {
     String(sql.map { $0 == "?" ? "$" : $0 })
 }

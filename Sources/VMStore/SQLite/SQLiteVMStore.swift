@@ -85,6 +85,8 @@ public final class SQLiteVMStore: VMStore {
     let healthState = Locked(StoreHealth.healthy)
     private let idleReaders: Locked<[Connection]>
     private let decisionMemo: DecisionMemo?
+    /// What the writes compute; this store adds the SQL (`SQLiteWriteTransaction`).
+    private let writes: StoreWrites
 
     /// Opens (creating on first start) the database at `path` and migrates it
     /// to this build's schema. Fails if the file's schema is newer than this build.
@@ -103,6 +105,7 @@ public final class SQLiteVMStore: VMStore {
         try Self.migrate(conn)
         writer = Locked(conn)
         idleReaders = Locked([])
+        writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue)
         decisionMemo = options.decisionMemoEntries > 0 ? DecisionMemo(capacity: options.decisionMemoEntries) : nil
     }
 
@@ -267,14 +270,8 @@ public final class SQLiteVMStore: VMStore {
 
     public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
         try Validation.actor(actor)
-        let now = options.clock()
-        var record = try Resolution.newRecord(
-            id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
-        return try write { c throws(StoreError) in
-            if try Self.loadVM(c, id) != nil { throw .alreadyExists }
-            try Self.insertVM(c, &record, actor: actor)
-            return record
-        }
+        let record = try writes.newRecord(id: id, spec: spec, now: options.clock())
+        return try write { c throws(StoreError) in try writes.createVM(SQLiteWriteTransaction(c: c), record, actor: actor) }
     }
 
     public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
@@ -284,17 +281,7 @@ public final class SQLiteVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) -> (record: VMRecord, created: Bool) in
-            let existing = try Self.loadVM(c, id)
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
-            guard let existing else {
-                var record = try Resolution.newRecord(
-                    id: id, spec: spec, current: currentBaseline, catalogue: options.catalogue, revision: 1, now: now)
-                try Self.insertVM(c, &record, actor: actor)
-                return (record, true)
-            }
-            var record = try Resolution.replacement(of: existing, spec: spec, catalogue: options.catalogue)
-            try Self.writeUpdate(c, from: existing, to: &record, action: .replace, actor: actor, now: now)
-            return (record, false)
+            try writes.replaceVM(SQLiteWriteTransaction(c: c), id, with: spec, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -305,17 +292,7 @@ public final class SQLiteVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) in
-            guard let existing = try Self.loadVM(c, id) else { throw .notFound }
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-            var record = existing
-            try change(&record)
-            record.revision = existing.revision
-            record.createdAt = existing.createdAt
-            record.updatedAt = existing.updatedAt
-            try Resolution.checkUpdate(from: existing, to: record, catalogue: options.catalogue)
-            let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
-            try Self.writeUpdate(c, from: existing, to: &record, action: action, actor: actor, now: now)
-            return record
+            try writes.updateVM(SQLiteWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now, change)
         }
     }
 
@@ -325,17 +302,7 @@ public final class SQLiteVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) in
-            guard let existing = try Self.loadVM(c, id) else { throw .notFound }
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-            try c.withStatement("DELETE FROM vms WHERE id = ?1") { s throws(StoreError) in
-                s.bind(1, id)
-                try s.run()
-            }
-            try Self.appendHistory(
-                c, .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
-                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-                changes: fieldChanges(from: existing.flattenedFields, to: nil))
-            return existing
+            try writes.deleteVM(SQLiteWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -382,27 +349,7 @@ public final class SQLiteVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
-            let existing = try Self.loadHost(c, name)
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
-            if let existing {
-                guard existing.spec != spec else { return (existing, false) }
-                var record = existing
-                record.spec = spec
-                record.revision = existing.revision + 1
-                record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
-                try Self.writeHost(c, record, insert: false)
-                try Self.appendHistory(
-                    c, .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
-                    changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
-                return (record, false)
-            }
-            let revision = (try Self.lastRevision(c, .host, name) ?? 0) + 1
-            let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
-            try Self.writeHost(c, record, insert: true)
-            try Self.appendHistory(
-                c, .host, id: name, revision: revision, action: .create, actor: actor, at: now,
-                changes: fieldChanges(from: nil, to: spec.flattenedFields()))
-            return (record, true)
+            try writes.putHost(SQLiteWriteTransaction(c: c), name, spec, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -412,32 +359,7 @@ public final class SQLiteVMStore: VMStore {
         try Validation.actor(actor)
         let now = options.clock()
         return try write { c throws(StoreError) in
-            guard let existing = try Self.loadHost(c, name) else { throw .notFound }
-            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-            let (count, sample) = try c.withStatement(
-                "SELECT count(*) OVER (), id FROM vms WHERE host_profile = ?1 ORDER BY id LIMIT 5"
-            ) { s throws(StoreError) -> (Int, [String]) in
-                s.bind(1, name)
-                var count = 0
-                var ids: [String] = []
-                while try s.step() {
-                    count = s.int(0)
-                    ids.append(s.text(1))
-                }
-                return (count, ids)
-            }
-            guard count == 0 else {
-                throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
-            }
-            try c.withStatement("DELETE FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
-                s.bind(1, name)
-                try s.run()
-            }
-            try Self.appendHistory(
-                c, .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
-                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-                changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
-            return existing
+            try writes.deleteHost(SQLiteWriteTransaction(c: c), name, expectedRevision: expectedRevision, actor: actor, now: now)
         }
     }
 
@@ -495,39 +417,9 @@ public final class SQLiteVMStore: VMStore {
         return page
     }
 
-    private static func appendHistory(_ c: Connection, _ subject: HistorySubject, id: String, revision: Int,
-                                      action: HistoryAction, actor: String, at: Timestamp,
-                                      changes: [FieldChange]) throws(StoreError) {
-        try c.withStatement(
-            "INSERT INTO history (subject, id, revision, action, actor, at, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        ) { s throws(StoreError) in
-            s.bind(1, subject.rawValue)
-            s.bind(2, id)
-            s.bind(3, revision)
-            s.bind(4, action.rawValue)
-            s.bind(5, actor)
-            s.bind(6, at.millisSinceEpoch)
-            s.bind(7, RowDecoding.packChanges(changes))
-            try s.run()
-        }
-    }
-
-    /// The revision of the last history entry for `id` (a deleted incarnation's tombstone included).
-    private static func lastRevision(_ c: Connection, _ subject: HistorySubject, _ id: String) throws(StoreError) -> Int? {
-        try c.withStatement(
-            "SELECT revision FROM history WHERE subject = ?1 AND id = ?2 ORDER BY seq DESC LIMIT 1"
-        ) { s throws(StoreError) in
-            s.bind(1, subject.rawValue)
-            s.bind(2, id)
-            return try s.step() ? s.int(0) : nil
-        }
-    }
-
     // MARK: - VM rows
 
     private static let selectVM = "SELECT \(VMColumn.list()) FROM vms WHERE id = ?1"
-    private static let insertVMSQL = VMColumn.insert(into: "vms")
-    private static let updateVMSQL = VMColumn.update("vms")
 
     static func loadVM(_ c: Connection, _ id: String) throws(StoreError) -> VMRecord? {
         try c.withStatement(selectVM) { s throws(StoreError) in
@@ -539,117 +431,12 @@ public final class SQLiteVMStore: VMStore {
     /// The `SELECT` behind `decisionInputs` (`DecisionInputsColumn`).
     private static let selectDecisionInputs = PinnedSQL(slot: 0, sql: DecisionInputsColumn.select)
 
-    /// Binds a host spec's columns (`HostColumn`).
-    private static func bindHostSpec(_ s: Statement, _ h: HostSpec, at c: HostColumns) {
-        s.bind(c.parameter(.vendor), h.vendor.rawValue)
-        s.bind(c.parameter(.selfSnoop), h.selfSnoop)
-        s.bind(c.parameter(.tdp), h.tdp)
-        s.bind(c.parameter(.cpuFamily), h.cpu?.family)
-        s.bind(c.parameter(.cpuModel), h.cpu?.model)
-        s.bind(c.parameter(.cpuStepping), h.cpu?.stepping)
-        s.bind(c.parameter(.kernel), h.kernel)
-        s.bind(c.parameter(.kvmModel), h.kvmModel?.rawValue)
-    }
-
-    /// Binds every `VMColumn` (unbound ones are NULL: the host profile of an
-    /// inline host, the inline host of a profile reference).
-    private static func bindVM(_ s: Statement, _ r: VMRecord) {
-        typealias C = VMColumn
-        s.bind(C.id.parameter, r.id)
-        s.bind(C.baseline.parameter, r.baseline)
-        s.bind(C.disabledQuirks.parameter, Int64(bitPattern: r.disabledQuirks.rawValue))
-        switch r.host {
-        case .profile(let name): s.bind(C.hostProfile.parameter, name)
-        case .inline(let h): bindHostSpec(s, h, at: C.host)
-        }
-        s.bind(C.vmType.parameter, r.type.rawValue)
-        s.bind(C.noncoherentDMA.parameter, r.noncoherentDMA)
-        s.bind(C.displayDevices.parameter, PackedStrings.encode(r.displayDevices))
-        s.bind(C.guestKernel.parameter, r.guestKernel)
-        s.bind(C.labels.parameter, RowDecoding.packLabels(r.labels))
-        s.bind(C.revision.parameter, r.revision)
-        s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
-        s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
-    }
-
-    private static func checkHostReference(_ c: Connection, _ host: HostRef) throws(StoreError) {
-        guard let name = host.profileName else { return }
-        guard try loadHost(c, name) != nil else {
-            throw .invalid(field: "/host_profile", message: "no host profile named '\(name)'")
-        }
-    }
-
-    private static func insertLabels(_ c: Connection, _ r: VMRecord) throws(StoreError) {
-        guard !r.labels.isEmpty else { return }
-        try c.withStatement("INSERT INTO vm_labels (vm_id, key, value) VALUES (?1, ?2, ?3)") { s throws(StoreError) in
-            for (k, v) in r.labels {
-                s.bind(1, r.id)
-                s.bind(2, k)
-                s.bind(3, v)
-                try s.run()
-                sqlite3_reset(s.handle)
-            }
-        }
-    }
-
-    /// Inserts a new record; its revision continues after any deleted incarnation's.
-    private static func insertVM(_ c: Connection, _ record: inout VMRecord, actor: String) throws(StoreError) {
-        try checkHostReference(c, record.host)
-        record.revision = (try lastRevision(c, .vm, record.id) ?? 0) + 1
-        let r = record
-        try c.withStatement(insertVMSQL) { s throws(StoreError) in
-            bindVM(s, r)
-            try s.run()
-        }
-        try insertLabels(c, r)
-        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: .create, actor: actor, at: r.createdAt,
-                          changes: fieldChanges(from: nil, to: r.flattenedFields))
-    }
-
-    /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
-    private static func writeUpdate(_ c: Connection, from old: VMRecord, to record: inout VMRecord,
-                                 action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
-        guard record != old else { return }
-        if record.host != old.host { try checkHostReference(c, record.host) }
-        record.revision = old.revision + 1
-        record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
-        let r = record
-        try c.withStatement(updateVMSQL) { s throws(StoreError) in
-            bindVM(s, r)
-            try s.run()
-        }
-        if r.labels != old.labels {
-            try c.withStatement("DELETE FROM vm_labels WHERE vm_id = ?1") { s throws(StoreError) in
-                s.bind(1, r.id)
-                try s.run()
-            }
-            try insertLabels(c, r)
-        }
-        try appendHistory(c, .vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
-                          changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
-    }
-
     // MARK: - Host rows
 
-    private static func loadHost(_ c: Connection, _ name: String) throws(StoreError) -> HostProfileRecord? {
+    static func loadHost(_ c: Connection, _ name: String) throws(StoreError) -> HostProfileRecord? {
         try c.withStatement("SELECT \(HostProfileColumn.list()) FROM host_profiles WHERE name = ?1") { s throws(StoreError) in
             s.bind(1, name)
             return try s.step() ? try RowDecoding.host(s) : nil
-        }
-    }
-
-    private static let insertHostSQL = HostProfileColumn.insert(into: "host_profiles")
-    private static let updateHostSQL = HostProfileColumn.update("host_profiles")
-
-    private static func writeHost(_ c: Connection, _ r: HostProfileRecord, insert: Bool) throws(StoreError) {
-        typealias C = HostProfileColumn
-        try c.withStatement(insert ? insertHostSQL : updateHostSQL) { s throws(StoreError) in
-            s.bind(C.name.parameter, r.name)
-            bindHostSpec(s, r.spec, at: C.host)
-            s.bind(C.revision.parameter, r.revision)
-            s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
-            s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
-            try s.run()
         }
     }
 }

@@ -1,0 +1,169 @@
+/// One backend's write transaction, as the shared write logic (`StoreWrites`)
+/// sees it: the rows it reads and writes, each one statement in the backend's
+/// SQL, inside a transaction the backend opened and will commit. What each
+/// call locks is the backend's business (PostgreSQL locks the rows it reads;
+/// SQLite holds the whole file's write lock already).
+protocol WriteTransaction {
+    /// The VM row, as the rest of the transaction will see it.
+    func loadVM(_ id: String) throws(StoreError) -> VMRecord?
+    /// The host profile row, as the rest of the transaction will see it.
+    func loadHost(_ name: String) throws(StoreError) -> HostProfileRecord?
+    /// Whether the profile a VM is about to name exists, and will until COMMIT.
+    func hostProfileExists(_ name: String) throws(StoreError) -> Bool
+    /// The revision of the last history entry for `id` (a deleted incarnation's tombstone included).
+    func lastRevision(_ subject: HistorySubject, _ id: String) throws(StoreError) -> Int?
+    func insertVMRow(_ r: VMRecord) throws(StoreError)
+    /// Overwrites the row `r.id`, which was at `previousRevision` when read.
+    func updateVMRow(_ r: VMRecord, previousRevision: Int) throws(StoreError)
+    func deleteVMRow(_ id: String) throws(StoreError)
+    /// Adds `r.labels` to `vm_labels`.
+    func insertLabels(_ r: VMRecord) throws(StoreError)
+    /// Removes every `vm_labels` row of `id`.
+    func deleteLabels(_ id: String) throws(StoreError)
+    func insertHostRow(_ r: HostProfileRecord) throws(StoreError)
+    /// Overwrites the row `r.name`, which was at `previousRevision` when read.
+    func updateHostRow(_ r: HostProfileRecord, previousRevision: Int) throws(StoreError)
+    func deleteHostRow(_ name: String) throws(StoreError)
+    /// How many VMs name profile `name`, and the first few of their ids in id order.
+    func vmsReferencing(_ name: String) throws(StoreError) -> (count: Int, sample: [String])
+    func appendHistory(_ subject: HistorySubject, id: String, revision: Int, action: HistoryAction,
+                       actor: String, at: Timestamp, changes: [FieldChange]) throws(StoreError)
+}
+
+/// What every write computes, for both backends: the revision checks, the
+/// next revision and timestamp, the history entry and the answers on
+/// conflict. The backends keep only their SQL (`WriteTransaction`) and the
+/// transaction around it; the inputs are validated before the transaction.
+struct StoreWrites {
+    let currentBaseline: Baseline
+    let catalogue: [Baseline]
+
+    /// A new record for `spec` (validated and resolved; its revision is set on insert).
+    func newRecord(id: String, spec: VMSpec, now: Timestamp) throws(StoreError) -> VMRecord {
+        try Resolution.newRecord(id: id, spec: spec, current: currentBaseline, catalogue: catalogue, revision: 1, now: now)
+    }
+
+    func createVM<T: WriteTransaction>(_ t: T, _ record: VMRecord, actor: String) throws(StoreError) -> VMRecord {
+        if try t.loadVM(record.id) != nil { throw .alreadyExists }
+        var r = record
+        try insertVM(t, &r, actor: actor)
+        return r
+    }
+
+    func replaceVM<T: WriteTransaction>(_ t: T, _ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String,
+                                        now: Timestamp) throws(StoreError) -> (record: VMRecord, created: Bool) {
+        let existing = try t.loadVM(id)
+        try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+        guard let existing else {
+            var record = try newRecord(id: id, spec: spec, now: now)
+            try insertVM(t, &record, actor: actor)
+            return (record, true)
+        }
+        var record = try Resolution.replacement(of: existing, spec: spec, catalogue: catalogue)
+        try writeUpdate(t, from: existing, to: &record, action: .replace, actor: actor, now: now)
+        return (record, false)
+    }
+
+    func updateVM<T: WriteTransaction>(_ t: T, _ id: String, expectedRevision: Int?, actor: String, now: Timestamp,
+                                       _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord {
+        guard let existing = try t.loadVM(id) else { throw .notFound }
+        try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+        var record = existing
+        try change(&record)
+        record.revision = existing.revision
+        record.createdAt = existing.createdAt
+        record.updatedAt = existing.updatedAt
+        try Resolution.checkUpdate(from: existing, to: record, catalogue: catalogue)
+        let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
+        try writeUpdate(t, from: existing, to: &record, action: action, actor: actor, now: now)
+        return record
+    }
+
+    func deleteVM<T: WriteTransaction>(_ t: T, _ id: String, expectedRevision: Int?, actor: String,
+                                       now: Timestamp) throws(StoreError) -> VMRecord {
+        guard let existing = try t.loadVM(id) else { throw .notFound }
+        try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+        try t.deleteVMRow(id)
+        try t.appendHistory(
+            .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
+            at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+            changes: fieldChanges(from: existing.flattenedFields, to: nil))
+        return existing
+    }
+
+    func putHost<T: WriteTransaction>(_ t: T, _ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String,
+                                      now: Timestamp) throws(StoreError) -> (record: HostProfileRecord, created: Bool) {
+        let existing = try t.loadHost(name)
+        try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+        if let existing {
+            guard existing.spec != spec else { return (existing, false) }
+            var record = existing
+            record.spec = spec
+            record.revision = existing.revision + 1
+            record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
+            try t.updateHostRow(record, previousRevision: existing.revision)
+            try t.appendHistory(
+                .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
+                changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
+            return (record, false)
+        }
+        let revision = (try t.lastRevision(.host, name) ?? 0) + 1
+        let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
+        try t.insertHostRow(record)
+        try t.appendHistory(
+            .host, id: name, revision: revision, action: .create, actor: actor, at: now,
+            changes: fieldChanges(from: nil, to: spec.flattenedFields()))
+        return (record, true)
+    }
+
+    func deleteHost<T: WriteTransaction>(_ t: T, _ name: String, expectedRevision: Int?, actor: String,
+                                         now: Timestamp) throws(StoreError) -> HostProfileRecord {
+        guard let existing = try t.loadHost(name) else { throw .notFound }
+        try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+        let (count, sample) = try t.vmsReferencing(name)
+        guard count == 0 else {
+            throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
+        }
+        try t.deleteHostRow(name)
+        try t.appendHistory(
+            .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
+            at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+            changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
+        return existing
+    }
+
+    /// Inserts a new record; its revision continues after any deleted incarnation's.
+    func insertVM<T: WriteTransaction>(_ t: T, _ record: inout VMRecord, actor: String) throws(StoreError) {
+        try checkHostReference(t, record.host)
+        record.revision = (try t.lastRevision(.vm, record.id) ?? 0) + 1
+        let r = record
+        try t.insertVMRow(r)
+        try t.insertLabels(r)
+        try t.appendHistory(.vm, id: r.id, revision: r.revision, action: .create, actor: actor, at: r.createdAt,
+                            changes: fieldChanges(from: nil, to: r.flattenedFields))
+    }
+
+    /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
+    private func writeUpdate<T: WriteTransaction>(_ t: T, from old: VMRecord, to record: inout VMRecord,
+                                                  action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
+        guard record != old else { return }
+        if record.host != old.host { try checkHostReference(t, record.host) }
+        record.revision = old.revision + 1
+        record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
+        let r = record
+        try t.updateVMRow(r, previousRevision: old.revision)
+        if r.labels != old.labels {
+            try t.deleteLabels(r.id)
+            try t.insertLabels(r)
+        }
+        try t.appendHistory(.vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
+                            changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
+    }
+
+    private func checkHostReference<T: WriteTransaction>(_ t: T, _ host: HostRef) throws(StoreError) {
+        guard let name = host.profileName else { return }
+        guard try t.hostProfileExists(name) else {
+            throw .invalid(field: "/host_profile", message: "no host profile named '\(name)'")
+        }
+    }
+}
