@@ -32,104 +32,152 @@ protocol WriteTransaction {
 
 /// What every write computes, for both backends: the revision checks, the
 /// next revision and timestamp, the history entry and the answers on
-/// conflict. The backends keep only their SQL (`WriteTransaction`) and the
-/// transaction around it; the inputs are validated before the transaction.
+/// conflict, after validating the inputs (before any transaction). The
+/// backends keep only their SQL (`WriteTransaction`) and the transaction
+/// around it (`Transact`).
 struct StoreWrites {
     let currentBaseline: Baseline
     let catalogue: [Baseline]
+    /// The wall clock, read once a write's inputs are valid, before its transaction.
+    let clock: @Sendable () -> Timestamp
+
+    /// A backend's write transaction around `body`: it begins, commits if
+    /// `body` returns, rolls back if it throws (and may run it again).
+    typealias Transact<T, R> = ((T) throws(StoreError) -> R) throws(StoreError) -> R
 
     /// A new record for `spec` (validated and resolved; its revision is set on insert).
     func newRecord(id: String, spec: VMSpec, now: Timestamp) throws(StoreError) -> VMRecord {
         try Resolution.newRecord(id: id, spec: spec, current: currentBaseline, catalogue: catalogue, revision: 1, now: now)
     }
 
-    func createVM<T: WriteTransaction>(_ t: T, _ record: VMRecord, actor: String) throws(StoreError) -> VMRecord {
-        if try t.loadVM(record.id) != nil { throw .alreadyExists }
-        var r = record
-        try insertVM(t, &r, actor: actor)
-        return r
-    }
-
-    func replaceVM<T: WriteTransaction>(_ t: T, _ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String,
-                                        now: Timestamp) throws(StoreError) -> (record: VMRecord, created: Bool) {
-        let existing = try t.loadVM(id)
-        try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
-        guard let existing else {
-            var record = try newRecord(id: id, spec: spec, now: now)
-            try insertVM(t, &record, actor: actor)
-            return (record, true)
+    func createVM<T: WriteTransaction>(_ id: String, _ spec: VMSpec, actor: String,
+                                       in transact: Transact<T, VMRecord>) throws(StoreError) -> VMRecord {
+        try Validation.actor(actor)
+        let record = try newRecord(id: id, spec: spec, now: clock())
+        return try transact { t throws(StoreError) in
+            if try t.loadVM(record.id) != nil { throw .alreadyExists }
+            var r = record
+            try insertVM(t, &r, actor: actor)
+            return r
         }
-        var record = try Resolution.replacement(of: existing, spec: spec, catalogue: catalogue)
-        try writeUpdate(t, from: existing, to: &record, action: .replace, actor: actor, now: now)
-        return (record, false)
     }
 
-    func updateVM<T: WriteTransaction>(_ t: T, _ id: String, expectedRevision: Int?, actor: String, now: Timestamp,
-                                       _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord {
-        guard let existing = try t.loadVM(id) else { throw .notFound }
-        try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-        var record = existing
-        try change(&record)
-        record.revision = existing.revision
-        record.createdAt = existing.createdAt
-        record.updatedAt = existing.updatedAt
-        try Resolution.checkUpdate(from: existing, to: record, catalogue: catalogue)
-        let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
-        try writeUpdate(t, from: existing, to: &record, action: action, actor: actor, now: now)
-        return record
-    }
-
-    func deleteVM<T: WriteTransaction>(_ t: T, _ id: String, expectedRevision: Int?, actor: String,
-                                       now: Timestamp) throws(StoreError) -> VMRecord {
-        guard let existing = try t.loadVM(id) else { throw .notFound }
-        try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-        try t.deleteVMRow(id)
-        try t.appendHistory(
-            .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
-            at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-            changes: fieldChanges(from: existing.flattenedFields, to: nil))
-        return existing
-    }
-
-    func putHost<T: WriteTransaction>(_ t: T, _ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String,
-                                      now: Timestamp) throws(StoreError) -> (record: HostProfileRecord, created: Bool) {
-        let existing = try t.loadHost(name)
-        try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
-        if let existing {
-            guard existing.spec != spec else { return (existing, false) }
-            var record = existing
-            record.spec = spec
-            record.revision = existing.revision + 1
-            record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
-            try t.updateHostRow(record, previousRevision: existing.revision)
-            try t.appendHistory(
-                .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
-                changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
+    func replaceVM<T: WriteTransaction>(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String,
+                                        in transact: Transact<T, (record: VMRecord, created: Bool)>)
+        throws(StoreError) -> (record: VMRecord, created: Bool)
+    {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = clock()
+        return try transact { t throws(StoreError) -> (record: VMRecord, created: Bool) in
+            let existing = try t.loadVM(id)
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+            guard let existing else {
+                var record = try newRecord(id: id, spec: spec, now: now)
+                try insertVM(t, &record, actor: actor)
+                return (record, true)
+            }
+            var record = try Resolution.replacement(of: existing, spec: spec, catalogue: catalogue)
+            try writeUpdate(t, from: existing, to: &record, action: .replace, actor: actor, now: now)
             return (record, false)
         }
-        let revision = (try t.lastRevision(.host, name) ?? 0) + 1
-        let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
-        try t.insertHostRow(record)
-        try t.appendHistory(
-            .host, id: name, revision: revision, action: .create, actor: actor, at: now,
-            changes: fieldChanges(from: nil, to: spec.flattenedFields()))
-        return (record, true)
     }
 
-    func deleteHost<T: WriteTransaction>(_ t: T, _ name: String, expectedRevision: Int?, actor: String,
-                                         now: Timestamp) throws(StoreError) -> HostProfileRecord {
-        guard let existing = try t.loadHost(name) else { throw .notFound }
-        try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
-        let (count, sample) = try t.vmsReferencing(name)
-        guard count == 0 else {
-            throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
+    func updateVM<T: WriteTransaction>(_ id: String, expectedRevision: Int?, actor: String,
+                                       _ change: (inout VMRecord) throws(StoreError) -> Void,
+                                       in transact: Transact<T, VMRecord>) throws(StoreError) -> VMRecord {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = clock()
+        // Swift refuses `change` inside a closure handed to another non-escaping
+        // closure (re-entrance); `transact` runs its body before it returns, one
+        // attempt after another (PostgreSQL may retry), each on a fresh read.
+        return try withoutActuallyEscaping(change) { (change) throws(StoreError) -> VMRecord in
+            return try transact { t throws(StoreError) in
+                guard let existing = try t.loadVM(id) else { throw .notFound }
+                try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+                var record = existing
+                try change(&record)
+                record.revision = existing.revision
+                record.createdAt = existing.createdAt
+                record.updatedAt = existing.updatedAt
+                try Resolution.checkUpdate(from: existing, to: record, catalogue: catalogue)
+                let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
+                try writeUpdate(t, from: existing, to: &record, action: action, actor: actor, now: now)
+                return record
+            }
         }
-        try t.deleteHostRow(name)
-        try t.appendHistory(
-            .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
-            at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-            changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
-        return existing
+    }
+
+    func deleteVM<T: WriteTransaction>(_ id: String, expectedRevision: Int?, actor: String,
+                                       in transact: Transact<T, VMRecord>) throws(StoreError) -> VMRecord {
+        try Validation.identifier(id, field: "/id")
+        try Validation.actor(actor)
+        let now = clock()
+        return try transact { t throws(StoreError) in
+            guard let existing = try t.loadVM(id) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            try t.deleteVMRow(id)
+            try t.appendHistory(
+                .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
+                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+                changes: fieldChanges(from: existing.flattenedFields, to: nil))
+            return existing
+        }
+    }
+
+    func putHost<T: WriteTransaction>(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String,
+                                      in transact: Transact<T, (record: HostProfileRecord, created: Bool)>)
+        throws(StoreError) -> (record: HostProfileRecord, created: Bool)
+    {
+        try Validation.identifier(name, field: "/name")
+        try Validation.hostSpec(spec, field: "")
+        try Validation.actor(actor)
+        let now = clock()
+        return try transact { t throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
+            let existing = try t.loadHost(name)
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
+            if let existing {
+                guard existing.spec != spec else { return (existing, false) }
+                var record = existing
+                record.spec = spec
+                record.revision = existing.revision + 1
+                record.updatedAt = Resolution.nextTimestamp(after: existing.updatedAt, now: now)
+                try t.updateHostRow(record, previousRevision: existing.revision)
+                try t.appendHistory(
+                    .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
+                    changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
+                return (record, false)
+            }
+            let revision = (try t.lastRevision(.host, name) ?? 0) + 1
+            let record = HostProfileRecord(name: name, spec: spec, revision: revision, createdAt: now, updatedAt: now)
+            try t.insertHostRow(record)
+            try t.appendHistory(
+                .host, id: name, revision: revision, action: .create, actor: actor, at: now,
+                changes: fieldChanges(from: nil, to: spec.flattenedFields()))
+            return (record, true)
+        }
+    }
+
+    func deleteHost<T: WriteTransaction>(_ name: String, expectedRevision: Int?, actor: String,
+                                         in transact: Transact<T, HostProfileRecord>) throws(StoreError) -> HostProfileRecord {
+        try Validation.identifier(name, field: "/name")
+        try Validation.actor(actor)
+        let now = clock()
+        return try transact { t throws(StoreError) in
+            guard let existing = try t.loadHost(name) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            let (count, sample) = try t.vmsReferencing(name)
+            guard count == 0 else {
+                throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
+            }
+            try t.deleteHostRow(name)
+            try t.appendHistory(
+                .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
+                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
+                changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
+            return existing
+        }
     }
 
     /// Inserts a new record; its revision continues after any deleted incarnation's.

@@ -78,7 +78,7 @@ public final class PostgresVMStore: VMStore {
         }
         self.options = options
         currentBaseline = options.currentBaseline
-        writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue)
+        writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue, clock: options.clock)
         var defaults = [("application_name", "memtyped")]
         // libpq's own connect_timeout is whole seconds and at least 2; the pool's
         // deadline bounds the connect anyway. PGCONNECT_TIMEOUT, if set, wins.
@@ -180,6 +180,11 @@ public final class PostgresVMStore: VMStore {
         }
     }
 
+    /// One write transaction for `StoreWrites`, through this backend's SQL.
+    private func transact<R>(_ body: (PGWriteTransaction) throws(StoreError) -> R) throws(StoreError) -> R {
+        try write { c throws(StoreError) in try body(PGWriteTransaction(c: c)) }
+    }
+
     // MARK: - VMs
 
     public func getVM(_ id: String) throws(StoreError) -> VMRecord? {
@@ -199,41 +204,24 @@ public final class PostgresVMStore: VMStore {
     }
 
     public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
-        try Validation.actor(actor)
-        let record = try writes.newRecord(id: id, spec: spec, now: options.clock())
-        return try write { c throws(StoreError) in try writes.createVM(PGWriteTransaction(c: c), record, actor: actor) }
+        try writes.createVM(id, spec, actor: actor, in: transact)
     }
 
     public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
         throws(StoreError) -> (record: VMRecord, created: Bool)
     {
-        try Validation.identifier(id, field: "/id")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) -> (record: VMRecord, created: Bool) in
-            try writes.replaceVM(PGWriteTransaction(c: c), id, with: spec, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.replaceVM(id, with: spec, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func updateVM(_ id: String, expectedRevision: Int?, actor: String,
                          _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
     {
-        try Validation.identifier(id, field: "/id")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) in
-            try writes.updateVM(PGWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now, change)
-        }
+        try writes.updateVM(id, expectedRevision: expectedRevision, actor: actor, change, in: transact)
     }
 
     @discardableResult
     public func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord {
-        try Validation.identifier(id, field: "/id")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) in
-            try writes.deleteVM(PGWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.deleteVM(id, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
@@ -269,23 +257,12 @@ public final class PostgresVMStore: VMStore {
     public func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
         throws(StoreError) -> (record: HostProfileRecord, created: Bool)
     {
-        try Validation.identifier(name, field: "/name")
-        try Validation.hostSpec(spec, field: "")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
-            try writes.putHost(PGWriteTransaction(c: c), name, spec, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.putHost(name, spec, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     @discardableResult
     public func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord {
-        try Validation.identifier(name, field: "/name")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) in
-            try writes.deleteHost(PGWriteTransaction(c: c), name, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.deleteHost(name, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {

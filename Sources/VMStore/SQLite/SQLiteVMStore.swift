@@ -105,7 +105,7 @@ public final class SQLiteVMStore: VMStore {
         try Self.migrate(conn)
         writer = Locked(conn)
         idleReaders = Locked([])
-        writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue)
+        writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue, clock: options.clock)
         decisionMemo = options.decisionMemoEntries > 0 ? DecisionMemo(capacity: options.decisionMemoEntries) : nil
     }
 
@@ -217,6 +217,11 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
+    /// One write transaction for `StoreWrites`, through this backend's SQL.
+    private func transact<R: Sendable>(_ body: (SQLiteWriteTransaction) throws(StoreError) -> R) throws(StoreError) -> R {
+        try write { c throws(StoreError) in try body(SQLiteWriteTransaction(c: c)) }
+    }
+
     // MARK: - VMs
 
     public func getVM(_ id: String) throws(StoreError) -> VMRecord? {
@@ -269,41 +274,24 @@ public final class SQLiteVMStore: VMStore {
     private static let dataVersion = PinnedSQL(slot: 1, sql: "PRAGMA data_version")
 
     public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
-        try Validation.actor(actor)
-        let record = try writes.newRecord(id: id, spec: spec, now: options.clock())
-        return try write { c throws(StoreError) in try writes.createVM(SQLiteWriteTransaction(c: c), record, actor: actor) }
+        try writes.createVM(id, spec, actor: actor, in: transact)
     }
 
     public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
         throws(StoreError) -> (record: VMRecord, created: Bool)
     {
-        try Validation.identifier(id, field: "/id")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) -> (record: VMRecord, created: Bool) in
-            try writes.replaceVM(SQLiteWriteTransaction(c: c), id, with: spec, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.replaceVM(id, with: spec, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func updateVM(_ id: String, expectedRevision: Int?, actor: String,
                          _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
     {
-        try Validation.identifier(id, field: "/id")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) in
-            try writes.updateVM(SQLiteWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now, change)
-        }
+        try writes.updateVM(id, expectedRevision: expectedRevision, actor: actor, change, in: transact)
     }
 
     @discardableResult
     public func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord {
-        try Validation.identifier(id, field: "/id")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) in
-            try writes.deleteVM(SQLiteWriteTransaction(c: c), id, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.deleteVM(id, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
@@ -344,23 +332,12 @@ public final class SQLiteVMStore: VMStore {
     public func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
         throws(StoreError) -> (record: HostProfileRecord, created: Bool)
     {
-        try Validation.identifier(name, field: "/name")
-        try Validation.hostSpec(spec, field: "")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) -> (record: HostProfileRecord, created: Bool) in
-            try writes.putHost(SQLiteWriteTransaction(c: c), name, spec, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.putHost(name, spec, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     @discardableResult
     public func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord {
-        try Validation.identifier(name, field: "/name")
-        try Validation.actor(actor)
-        let now = options.clock()
-        return try write { c throws(StoreError) in
-            try writes.deleteHost(SQLiteWriteTransaction(c: c), name, expectedRevision: expectedRevision, actor: actor, now: now)
-        }
+        try writes.deleteHost(name, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
