@@ -44,6 +44,16 @@ import MemTypeEngine
         #expect(try a.schemaVersion() == 1 && b.schemaVersion() == 1)
     }
 
+    /// The two schemas are frozen migration text, one per dialect; the column
+    /// tables (which every statement and decoder derives from) are the home
+    /// of the rows' columns and their order, and each schema must match them.
+    @Test(arguments: Backend.enabled) func theSchemaHasTheColumnTablesColumns(_ backend: Backend) throws {
+        let site = try StoreSite(backend)
+        let store = try openStore(site)
+        #expect(try store.tableColumns("vms") == ColumnTables.vms)
+        #expect(try store.tableColumns("host_profiles") == ColumnTables.hostProfiles)
+    }
+
     /// An older binary meeting a newer schema refuses to start, naming both versions.
     @Test(arguments: Backend.enabled) func aNewerSchemaIsRefused(_ backend: Backend) throws {
         let dir = try StoreSite(backend)

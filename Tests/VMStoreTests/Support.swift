@@ -156,6 +156,7 @@ protocol TestableStore: VMStore {
     func schemaVersion() throws(StoreError) -> Int
     func unsafeExecute(_ sql: String) throws(StoreError)
     func integrityCheck() throws(StoreError) -> String
+    func tableColumns(_ table: String) throws(StoreError) -> [String]
 }
 
 extension SQLiteVMStore: TestableStore {}

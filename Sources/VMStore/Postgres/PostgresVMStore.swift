@@ -144,6 +144,17 @@ public final class PostgresVMStore: VMStore {
         }
     }
 
+    /// Test hook: the columns of `table` in the store's schema, in their order.
+    @_spi(Testing) public func tableColumns(_ table: String) throws(StoreError) -> [String] {
+        try read { c throws(StoreError) in
+            let result = try c.query("""
+                SELECT column_name::text FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position
+                """, [PGValue(table)])
+            return (0..<result.rowCount).map { result.row($0).text(0) }
+        }
+    }
+
     /// Test hook: runs SQL outside any transaction.
     @_spi(Testing) public func unsafeExecute(_ sql: String) throws(StoreError) {
         try pool.withConnection { c throws(StoreError) in _ = try c.execute(sql) }

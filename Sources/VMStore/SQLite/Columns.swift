@@ -141,3 +141,10 @@ enum DecisionInputsColumn: Int32, CaseIterable {
         + ", " + HostColumn.list(prefix: "v.host_") + ", " + HostColumn.list(prefix: "h.")
         + " FROM vms v LEFT JOIN host_profiles h ON h.name = v.host_profile WHERE v.id = ?1"
 }
+
+/// Test hook: the column tables' names in order, for checking each backend's
+/// schema against them (the migrations are frozen text; these are the home).
+@_spi(Testing) public enum ColumnTables {
+    public static let vms = VMColumn.allCases.map(\.name)
+    public static let hostProfiles = HostProfileColumn.allCases.map(\.name)
+}

@@ -136,6 +136,18 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
+    /// Test hook: the columns of `table`, in their order in the schema.
+    @_spi(Testing) public func tableColumns(_ table: String) throws(StoreError) -> [String] {
+        try read { c throws(StoreError) in
+            try c.withStatement("SELECT name FROM pragma_table_info(?1) ORDER BY cid") { s throws(StoreError) in
+                s.bind(1, table)
+                var names: [String] = []
+                while try s.step() { names.append(s.text(0)) }
+                return names
+            }
+        }
+    }
+
     /// Test hook: runs SQL on the write connection, outside any transaction.
     @_spi(Testing) public func unsafeExecute(_ sql: String) throws(StoreError) {
         try writer.withLock { (c: inout Connection) throws(StoreError) in try c.execute(sql) }
