@@ -32,11 +32,11 @@ struct PGWriteTransaction: WriteTransaction {
     }
 
     func insertVMRow(_ r: VMRecord) throws(StoreError) {
-        _ = try c.query(Self.insertVMSQL, Self.vmParams(r))
+        _ = try c.query(Self.insertVMSQL, Self.params(RowEncoding.vm(r)))
     }
 
     func updateVMRow(_ r: VMRecord, previousRevision: Int) throws(StoreError) {
-        let updated = try c.query(Self.updateVMSQL, Self.vmParams(r) + [PGValue(previousRevision)])
+        let updated = try c.query(Self.updateVMSQL, Self.params(RowEncoding.vm(r)) + [PGValue(previousRevision)])
         // The row is locked FOR UPDATE, so this holds; if it ever did not, the
         // write must not commit over a revision it did not read.
         guard updated.affectedRows == 1 else { throw .backend("vms row '\(r.id)' changed under its row lock") }
@@ -58,11 +58,11 @@ struct PGWriteTransaction: WriteTransaction {
     }
 
     func insertHostRow(_ r: HostProfileRecord) throws(StoreError) {
-        _ = try c.query(Self.insertHostSQL, Self.hostParams(r))
+        _ = try c.query(Self.insertHostSQL, Self.params(RowEncoding.host(r)))
     }
 
     func updateHostRow(_ r: HostProfileRecord, previousRevision: Int) throws(StoreError) {
-        let updated = try c.query(Self.updateHostSQL, Self.hostParams(r) + [PGValue(previousRevision)])
+        let updated = try c.query(Self.updateHostSQL, Self.params(RowEncoding.host(r)) + [PGValue(previousRevision)])
         guard updated.affectedRows == 1 else { throw .backend("host_profiles row '\(r.name)' changed under its row lock") }
     }
 
@@ -85,41 +85,15 @@ struct PGWriteTransaction: WriteTransaction {
              PGValue(at.millisSinceEpoch), PGValue(RowDecoding.packChanges(changes))])
     }
 
-    private static func hostParams(_ r: HostProfileRecord) -> [PGValue] {
-        [
-            PGValue(r.name), PGValue(r.spec.vendor.rawValue), PGValue(r.spec.selfSnoop), PGValue(r.spec.tdp),
-            PGValue(r.spec.cpu?.family), PGValue(r.spec.cpu?.model), PGValue(r.spec.cpu?.stepping),
-            PGValue(r.spec.kernel), PGValue(r.spec.kvmModel?.rawValue), PGValue(r.revision),
-            PGValue(r.createdAt.millisSinceEpoch), PGValue(r.updatedAt.millisSinceEpoch),
-        ]
-    }
-
-    private static func vmParams(_ r: VMRecord) -> [PGValue] {
-        var p = [PGValue](repeating: .null, count: VMColumn.allCases.count)
-        p[Int(VMColumn.id.rawValue)] = PGValue(r.id)
-        p[Int(VMColumn.baseline.rawValue)] = PGValue(r.baseline)
-        p[Int(VMColumn.disabledQuirks.rawValue)] = PGValue(Int64(bitPattern: r.disabledQuirks.rawValue))
-        switch r.host {
-        case .profile(let name):
-            p[Int(VMColumn.hostProfile.rawValue)] = PGValue(name)
-        case .inline(let h):
-            p[Int(VMColumn.hostVendor.rawValue)] = PGValue(h.vendor.rawValue)
-            p[Int(VMColumn.hostSelfSnoop.rawValue)] = PGValue(h.selfSnoop)
-            p[Int(VMColumn.hostTDP.rawValue)] = PGValue(h.tdp)
-            p[Int(VMColumn.hostCPUFamily.rawValue)] = PGValue(h.cpu?.family)
-            p[Int(VMColumn.hostCPUModel.rawValue)] = PGValue(h.cpu?.model)
-            p[Int(VMColumn.hostCPUStepping.rawValue)] = PGValue(h.cpu?.stepping)
-            p[Int(VMColumn.hostKernel.rawValue)] = PGValue(h.kernel)
-            p[Int(VMColumn.hostKVMModel.rawValue)] = PGValue(h.kvmModel?.rawValue)
+    /// A row's values (`RowEncoding`) as the parameters $1...$N.
+    private static func params(_ values: [ColumnValue]) -> [PGValue] {
+        values.map { value in
+            switch value {
+            case .null: .null
+            case .text(let t): PGValue(t)
+            case .int(let n): PGValue(n)
+            case .bool(let b): PGValue(b)
+            }
         }
-        p[Int(VMColumn.vmType.rawValue)] = PGValue(r.type.rawValue)
-        p[Int(VMColumn.noncoherentDMA.rawValue)] = PGValue(r.noncoherentDMA)
-        p[Int(VMColumn.displayDevices.rawValue)] = PGValue(PackedStrings.encode(r.displayDevices))
-        p[Int(VMColumn.guestKernel.rawValue)] = PGValue(r.guestKernel)
-        p[Int(VMColumn.labels.rawValue)] = PGValue(RowDecoding.packLabels(r.labels))
-        p[Int(VMColumn.revision.rawValue)] = PGValue(r.revision)
-        p[Int(VMColumn.createdAt.rawValue)] = PGValue(r.createdAt.millisSinceEpoch)
-        p[Int(VMColumn.updatedAt.rawValue)] = PGValue(r.updatedAt.millisSinceEpoch)
-        return p
     }
 }

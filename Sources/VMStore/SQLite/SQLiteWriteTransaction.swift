@@ -29,14 +29,14 @@ struct SQLiteWriteTransaction: WriteTransaction {
 
     func insertVMRow(_ r: VMRecord) throws(StoreError) {
         try c.withStatement(Self.insertVMSQL) { s throws(StoreError) in
-            Self.bindVM(s, r)
+            Self.bind(s, RowEncoding.vm(r))
             try s.run()
         }
     }
 
     func updateVMRow(_ r: VMRecord, previousRevision: Int) throws(StoreError) {
         try c.withStatement(Self.updateVMSQL) { s throws(StoreError) in
-            Self.bindVM(s, r)
+            Self.bind(s, RowEncoding.vm(r))
             try s.run()
         }
     }
@@ -113,47 +113,22 @@ struct SQLiteWriteTransaction: WriteTransaction {
     }
 
     private func writeHost(_ r: HostProfileRecord, sql: String) throws(StoreError) {
-        typealias C = HostProfileColumn
         try c.withStatement(sql) { s throws(StoreError) in
-            s.bind(C.name.parameter, r.name)
-            Self.bindHostSpec(s, r.spec, at: C.host)
-            s.bind(C.revision.parameter, r.revision)
-            s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
-            s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
+            Self.bind(s, RowEncoding.host(r))
             try s.run()
         }
     }
 
-    /// Binds a host spec's columns (`HostColumn`).
-    private static func bindHostSpec(_ s: Statement, _ h: HostSpec, at c: HostColumns) {
-        s.bind(c.parameter(.vendor), h.vendor.rawValue)
-        s.bind(c.parameter(.selfSnoop), h.selfSnoop)
-        s.bind(c.parameter(.tdp), h.tdp)
-        s.bind(c.parameter(.cpuFamily), h.cpu?.family)
-        s.bind(c.parameter(.cpuModel), h.cpu?.model)
-        s.bind(c.parameter(.cpuStepping), h.cpu?.stepping)
-        s.bind(c.parameter(.kernel), h.kernel)
-        s.bind(c.parameter(.kvmModel), h.kvmModel?.rawValue)
-    }
-
-    /// Binds every `VMColumn` (unbound ones are NULL: the host profile of an
-    /// inline host, the inline host of a profile reference).
-    private static func bindVM(_ s: Statement, _ r: VMRecord) {
-        typealias C = VMColumn
-        s.bind(C.id.parameter, r.id)
-        s.bind(C.baseline.parameter, r.baseline)
-        s.bind(C.disabledQuirks.parameter, Int64(bitPattern: r.disabledQuirks.rawValue))
-        switch r.host {
-        case .profile(let name): s.bind(C.hostProfile.parameter, name)
-        case .inline(let h): bindHostSpec(s, h, at: C.host)
+    /// Binds a row's values (`RowEncoding`) to parameters ?1...?N.
+    private static func bind(_ s: Statement, _ values: [ColumnValue]) {
+        for (i, value) in values.enumerated() {
+            let p = Int32(i + 1)
+            switch value {
+            case .null: s.bind(p, nil as String?)
+            case .text(let t): s.bind(p, t)
+            case .int(let n): s.bind(p, n)
+            case .bool(let b): s.bind(p, b)
+            }
         }
-        s.bind(C.vmType.parameter, r.type.rawValue)
-        s.bind(C.noncoherentDMA.parameter, r.noncoherentDMA)
-        s.bind(C.displayDevices.parameter, PackedStrings.encode(r.displayDevices))
-        s.bind(C.guestKernel.parameter, r.guestKernel)
-        s.bind(C.labels.parameter, RowDecoding.packLabels(r.labels))
-        s.bind(C.revision.parameter, r.revision)
-        s.bind(C.createdAt.parameter, r.createdAt.millisSinceEpoch)
-        s.bind(C.updatedAt.parameter, r.updatedAt.millisSinceEpoch)
     }
 }
