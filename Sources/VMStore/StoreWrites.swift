@@ -118,10 +118,8 @@ struct StoreWrites {
             guard let existing = try t.loadVM(id) else { throw .notFound }
             try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
             try t.deleteVMRow(id)
-            try t.appendHistory(
-                .vm, id: id, revision: existing.revision + 1, action: .delete, actor: actor,
-                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-                changes: fieldChanges(from: existing.flattenedFields, to: nil))
+            try appendDeletion(t, .vm, id: id, of: existing.revision, updatedAt: existing.updatedAt,
+                               fields: existing.flattenedFields, actor: actor, now: now)
             return existing
         }
     }
@@ -172,10 +170,8 @@ struct StoreWrites {
                 throw .conflict("host profile '\(name)' is referenced by \(count) VM(s): \(sample.joined(separator: ", "))\(count > sample.count ? ", ..." : "")")
             }
             try t.deleteHostRow(name)
-            try t.appendHistory(
-                .host, id: name, revision: existing.revision + 1, action: .delete, actor: actor,
-                at: Resolution.nextTimestamp(after: existing.updatedAt, now: now),
-                changes: fieldChanges(from: existing.spec.flattenedFields(), to: nil))
+            try appendDeletion(t, .host, id: name, of: existing.revision, updatedAt: existing.updatedAt,
+                               fields: existing.spec.flattenedFields(), actor: actor, now: now)
             return existing
         }
     }
@@ -206,6 +202,16 @@ struct StoreWrites {
         }
         try t.appendHistory(.vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
                             changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
+    }
+
+    /// A delete's history entry (its tombstone): the revision after the deleted
+    /// one, so a later create continues past it; every field removed.
+    private func appendDeletion<T: WriteTransaction>(_ t: T, _ subject: HistorySubject, id: String, of revision: Int,
+                                                     updatedAt: Timestamp, fields: [(field: String, value: String)],
+                                                     actor: String, now: Timestamp) throws(StoreError) {
+        try t.appendHistory(subject, id: id, revision: revision + 1, action: .delete, actor: actor,
+                            at: Resolution.nextTimestamp(after: updatedAt, now: now),
+                            changes: fieldChanges(from: fields, to: nil))
     }
 
     private func checkHostReference<T: WriteTransaction>(_ t: T, _ host: HostRef) throws(StoreError) {

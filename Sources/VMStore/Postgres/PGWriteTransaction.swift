@@ -36,10 +36,7 @@ struct PGWriteTransaction: WriteTransaction {
     }
 
     func updateVMRow(_ r: VMRecord, previousRevision: Int) throws(StoreError) {
-        let updated = try c.query(Self.updateVMSQL, Self.params(RowEncoding.vm(r)) + [PGValue(previousRevision)])
-        // The row is locked FOR UPDATE, so this holds; if it ever did not, the
-        // write must not commit over a revision it did not read.
-        guard updated.affectedRows == 1 else { throw .backend("vms row '\(r.id)' changed under its row lock") }
+        try update(Self.updateVMSQL, RowEncoding.vm(r), previousRevision: previousRevision, row: "vms row '\(r.id)'")
     }
 
     func deleteVMRow(_ id: String) throws(StoreError) {
@@ -62,8 +59,8 @@ struct PGWriteTransaction: WriteTransaction {
     }
 
     func updateHostRow(_ r: HostProfileRecord, previousRevision: Int) throws(StoreError) {
-        let updated = try c.query(Self.updateHostSQL, Self.params(RowEncoding.host(r)) + [PGValue(previousRevision)])
-        guard updated.affectedRows == 1 else { throw .backend("host_profiles row '\(r.name)' changed under its row lock") }
+        try update(Self.updateHostSQL, RowEncoding.host(r), previousRevision: previousRevision,
+                   row: "host_profiles row '\(r.name)'")
     }
 
     func deleteHostRow(_ name: String) throws(StoreError) {
@@ -83,6 +80,14 @@ struct PGWriteTransaction: WriteTransaction {
             "INSERT INTO history (subject, id, revision, action, actor, at, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             [PGValue(subject.rawValue), PGValue(id), PGValue(revision), PGValue(action.rawValue), PGValue(actor),
              PGValue(at.millisSinceEpoch), PGValue(RowDecoding.packChanges(changes))])
+    }
+
+    /// An UPDATE guarded by the revision the transaction read. The row is
+    /// locked FOR UPDATE, so it matches; if it ever did not, the write must
+    /// not commit over a revision it did not read.
+    private func update(_ sql: String, _ values: [ColumnValue], previousRevision: Int, row: String) throws(StoreError) {
+        let updated = try c.query(sql, Self.params(values) + [PGValue(previousRevision)])
+        guard updated.affectedRows == 1 else { throw .backend("\(row) changed under its row lock") }
     }
 
     /// A row's values (`RowEncoding`) as the parameters $1...$N.
