@@ -49,16 +49,8 @@ fi
 SCHEMA=bench_$VMS
 PG_URL="$MEMTYPED_BENCH_PG_URL$([[ $MEMTYPED_BENCH_PG_URL == *\?* ]] && echo '&' || echo '?')options=-csearch_path%3D$SCHEMA"
 
-swift build -c release --product memtyped >/dev/null
-swift build -c release --product memtype-bench >/dev/null
-BIN_DIR=$(swift build -c release --show-bin-path)
-BIN=$BIN_DIR/memtyped
-mkdir -p bench-out
-SEEDED=bench-out/seed-$VMS.sqlite
-if [ ! -f "$SEEDED" ]; then
-    "$BIN_DIR/memtype-bench" seed-store "$SEEDED.tmp" "$VMS"
-    mv "$SEEDED.tmp" "$SEEDED"; rm -f "$SEEDED.tmp-wal" "$SEEDED.tmp-shm"
-fi
+. bench/common.sh
+build_and_seed
 if [ "$(psql "$MEMTYPED_BENCH_PG_URL" -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = '$SCHEMA' AND tablename = 'vms'")" = 0 ]; then
     psql "$MEMTYPED_BENCH_PG_URL" -qc "CREATE SCHEMA IF NOT EXISTS $SCHEMA"
 fi
@@ -73,32 +65,12 @@ start() { # name port threads db
 start sqlite "$PORT" "$SERVER_THREADS" "$SEEDED"
 start pg "$PG_PORT" "$PG_SERVER_THREADS" "$PG_URL"
 
-BODY='{"kernel":"6.16","host":{"vendor":"intel","self_snoop":true,"cpu":{"family":6,"model":"0x8f"}},"vm":{"disabled_quirks":["IGNORE_GUEST_PAT"]},"vcpu":{"pat":"0x0407050600070106"},"access":{"gpa":"0xfd000000","pat_index":2}}'
-printf '%s' "$BODY" >"$WORK/decision.json"
-cat >"$WORK/decision.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = io.open("$WORK/decision.json", "rb"); wrk.body = f:read("*a"); f:close()
-LUA
-cat >"$WORK/vm.lua" <<LUA
-math.randomseed(42)
-request = function()
-    return wrk.format("GET", "/v1/vms/vm-" .. math.random(0, $VMS - 1) .. "/decision?gpa=0xfd000000&pat_index=2")
-end
-LUA
+write_wrk_scripts
 for p in "$PORT" "$PG_PORT"; do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "localhost:$p/v1/vms/vm-$((VMS - 1))/decision?gpa=0xfd000000&pat_index=2")" = 200 ] \
         || { echo "the store on port $p does not hold vm-$((VMS - 1))" >&2; exit 1; }
 done
 
-rate() { # wrk args...; prints requests/s, p99 latency, non-2xx
-    local out rps p99 errs
-    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    echo "$rps ${p99:-?} ${errs:-0}"
-}
 # Decisions and per-VM lookups at once on one instance: $1 = port.
 together() {
     rate -s "$WORK/vm.lua" "http://127.0.0.1:$1/" >"$WORK/bg" &

@@ -29,39 +29,15 @@ for tool in wrk nginx; do
 done
 
 VMS=${VMS:-100000}
-swift build -c release --product memtyped >/dev/null
-swift build -c release --product memtype-bench >/dev/null
-BIN_DIR=$(swift build -c release --show-bin-path)
-BIN=$BIN_DIR/memtyped
-mkdir -p bench-out
-SEEDED=bench-out/seed-$VMS.sqlite
-if [ ! -f "$SEEDED" ]; then
-    "$BIN_DIR/memtype-bench" seed-store "$SEEDED.tmp" "$VMS"
-    mv "$SEEDED.tmp" "$SEEDED"; rm -f "$SEEDED.tmp-wal" "$SEEDED.tmp-shm"
-fi
+. bench/common.sh
+build_and_seed
 "$BIN" --port "$PORT" --threads "$SERVER_THREADS" --db "$SEEDED" 2>"$WORK/memtyped.log" &
 echo $! >"$WORK/memtyped.pid"
 for _ in $(seq 50); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
-BODY='{"kernel":"6.16","host":{"vendor":"intel","self_snoop":true,"cpu":{"family":6,"model":"0x8f"}},"vm":{"disabled_quirks":["IGNORE_GUEST_PAT"]},"vcpu":{"pat":"0x0407050600070106"},"access":{"gpa":"0xfd000000","pat_index":2}}'
 BATCH=$(python3 -c "import sys; b=sys.argv[1]; print('{\"requests\":[' + ','.join([b]*100) + ']}')" "$BODY")
-
-post_script() { # $1 = body file
-    cat <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = io.open("$1", "rb"); wrk.body = f:read("*a"); f:close()
-LUA
-}
-cat >"$WORK/vm.lua" <<LUA
-math.randomseed(42)
-request = function()
-    return wrk.format("GET", "/v1/vms/vm-" .. math.random(0, $VMS - 1) .. "/decision?gpa=0xfd000000&pat_index=2")
-end
-LUA
-printf '%s' "$BODY" >"$WORK/decision.json"
+write_wrk_scripts
 printf '%s' "$BATCH" >"$WORK/batch.json"
-post_script "$WORK/decision.json" >"$WORK/decision.lua"
 post_script "$WORK/batch.json" >"$WORK/batch.lua"
 
 # nginx serves the very bytes memtyped answers, as a static file.
@@ -81,16 +57,6 @@ http {
 NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 for _ in $(seq 50); do curl -sf "localhost:$NGINX_PORT/decision.json" >/dev/null && break; sleep 0.1; done
-
-rate() { # wrk args...; prints requests/s and p99 latency
-    local out
-    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@")
-    local rps p99 errs
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    echo "$rps ${p99:-?} ${errs:-0}"
-}
 
 ROUNDS=${ROUNDS:-3}
 echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads $SERVER_THREADS, $ROUNDS rounds"
