@@ -69,6 +69,8 @@ enum VMColumn: Int32, ColumnTable {
     case id, baseline, disabledQuirks, hostProfile
     case hostVendor, hostSelfSnoop, hostTDP, hostCPUFamily, hostCPUModel, hostCPUStepping, hostKernel, hostKVMModel
     case vmType, noncoherentDMA, displayDevices, guestKernel, labels, revision, createdAt, updatedAt
+    /// Added by migration 2 (so last): `VMRecord.applied`, both NULL or neither.
+    case appliedRevision, appliedQuirks
 
     /// The inline host's columns (`host_vendor` ... `host_kvm_model`).
     static let host = HostColumns(base: VMColumn.hostVendor.rawValue)
@@ -89,6 +91,8 @@ enum VMColumn: Int32, ColumnTable {
         case .revision: "revision"
         case .createdAt: "created_at"
         case .updatedAt: "updated_at"
+        case .appliedRevision: "applied_revision"
+        case .appliedQuirks: "applied_quirks"
         }
     }
 }

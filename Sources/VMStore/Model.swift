@@ -108,12 +108,41 @@ public struct VMRecord: Sendable, Hashable {
     public internal(set) var revision: Int
     public internal(set) var createdAt: Timestamp
     public internal(set) var updatedAt: Timestamp
+    /// What the VMM side last reported applying at a VM start
+    /// (`VMStore.recordApplied`); nil: never. Run-time state beside the
+    /// configuration, not part of it: setting it changes neither `revision`
+    /// nor the history (see `recordApplied`). Only the store sets it, and
+    /// a delete forgets it with the row.
+    public internal(set) var applied: AppliedState?
+
+    /// The revision a VM was started with, and that revision's quirk mask:
+    /// what KVM was told at VM creation and keeps until the VM is recreated.
+    public struct AppliedState: Sendable, Hashable {
+        public let revision: Int
+        public let disabledQuirks: QuirkMask
+
+        public init(revision: Int, disabledQuirks: QuirkMask) {
+            self.revision = revision
+            self.disabledQuirks = disabledQuirks
+        }
+    }
+
+    /// The stored quirk mask differs from the one the running VM was created
+    /// with. The VMM disables quirks when it creates the VM, and a disabled
+    /// quirk cannot be enabled again (9966b7822b3f: disabling is cumulative),
+    /// so the new mask takes effect only when the VM is recreated: a restart.
+    /// False for a VM never applied.
+    /// `VMListQuery`'s `restart_required` filter is this in SQL.
+    public var restartRequired: Bool {
+        guard let applied else { return false }
+        return applied.disabledQuirks != disabledQuirks
+    }
 
     /// For store backends; clients get records from a store.
     public init(id: String, baseline: String, disabledQuirks: QuirkMask, host: HostRef,
                 type: VMType = .regular, noncoherentDMA: Bool = false, displayDevices: [String] = [],
                 guestKernel: String? = nil, labels: [String: String] = [:],
-                revision: Int, createdAt: Timestamp, updatedAt: Timestamp) {
+                revision: Int, createdAt: Timestamp, updatedAt: Timestamp, applied: AppliedState? = nil) {
         self.id = id
         self.baseline = baseline
         self.disabledQuirks = disabledQuirks
@@ -126,6 +155,7 @@ public struct VMRecord: Sendable, Hashable {
         self.revision = revision
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.applied = applied
     }
 
     /// The stored choice for `quirk`.

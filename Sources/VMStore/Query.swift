@@ -17,14 +17,18 @@ public struct VMQuery: Sendable, Hashable {
     public var labels: [String: String]
     /// Only VMs referencing this host profile.
     public var hostProfile: String?
+    /// Only VMs whose `restartRequired` is this.
+    public var restartRequired: Bool?
     /// 1...1000.
     public var limit: Int
     /// `VMPage.nextCursor` from the previous page; nil for the first page.
     public var cursor: String?
 
     public init(baseline: String? = nil, quirks: [Quirk: QuirkChoice] = [:], labels: [String: String] = [:],
-                hostProfile: String? = nil, limit: Int = VMQuery.defaultLimit, cursor: String? = nil) {
+                hostProfile: String? = nil, restartRequired: Bool? = nil, limit: Int = VMQuery.defaultLimit,
+                cursor: String? = nil) {
         self.baseline = baseline
+        self.restartRequired = restartRequired
         self.quirks = quirks
         self.labels = labels
         self.hostProfile = hostProfile

@@ -50,13 +50,21 @@ enum RowDecoding {
                 i += 2
             }
         }
+        var applied: VMRecord.AppliedState?
+        switch (s.optionalInt(C.appliedRevision.index), s.isNull(C.appliedQuirks.index)) {
+        case (nil, true): applied = nil
+        case (let revision?, false):
+            applied = VMRecord.AppliedState(
+                revision: revision, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.appliedQuirks.index))))
+        default: throw corrupt("applied_revision and applied_quirks")
+        }
         return VMRecord(
             id: s.text(C.id.index), baseline: s.text(C.baseline.index),
             disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
             host: host, type: type, noncoherentDMA: s.bool(C.noncoherentDMA.index), displayDevices: devices.map { $0 ?? "" },
             guestKernel: s.optionalText(C.guestKernel.index), labels: labels, revision: s.int(C.revision.index),
             createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
-            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)))
+            updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)), applied: applied)
     }
 
     /// The eight host columns starting at `base` (vendor, self_snoop, tdp,

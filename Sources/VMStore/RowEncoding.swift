@@ -11,8 +11,9 @@ enum ColumnValue {
 /// the column table's order (a column's parameter is its index + 1). Both
 /// backends bind these, so which field goes to which column is said once.
 enum RowEncoding {
-    /// Every `VMColumn`: NULL for the host profile of an inline host and for
-    /// the inline host columns of a profile reference.
+    /// Every `VMColumn`: NULL for the host profile of an inline host, for
+    /// the inline host columns of a profile reference, and for the applied
+    /// state of a VM never applied.
     static func vm(_ r: VMRecord) -> [ColumnValue] {
         typealias C = VMColumn
         var v = [ColumnValue](repeating: .null, count: C.allCases.count)
@@ -32,6 +33,10 @@ enum RowEncoding {
         set(.revision, .int(Int64(r.revision)))
         set(.createdAt, .int(r.createdAt.millisSinceEpoch))
         set(.updatedAt, .int(r.updatedAt.millisSinceEpoch))
+        if let applied = r.applied {
+            set(.appliedRevision, .int(Int64(applied.revision)))
+            set(.appliedQuirks, .int(Int64(bitPattern: applied.disabledQuirks.rawValue)))
+        }
         return v
     }
 

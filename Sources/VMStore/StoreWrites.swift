@@ -101,6 +101,7 @@ struct StoreWrites {
                 record.revision = existing.revision
                 record.createdAt = existing.createdAt
                 record.updatedAt = existing.updatedAt
+                record.applied = existing.applied
                 try Resolution.checkUpdate(from: existing, to: record, catalogue: catalogue)
                 let action: HistoryAction = record.baseline != existing.baseline ? .baselineMove : .patch
                 try writeUpdate(t, from: existing, to: &record, action: action, actor: actor, now: now)
@@ -121,6 +122,26 @@ struct StoreWrites {
             try appendDeletion(t, .vm, id: id, of: existing.revision, updatedAt: existing.updatedAt,
                                fields: existing.flattenedFields, actor: actor, now: now)
             return existing
+        }
+    }
+
+    func recordApplied<T: WriteTransaction>(_ id: String, revision: Int, expectedRevision: Int?,
+                                            in transact: Transact<T, VMRecord>) throws(StoreError) -> VMRecord {
+        try Validation.identifier(id, field: "/id")
+        guard revision >= 1 else { throw .invalid(field: "/revision", message: "must be a revision (1 or more)") }
+        return try transact { t throws(StoreError) in
+            guard let existing = try t.loadVM(id) else { throw .notFound }
+            try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
+            guard revision == existing.revision else {
+                throw .conflict("VM '\(id)' is at revision \(existing.revision), not \(revision): it changed after its quirks were read; read them again (GET /v1/vms/\(id)/kvm-quirks) and apply that revision")
+            }
+            let applied = VMRecord.AppliedState(revision: revision, disabledQuirks: existing.disabledQuirks)
+            guard existing.applied != applied else { return existing }
+            var record = existing
+            record.applied = applied
+            // The whole row, revision unchanged (PostgreSQL's guard still holds).
+            try t.updateVMRow(record, previousRevision: existing.revision)
+            return record
         }
     }
 

@@ -51,6 +51,14 @@ struct VMListQuery {
         if let after { conditions.append("\(idColumn) > \(next(.text(after)))") }
         if let b = query.baseline { conditions.append("v.baseline = \(next(.text(b)))") }
         if let h = query.hostProfile { conditions.append("v.host_profile = \(next(.text(h)))") }
+        // `VMRecord.restartRequired` in SQL: a NULL applied mask (never
+        // applied) makes `<>` NULL, which WHERE takes as false. The true
+        // case is exactly the partial index vms_restart_required.
+        switch query.restartRequired {
+        case true?: conditions.append("v.applied_quirks <> v.disabled_quirks")
+        case false?: conditions.append("NOT coalesce(v.applied_quirks <> v.disabled_quirks, false)")
+        case nil: break
+        }
         if !query.quirks.isEmpty {
             let mask = QuirkMask(query.quirks.keys)
             let want = QuirkMask(query.quirks.filter { $0.value == .disable }.keys)

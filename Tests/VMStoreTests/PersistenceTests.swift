@@ -9,7 +9,7 @@ import MemTypeEngine
         var history: HistoryPage
         do {
             let store = try openStore(dir)
-            #expect(try store.schemaVersion() == 1)
+            #expect(try store.schemaVersion() == latestSchema(backend))
             _ = try store.putHost("rack1", spr, expectedRevision: nil, actor: "t")
             _ = try store.createVM("a", spec(labels: ["env": "prod"], host: .profile("rack1")), actor: "alice")
             vm = try store.updateVM("a", expectedRevision: 1, actor: "bob") { r throws(StoreError) in r.set(.cdNwCleared, .disable) }
@@ -19,7 +19,7 @@ import MemTypeEngine
         }
         // The first store is gone (connections closed); a new instance on the same file.
         let store = try openStore(dir)
-        #expect(try store.schemaVersion() == 1)
+        #expect(try store.schemaVersion() == latestSchema(backend))
         #expect(try store.getVM("a") == vm)
         #expect(try store.getVM("b") == nil)
         #expect(try store.history("a") == history)
@@ -34,14 +34,14 @@ import MemTypeEngine
         let dir = try StoreSite(backend)
         for i in 0..<3 {
             let store = try openStore(dir)
-            #expect(try store.schemaVersion() == 1)
+            #expect(try store.schemaVersion() == latestSchema(backend))
             _ = try store.createVM("vm-\(i)", spec(), actor: "t")
             #expect(try store.listVMs(VMQuery()).items.count == i + 1)
         }
         // Two instances open at once: the second finds the schema current.
         let a = try openStore(dir)
         let b = try openStore(dir)
-        #expect(try a.schemaVersion() == 1 && b.schemaVersion() == 1)
+        #expect(try a.schemaVersion() == latestSchema(backend) && b.schemaVersion() == latestSchema(backend))
     }
 
     /// The two schemas are frozen migration text, one per dialect; the column
@@ -70,7 +70,7 @@ import MemTypeEngine
             return
         }
         #expect(message.contains("newer"))
-        #expect(message.contains("99") && message.contains("\(1)"), "\(message)")
+        #expect(message.contains("99") && message.contains("\(latestSchema(backend))"), "\(message)")
     }
 
     /// The point of the store: a VM keeps the mask it was created with when the

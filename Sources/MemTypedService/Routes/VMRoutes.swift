@@ -20,6 +20,7 @@ extension MemTypedService {
         Route("PUT", "/v1/vms/{id}", json: true, auth: .write) { s, c throws(Problem) in try s.putVM(c) },
         Route("PATCH", "/v1/vms/{id}", json: true, auth: .write) { s, c throws(Problem) in try s.patchVM(c) },
         Route("DELETE", "/v1/vms/{id}", auth: .write) { s, c throws(Problem) in try s.deleteVM(c) },
+        Route("PUT", "/v1/vms/{id}/applied", json: true, auth: .write) { s, c throws(Problem) in try s.putVMApplied(c) },
         Route("GET", "/v1/vms", auth: .read) { s, c throws(Problem) in try s.listVMs(c) },
         Route("GET", "/v1/vms/{id}/history", auth: .read) { s, c throws(Problem) in try s.vmHistory(c) },
     ]
@@ -108,16 +109,39 @@ extension MemTypedService {
         return HTTPResponse(status: 204)
     }
 
+    /// `{"revision": N}`: the VMM side (the libvirt hook) created the VM
+    /// from revision N of its record, which must be the current one (409
+    /// otherwise: read the quirks again). `If-Match` as for the other
+    /// writes. The answer is the record with `applied_revision` set; its
+    /// revision and ETag are unchanged, and no history entry is written
+    /// (`VMStore.recordApplied` says why).
+    func putVMApplied(_ c: RequestContext) throws(Problem) -> HTTPResponse {
+        let store = try requireStore()
+        let id = c.capture("id")
+        guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
+        let body = try Self.parse(c.request.body)
+        let revision: Int
+        do { revision = try AppliedKey.revision(Field(body)) } catch { throw Problem(invalid: error) }
+        return Self.vmResponse(try conditionalVMWrite(c, store, id: id, kind: .modify) { expected throws(StoreError) in
+            try store.recordApplied(id, revision: revision, expectedRevision: expected)
+        })
+    }
+
     // MARK: - Listing and history
 
-    static let listParameters = ["baseline", "host_profile", "limit", "cursor"]
+    static let listParameters = ["baseline", "host_profile", "restart_required", "limit", "cursor"]
     static let listRepeatable = ["quirk", "label"]
 
-    /// `GET /v1/vms?baseline=&quirk=NAME:disable&label=key=value&host_profile=&limit=&cursor=`.
+    /// `GET /v1/vms?baseline=&quirk=NAME:disable&label=key=value&host_profile=&restart_required=&limit=&cursor=`.
     func listVMs(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
         let q = try QueryParameters(c.request, allowed: Self.listParameters, repeatable: Self.listRepeatable)
         var query = VMQuery(baseline: q["baseline"], hostProfile: q["host_profile"], limit: try q.limit(), cursor: q["cursor"])
+        if let text = q["restart_required"] {
+            do { query.restartRequired = try Self.queryBool(text, pointer: "/query/restart_required") } catch {
+                throw Problem(invalid: error)
+            }
+        }
         // One filter per quirk is the most that can mean anything.
         for text in try q.values("quirk", atMost: Quirk.allCases.count) {
             let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)

@@ -67,6 +67,31 @@ enum BaselineMoveKey: String, WireKey {
     static let table = WireKeyTable<Self>()
 }
 
+/// `AppliedRequest` (`PUT /v1/vms/{id}/applied`).
+enum AppliedKey: String, WireKey {
+    case revision
+    static let table = WireKeyTable<Self>()
+}
+
+extension AppliedKey {
+    /// The revision a VMM applied: required, a JSON integer (the one the
+    /// VM's representation shows) from 1 to the store's largest.
+    static func revision(_ f: Field) throws(InvalidField) -> Int {
+        let m = try f.object(AppliedKey.self)
+        var revision: Field?
+        m.each(AppliedKey.self) { key, f in
+            switch key {
+            case .revision: revision = f
+            }
+        }
+        guard let revision else { throw m.missing(AppliedKey.revision.rawValue) }
+        guard case .number(let n) = revision.value, let v = n.uint64, v >= 1, v <= UInt64(Int32.max) else {
+            throw revision.invalid("expected a revision: an integer from 1 to \(Int32.max), got \(revision.value.kindName)")
+        }
+        return Int(v)
+    }
+}
+
 /// `BulkBaselineMoveRequest` (`POST /v1/baseline-moves`).
 enum BulkMoveKey: String, WireKey {
     case to, filter, dryRun = "dry_run", limit, cursor

@@ -15,6 +15,8 @@ enum VMSpecKey: String, WireKey {
 /// The members of a VM or host representation the store sets.
 enum ReadOnlyKey: String, CaseIterable {
     case revision, createdAt = "created_at", updatedAt = "updated_at", disabledQuirks = "disabled_quirks"
+    /// Set by `PUT /v1/vms/{id}/applied`, and derived from it.
+    case appliedRevision = "applied_revision", restartRequired = "restart_required"
 }
 
 /// A stored host: the decision request's host (`HostKey`) and the kernel

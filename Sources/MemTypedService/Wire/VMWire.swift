@@ -21,7 +21,7 @@ enum VMWire {
     /// The members of the VM representation the store sets: a write that
     /// names one gets "read-only" rather than "unknown field".
     static let readOnlyKeys = ReadOnlyKey.allCases.map(\.rawValue)
-    /// A host profile has no quirk mask.
+    /// A host profile has no quirk mask and is not applied.
     static let hostReadOnlyKeys = [ReadOnlyKey.revision, .createdAt, .updatedAt].map(\.rawValue)
 
     static let choices = QuirkChoice.allCases.map { ($0.rawValue, $0) }
@@ -290,6 +290,9 @@ enum VMWire {
         w.key(VMSpecKey.labels)
         writeLabels(r.labels, to: &w)
         writeStamps(revision: r.revision, createdAt: r.createdAt, updatedAt: r.updatedAt, to: &w)
+        w.key(ReadOnlyKey.appliedRevision)
+        if let applied = r.applied { w.int(applied.revision) } else { w.null() }
+        w.key(ReadOnlyKey.restartRequired); w.bool(r.restartRequired)
         w.endObject()
     }
 

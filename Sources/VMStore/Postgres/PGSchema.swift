@@ -92,6 +92,15 @@ enum PGSchema {
         );
         CREATE INDEX history_subject ON history(subject, id, seq);
         """,
+        // 2: the revision the VMM side last applied at a VM start, and its
+        // quirk mask (SQLite's migration 2).
+        """
+        ALTER TABLE vms
+            ADD COLUMN applied_revision INTEGER CHECK (applied_revision >= 1),
+            ADD COLUMN applied_quirks BIGINT,
+            ADD CONSTRAINT vms_applied_pair CHECK ((applied_quirks IS NULL) = (applied_revision IS NULL));
+        CREATE INDEX vms_restart_required ON vms(id) WHERE applied_quirks <> disabled_quirks;
+        """,
     ]
 
     /// The version this build writes.

@@ -235,6 +235,11 @@ public final class PostgresVMStore: VMStore {
         try writes.deleteVM(id, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
+    @discardableResult
+    public func recordApplied(_ id: String, revision: Int, expectedRevision: Int?) throws(StoreError) -> VMRecord {
+        try writes.recordApplied(id, revision: revision, expectedRevision: expectedRevision, in: transact)
+    }
+
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
         let plan = try VMListQuery(query, columns: VMColumn.list(prefix: "v."), placeholder: { "$\($0)" })
         let params = plan.binds.map { b -> PGValue in

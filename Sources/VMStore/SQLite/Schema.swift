@@ -74,8 +74,26 @@ enum Schema {
         ) STRICT;
         CREATE INDEX history_subject ON history(subject, id, seq);
         """,
+        // 2: the revision the VMM side last applied at a VM start, and its
+        // quirk mask (`VMRecord.applied`; PUT /v1/vms/{id}/applied). NULL
+        // for existing rows: never applied. restart_required is
+        // `applied_quirks <> disabled_quirks` (NULL: false), indexed for the
+        // list filter.
+        """
+        ALTER TABLE vms ADD COLUMN applied_revision INTEGER CHECK (applied_revision >= 1);
+        ALTER TABLE vms ADD COLUMN applied_quirks INTEGER
+            CHECK ((applied_quirks IS NULL) = (applied_revision IS NULL));
+        CREATE INDEX vms_restart_required ON vms(id) WHERE applied_quirks <> disabled_quirks;
+        """,
     ]
 
     /// The version this build writes.
     static var latestVersion: Int { migrations.count }
+}
+
+/// Test hook: the schema version this build writes on each backend (their
+/// migrations mirror each other one for one), so tests need not restate it.
+@_spi(Testing) public enum SchemaVersions {
+    public static var sqlite: Int { Schema.latestVersion }
+    public static var postgres: Int { PGSchema.latestVersion }
 }
