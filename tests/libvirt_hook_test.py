@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""The libvirt QEMU hook (deploy/libvirt/qemu) run as libvirt runs it: argv
+`DOMAIN prepare begin -`, the domain XML on stdin, a config file naming a live
+memtyped on loopback (run by .ci/run; not a unit test).
+
+- the sample domains (deploy/libvirt/samples: VGA, bochs-display, virtio-gpu,
+  none) are registered by UUID with their display devices and the host
+  profile of the config, on the server's current baseline; each mask file
+  holds kvm-quirks' mask_to_apply; the record shows the applied revision;
+- a second prepare after the server's current baseline changed keeps the
+  domain's baseline, mask and revision; a new domain gets the new baseline;
+- a mask this host's KVM refuses (IGNORE_GUEST_PAT disabled, no self-snoop)
+  fails the start, naming the quirk, and writes no mask file;
+- a quirk change after a start shows restart_required (and the list filter
+  finds it); the next prepare applies the new revision and clears it;
+- memtyped down: on_unavailable=fail refuses the start, =warn starts it with
+  the earlier mask file and logs a warning;
+- other operations exit 0 at once, even with memtyped down.
+
+Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
+"""
+import argparse, atexit, glob, http.client, json, os, re, shutil, subprocess, sys, tempfile, time, uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOOK = os.path.join(ROOT, "deploy", "libvirt", "qemu")
+SAMPLES = os.path.join(ROOT, "deploy", "libvirt", "samples")
+WORK = tempfile.mkdtemp(prefix="memtyped-hook-")
+TOKEN = "hook-token-0123456789abcdef"
+failures = []
+started = []
+
+
+@atexit.register
+def _cleanup():
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+class Server:
+    """memtyped on a free loopback port, its store in WORK."""
+
+    def __init__(self, binary, baseline):
+        self.log = os.path.join(WORK, f"memtyped-{len(started)}.log")
+        self.proc = subprocess.Popen(
+            [binary, "--port", "0", "--threads", "2", "--db", os.path.join(WORK, "vms.sqlite"),
+             "--tokens", os.path.join(WORK, "tokens"), "--baseline", baseline],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        started.append(self.proc)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(self.log).read())
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None:
+                sys.exit(f"memtyped exited early: {open(self.log).read()}")
+            time.sleep(0.02)
+        sys.exit("memtyped did not start: " + open(self.log).read())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = {"Authorization": "Bearer " + TOKEN, **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read()
+        conn.close()
+        return r.status, (json.loads(text) if text else None)
+
+    def vm(self, vm_id):
+        status, body = self.request("GET", f"/v1/vms/{vm_id}")
+        return body if status == 200 else None
+
+    def restart_required_ids(self, value):
+        status, body = self.request("GET", f"/v1/vms?restart_required={value}")
+        return [vm["id"] for vm in body["items"]] if status == 200 else None
+
+
+def config(name, url, profile, on_unavailable="fail"):
+    path = os.path.join(WORK, name + ".conf")
+    with open(path, "w") as f:
+        f.write(f"""[memtyped]
+url = {url}
+token_file = {os.path.join(WORK, "hook.token")}
+timeout = 2
+on_unavailable = {on_unavailable}
+
+[host]
+profile = {profile}
+
+[vmm]
+mask_file = {os.path.join(WORK, "run", "{uuid}.mask")}
+
+[log]
+file = {os.path.join(WORK, "hook.log")}
+""")
+    return path
+
+
+def run_hook(conf, name, xml, op="prepare", sub="begin"):
+    """The hook as libvirt runs it: a clean environment, argv, XML on stdin."""
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
+           "MEMTYPED_HOOK_CONFIG": conf}
+    p = subprocess.run([HOOK, name, op, sub, "-"], input=xml, capture_output=True, text=True, env=env, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def mask_file(vm_uuid):
+    try:
+        with open(os.path.join(WORK, "run", vm_uuid + ".mask")) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def sample(kind):
+    with open(os.path.join(SAMPLES, kind + ".xml")) as f:
+        text = f.read()
+    return (re.search(r"<name>(.*?)</name>", text).group(1), re.search(r"<uuid>(.*?)</uuid>", text).group(1), text)
+
+
+def fresh_domain(kind, name):
+    """A sample under a new name and UUID."""
+    _, old_uuid, text = sample(kind)
+    new_uuid = str(uuid.uuid4())
+    return name, new_uuid, re.sub(r"<name>.*?</name>", f"<name>{name}</name>", text).replace(old_uuid, new_uuid)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True, help="the memtyped binary")
+    args = ap.parse_args()
+    with open(os.path.join(WORK, "tokens"), "w") as f:
+        f.write(f"hook {TOKEN}\n")
+    os.chmod(os.path.join(WORK, "tokens"), 0o600)
+    with open(os.path.join(WORK, "hook.token"), "w") as f:
+        f.write(TOKEN + "\n")
+
+    s = Server(args.bin, "legacy-ignore-guest-pat")
+    url = f"http://127.0.0.1:{s.port}"
+    spr = {"vendor": "intel", "self_snoop": True, "tdp": True, "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.16"}
+    check(s.request("PUT", "/v1/hosts/spr-6-16", spr)[0] == 201, "host profile spr-6-16 created")
+    check(s.request("PUT", "/v1/hosts/no-snoop", {**spr, "self_snoop": False})[0] == 201, "host profile no-snoop created")
+    conf = config("spr", url, "spr-6-16")
+
+    print("== the sample domains: registered, mapped, mask written, revision applied")
+    expected = {"vga": ["VGA"], "bochs-display": ["bochs-display"], "virtio-gpu": ["virtio-gpu"], "none": []}
+    check(sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SAMPLES, "*.xml"))) == sorted(expected),
+          "the samples are VGA, bochs-display, virtio-gpu and none")
+    for kind, devices in expected.items():
+        name, vm_uuid, xml = sample(kind)
+        code, out, err = run_hook(conf, name, xml)
+        check(code == 0 and out == "", f"{kind}: prepare exits 0 with nothing on stdout ({code}: {err.strip()})")
+        vm = s.vm(vm_uuid)
+        check(vm is not None, f"{kind}: registered under its UUID {vm_uuid}")
+        if vm is None:
+            continue
+        check(vm["display_devices"] == devices, f"{kind}: display_devices {vm['display_devices']} == {devices}")
+        check(vm["host_profile"] == "spr-6-16", f"{kind}: host profile from the config")
+        check(vm["baseline"] == "legacy-ignore-guest-pat", f"{kind}: the current baseline")
+        check(vm["labels"].get("libvirt.domain") == name, f"{kind}: labelled with the domain name")
+        _, q = s.request("GET", f"/v1/vms/{vm_uuid}/kvm-quirks")
+        check(mask_file(vm_uuid) == q["disable_quirks2"]["mask_to_apply"] + "\n",
+              f"{kind}: mask file {mask_file(vm_uuid)!r} is kvm-quirks' mask_to_apply")
+        check(vm["applied_revision"] == vm["revision"] == 1 and vm["restart_required"] is False,
+              f"{kind}: applied_revision {vm['applied_revision']} is the revision, no restart required")
+    log = open(os.path.join(WORK, "hook.log")).read()
+    vga_name, vga_uuid, vga_xml = sample("vga")
+    check(f"domain {vga_name} ({vga_uuid}): KVM quirk mask 0x0" in log, "the mask is logged")
+
+    print("== the current baseline moves on: known domains keep theirs, new ones get it")
+    s.stop()
+    s = Server(args.bin, "honor-guest-pat-2025")
+    url = f"http://127.0.0.1:{s.port}"
+    conf = config("spr", url, "spr-6-16")
+    before = s.vm(vga_uuid)
+    code, _, err = run_hook(conf, vga_name, vga_xml)
+    after = s.vm(vga_uuid)
+    check(code == 0, f"second prepare of a known domain exits 0 ({err.strip()})")
+    check(after["baseline"] == "legacy-ignore-guest-pat" and after["disabled_quirks"] == "0x0",
+          f"a known domain keeps its baseline and mask ({after['baseline']}, {after['disabled_quirks']})")
+    check(after["revision"] == before["revision"] == 1, "and its revision: the hook changed nothing")
+    check(mask_file(vga_uuid) == "0x0\n", "its mask file still 0x0")
+    status, history = s.request("GET", f"/v1/vms/{vga_uuid}/history")
+    check(status == 200 and len(history["items"]) == 1, "its history is the create alone (starts are not changes)")
+    new_name, new_uuid, new_xml = fresh_domain("virtio-gpu", "new-after-move")
+    code, _, err = run_hook(conf, new_name, new_xml)
+    new_vm = s.vm(new_uuid) or {}
+    check(code == 0 and new_vm.get("baseline") == "honor-guest-pat-2025", f"a new domain gets the new baseline ({err.strip()})")
+    check(mask_file(new_uuid) == "0x200\n", f"and its mask 0x200 ({mask_file(new_uuid)!r})")
+
+    print("== a mask this host's KVM refuses fails the start")
+    refused_conf = config("no-snoop", url, "no-snoop")
+    bad_name, bad_uuid, bad_xml = fresh_domain("bochs-display", "refused-no-snoop")
+    code, _, err = run_hook(refused_conf, bad_name, bad_xml)
+    check(code == 1, f"prepare exits 1 ({code})")
+    check("IGNORE_GUEST_PAT" in err and "EINVAL" in err and "0x200" in err and bad_name in err,
+          f"stderr names the domain, the mask, the refused quirk and EINVAL: {err.strip()}")
+    check(mask_file(bad_uuid) is None, "no mask file written")
+    bad_vm = s.vm(bad_uuid) or {}
+    check(bad_vm.get("applied_revision", "missing") is None, "nothing recorded as applied")
+
+    print("== restart_required after a quirk change, cleared by the next start")
+    status, patched = s.request("PATCH", f"/v1/vms/{vga_uuid}", {"quirks": {"IGNORE_GUEST_PAT": "disable"}},
+                                {"If-Match": '"r1"'})
+    check(status == 200 and patched["restart_required"] is True and patched["applied_revision"] == 1,
+          f"the patched VM shows restart_required ({status}, {patched and patched.get('restart_required')})")
+    check(s.restart_required_ids("true") == [vga_uuid], "GET /v1/vms?restart_required=true finds it alone")
+    code, _, err = run_hook(conf, vga_name, vga_xml)
+    after = s.vm(vga_uuid)
+    check(code == 0 and after["applied_revision"] == 2 and after["restart_required"] is False,
+          f"the next prepare applies revision 2 and clears it ({err.strip()})")
+    check(mask_file(vga_uuid) == "0x200\n", "the mask file now holds 0x200")
+    check(s.restart_required_ids("true") == [], "the filter finds none")
+
+    print("== memtyped down")
+    s.stop()
+    code, _, err = run_hook(conf, vga_name, vga_xml)
+    check(code == 1 and "cannot reach memtyped" in err and "on_unavailable = fail" in err,
+          f"on_unavailable=fail refuses the start: {err.strip()}")
+    warn_conf = config("warn", url, "spr-6-16", on_unavailable="warn")
+    code, _, err = run_hook(warn_conf, vga_name, vga_xml)
+    log = open(os.path.join(WORK, "hook.log")).read()
+    check(code == 0, f"on_unavailable=warn lets it start ({code}: {err.strip()})")
+    check(re.search(r"warning: cannot reach memtyped .* starting domain web-vga .* anyway .*\(0x200\)", log) is not None,
+          "and logs a warning naming the mask file it keeps")
+    check(mask_file(vga_uuid) == "0x200\n", "the earlier mask file is kept")
+    code, _, err = run_hook(warn_conf, new_name + "-x", fresh_domain("none", "never-seen")[2])
+    check(code == 0 and "with no mask file" in open(os.path.join(WORK, "hook.log")).read(),
+          "a domain never started before: warned that no mask file exists")
+
+    print("== other operations are ignored, even with memtyped down")
+    for op, sub in [("start", "begin"), ("started", "begin"), ("stopped", "end"), ("release", "end"),
+                    ("migrate", "begin"), ("restore", "begin"), ("reconnect", "begin")]:
+        code, out, err = run_hook(conf, vga_name, vga_xml, op, sub)
+        check(code == 0 and out == "" and err == "", f"{op} {sub}: exit 0, no output")
+
+    if failures:
+        print(f"\n{len(failures)} check(s) failed:")
+        for f in failures:
+            print("  - " + f)
+        sys.exit(1)
+    print("\nall libvirt hook checks passed")
+
+
+if __name__ == "__main__":
+    main()
