@@ -9,6 +9,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
   holds kvm-quirks' mask_to_apply; the record shows the applied revision;
 - a second prepare after the server's current baseline changed keeps the
   domain's baseline, mask and revision; a new domain gets the new baseline;
+- a known domain started on a host with another profile gets that profile
+  (one revision, in its history), its baseline and mask unchanged;
 - a mask this host's KVM refuses (IGNORE_GUEST_PAT disabled, no self-snoop)
   fails the start, naming the quirk, and writes no mask file;
 - a quirk change after a start shows restart_required (and the list filter
@@ -228,6 +230,22 @@ def main():
           f"the next prepare applies revision 2 and clears it ({err.strip()})")
     check(mask_file(vga_uuid) == "0x200\n", "the mask file now holds 0x200")
     check(s.restart_required_ids("true") == [], "the filter finds none")
+
+    print("== a known domain started on another host: its host profile follows, its quirks stay")
+    other = {"vendor": "intel", "self_snoop": True, "tdp": True, "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.17"}
+    check(s.request("PUT", "/v1/hosts/spr-6-17", other)[0] == 201, "host profile spr-6-17 created")
+    before = s.vm(vga_uuid)
+    code, _, err = run_hook(config("spr-6-17", url, "spr-6-17"), vga_name, vga_xml)
+    after = s.vm(vga_uuid)
+    check(code == 0 and after["host_profile"] == "spr-6-17", f"host_profile is now spr-6-17 ({err.strip()})")
+    check(after["disabled_quirks"] == before["disabled_quirks"] and after["baseline"] == before["baseline"],
+          "baseline and mask unchanged")
+    check(after["revision"] == before["revision"] + 1 == after["applied_revision"] and after["restart_required"] is False,
+          "one new revision (the move), applied by this start")
+    _, history = s.request("GET", f"/v1/vms/{vga_uuid}/history?limit=1")
+    check([c["field"] for c in history["items"][0]["changes"]] == ["/host_profile"], "the history says what moved")
+    code, _, _ = run_hook(conf, vga_name, vga_xml)
+    check(code == 0 and s.vm(vga_uuid)["host_profile"] == "spr-6-16", "and back")
 
     print("== memtyped down")
     s.stop()
