@@ -81,6 +81,7 @@ import VMStore
             #expect(r.status == 422, "\(body): \(r.bodyText)")
             #expect(try r.json()["pointer"]?.stringValue == pointer, "\(body): \(r.bodyText)")
         }
+        #expect(try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 0}"#).bodyText.contains("from 1 to 2147483647, got 0"))
         #expect(try s.request("PUT", "/v1/vms/nope/applied", json: #"{"revision": 1}"#).status == 404)
         #expect(try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 1}"#, token: nil).status == 401)
         #expect(try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 1}"#, token: Tokens.reader).status == 403)

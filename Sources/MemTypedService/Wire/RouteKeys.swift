@@ -86,7 +86,8 @@ extension AppliedKey {
         }
         guard let revision else { throw m.missing(AppliedKey.revision.rawValue) }
         guard case .number(let n) = revision.value, let v = n.uint64, v >= 1, v <= UInt64(Int32.max) else {
-            throw revision.invalid("expected a revision: an integer from 1 to \(Int32.max), got \(revision.value.kindName)")
+            let got = if case .number(let n) = revision.value { n.literal } else { revision.value.kindName }
+            throw revision.invalid("expected a revision: an integer from 1 to \(Int32.max), got \(got)")
         }
         return Int(v)
     }
