@@ -15,13 +15,16 @@ memtyped on loopback (run by .ci/run; not a unit test).
   fails the start, naming the quirk, and writes no mask file;
 - a quirk change after a start shows restart_required (and the list filter
   finds it); the next prepare applies the new revision and clears it;
+- a quirk change between the hook's read and its report (through a proxy
+  that patches the VM first): memtyped answers 409, the hook reads the mask
+  again, writes it and reports the new revision;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
 - other operations exit 0 at once, even with memtyped down.
 
 Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
 """
-import argparse, atexit, glob, http.client, json, os, re, shutil, subprocess, sys, tempfile, time, uuid
+import argparse, atexit, glob, http.client, http.server, json, os, re, shutil, subprocess, sys, tempfile, threading, time, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOOK = os.path.join(ROOT, "deploy", "libvirt", "qemu")
@@ -92,6 +95,52 @@ class Server:
     def restart_required_ids(self, value):
         status, body = self.request("GET", f"/v1/vms?restart_required={value}")
         return [vm["id"] for vm in body["items"]] if status == 200 else None
+
+
+class RacingProxy:
+    """A loopback proxy to memtyped that, before it forwards the first
+    `PUT .../applied`, changes the VM's quirks itself: the record moves on
+    between the hook's read and its report, as when an operator patches the
+    VM during its start."""
+
+    def __init__(self, server, patch):
+        self.applied_calls = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "PUT" and self.path.endswith("/applied"):
+                    proxy.applied_calls += 1
+                    if proxy.applied_calls == 1:
+                        vm_id = self.path.split("/")[3]
+                        server.request("PATCH", f"/v1/vms/{vm_id}", patch)
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_PATCH = forward
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def config(name, url, profile, on_unavailable="fail"):
@@ -230,6 +279,20 @@ def main():
           f"the next prepare applies revision 2 and clears it ({err.strip()})")
     check(mask_file(vga_uuid) == "0x200\n", "the mask file now holds 0x200")
     check(s.restart_required_ids("true") == [], "the filter finds none")
+
+    print("== the record changes while the hook applies it: 409, the hook reads the mask again")
+    proxy = RacingProxy(s, {"quirks": {"CD_NW_CLEARED": "disable"}})
+    bochs_name, bochs_uuid, bochs_xml = sample("bochs-display")
+    before = s.vm(bochs_uuid)
+    code, _, err = run_hook(config("racing", proxy.url, "spr-6-16"), bochs_name, bochs_xml)
+    proxy.close()
+    after = s.vm(bochs_uuid)
+    check(code == 0, f"prepare exits 0 ({err.strip()})")
+    check(proxy.applied_calls == 2, f"two reports: the stale one (409), then the current one ({proxy.applied_calls})")
+    check(after["revision"] == before["revision"] + 1 == after["applied_revision"] and after["restart_required"] is False,
+          "the revision applied is the one after the change")
+    check(mask_file(bochs_uuid) == after["disabled_quirks"] + "\n" == "0x2\n",
+          f"the mask file holds the changed mask ({mask_file(bochs_uuid)!r})")
 
     print("== a known domain started on another host: its host profile follows, its quirks stay")
     other = {"vendor": "intel", "self_snoop": True, "tdp": True, "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.17"}
