@@ -18,6 +18,7 @@ memtyped on loopback (run by .ci/run; not a unit test).
 - a quirk change between the hook's read and its report (through a proxy
   that patches the VM first): memtyped answers 409, the hook reads the mask
   again, writes it and reports the new revision;
+- a host profile memtyped does not know refuses the start, naming it;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
 - other operations exit 0 at once, even with memtyped down.
@@ -266,6 +267,13 @@ def main():
     check(mask_file(bad_uuid) is None, "no mask file written")
     bad_vm = s.vm(bad_uuid) or {}
     check(bad_vm.get("applied_revision", "missing") is None, "nothing recorded as applied")
+
+    print("== a configuration error refuses the start, saying what is wrong")
+    missing_name, missing_uuid, missing_xml = fresh_domain("vga", "no-such-profile")
+    code, _, err = run_hook(config("missing", url, "no-such-profile"), missing_name, missing_xml)
+    check(code == 1 and "/host_profile" in err and "no-such-profile" in err,
+          f"a host profile memtyped does not know: {err.strip()}")
+    check(s.vm(missing_uuid) is None and mask_file(missing_uuid) is None, "nothing registered, no mask file")
 
     print("== restart_required after a quirk change, cleared by the next start")
     status, patched = s.request("PATCH", f"/v1/vms/{vga_uuid}", {"quirks": {"IGNORE_GUEST_PAT": "disable"}},
