@@ -8,6 +8,7 @@ import PackageDescription
 ///   memtyped ──────┴─> MemTypedService ─> MemTypeWire ─> MemTypeEngine (pure)
 ///                           │                 └────────> JSON (pure)
 ///                           ├─> HTTPServer ─> CMicroHTTPDShim ─> CMicroHTTPD (libmicrohttpd)
+///                           ├─> FleetPlanning ─> MemTypeEngine (pure)
 ///                           └─> VMStore ─┬─> CSQLite (libsqlite3), MemTypeEngine, JSON
 ///                                        └─> CLibPQ (libpq, PostgreSQL)
 let package = Package(
@@ -28,6 +29,9 @@ let package = Package(
         // The decision engine: SDM tables, PAT, MTRRs, quirks and KVM's
         // per-generation EPT memory-type rules. No I/O, no global state.
         .target(name: "MemTypeEngine", dependencies: ["ASCII"]),
+        // Fleet change planning over the engine: a VM's behaviour on a
+        // placement, kernel plans, placements, the bochs risk. Pure.
+        .target(name: "FleetPlanning", dependencies: ["MemTypeEngine", "ASCII"]),
         // ASCII text helpers (case-insensitive names) for the engine and the HTTP server.
         .target(name: "ASCII"),
         // The one lock type (a checked pthread mutex), for the store and the service.
@@ -64,13 +68,13 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
-        .target(name: "VMStore", dependencies: ["CSQLite", "CLibPQ", "MemTypeEngine", "JSON", "Locking", "Clock"]),
+        .target(name: "VMStore", dependencies: ["CSQLite", "CLibPQ", "MemTypeEngine", "FleetPlanning", "JSON", "Locking", "Clock"]),
 
         // Routes, metrics and the service configuration.
         .target(
             name: "MemTypedService",
             dependencies: [
-                "MemTypeWire", "HTTPServer", "VMStore", "JSON", "Locking", "Clock",
+                "MemTypeWire", "HTTPServer", "VMStore", "FleetPlanning", "JSON", "Locking", "Clock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -103,6 +107,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "FleetPlanningTests", dependencies: ["FleetPlanning", "MemTypeEngine"]),
         .testTarget(name: "MemTypeWireTests", dependencies: ["MemTypeWire", "MemTypeEngine", "JSON", "EngineTestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),

@@ -1,3 +1,4 @@
+import FleetPlanning
 import MemTypeEngine
 
 extension HostSpec {
@@ -7,6 +8,9 @@ extension HostSpec {
                                 access: GuestAccess = GuestAccess()) -> DecisionRequest {
         DecisionRequest(kernel: kernelSelection, host: hostProfile, vm: vm, vcpu: vcpu, access: access)
     }
+
+    /// The placement this host gives a VM: its profile and kernel selection.
+    public var placement: Placement { Placement(host: hostProfile, kernel: kernelSelection) }
 }
 
 /// What moving a VM from one quirk mask to another (a baseline move)
@@ -14,13 +18,11 @@ extension HostSpec {
 /// (states, and whether KVM_ENABLE_CAP would fail), and the bochs probe's
 /// decision before and after. Pure: engine calls only, no store access.
 public struct BaselineMoveEffect: Sendable {
-    /// The bochs framebuffer access: RAM-backed VRAM at 0xfd000000 mapped
-    /// through Linux PAT entry 2 (UC-) by a guest driver that predates
-    /// 9388ccf69925 (Linux 6.13), the case a move of IGNORE_GUEST_PAT is
-    /// about. The guest's PAT is Linux's.
-    public static let probeAccess = GuestAccess(gpa: 0xFD00_0000, patIndex: PATIndex(2)!)
-    public static let probePAT = PAT.linux
-    public static let probeDescription = "bochs framebuffer: RAM at 0xfd000000 mapped through Linux PAT entry 2 (UC-)"
+    /// The bochs framebuffer access (`BochsProbe`), the case a move of
+    /// IGNORE_GUEST_PAT is about.
+    public static let probeAccess = BochsProbe.access
+    public static let probePAT = BochsProbe.pat
+    public static let probeDescription = BochsProbe.description
 
     public let selection: KernelSelection
     public let quirksBefore: QuirkEvaluation
