@@ -71,6 +71,8 @@ enum VMColumn: Int32, ColumnTable {
     case vmType, noncoherentDMA, displayDevices, guestKernel, labels, revision, createdAt, updatedAt
     /// Added by migration 2 (so last): `VMRecord.applied`, both NULL or neither.
     case appliedRevision, appliedQuirks
+    /// Added by migration 3 (issue 14), so after migration 2's.
+    case guestBochsFix
 
     /// The inline host's columns (`host_vendor` ... `host_kvm_model`).
     static let host = HostColumns(base: VMColumn.hostVendor.rawValue)
@@ -93,6 +95,7 @@ enum VMColumn: Int32, ColumnTable {
         case .updatedAt: "updated_at"
         case .appliedRevision: "applied_revision"
         case .appliedQuirks: "applied_quirks"
+        case .guestBochsFix: "guest_bochs_fix"
         }
     }
 }
@@ -122,6 +125,8 @@ enum HostProfileColumn: Int32, ColumnTable {
 /// names a profile that does not exist), in one statement.
 enum DecisionInputsColumn: Int32, CaseIterable {
     case baseline, disabledQuirks, vmType, noncoherentDMA, revision, hostProfile
+    /// The guest's display, for the bochs warning on per-VM decisions.
+    case displayDevices, guestKernel, guestBochsFix
 
     /// The `vms` column each is.
     var column: VMColumn {
@@ -132,6 +137,9 @@ enum DecisionInputsColumn: Int32, CaseIterable {
         case .noncoherentDMA: .noncoherentDMA
         case .revision: .revision
         case .hostProfile: .hostProfile
+        case .displayDevices: .displayDevices
+        case .guestKernel: .guestKernel
+        case .guestBochsFix: .guestBochsFix
         }
     }
 
@@ -144,6 +152,17 @@ enum DecisionInputsColumn: Int32, CaseIterable {
     static let select = "SELECT " + allCases.map { "v." + $0.column.name }.joined(separator: ", ")
         + ", " + HostColumn.list(prefix: "v.host_") + ", " + HostColumn.list(prefix: "h.")
         + " FROM vms v LEFT JOIN host_profiles h ON h.name = v.host_profile WHERE v.id = ?1"
+}
+
+/// The grouped read behind `vmConfigCounts`, for profile `?1`: the engine
+/// config columns and their count (served by the `vms_host_profile_config` index).
+enum VMConfigCountColumn: Int32, CaseIterable {
+    case disabledQuirks, vmType, noncoherentDMA, count
+
+    static let select: String = {
+        let config = [VMColumn.disabledQuirks, .vmType, .noncoherentDMA].map(\.name).joined(separator: ", ")
+        return "SELECT \(config), count(*) FROM vms WHERE host_profile = ?1 GROUP BY \(config) ORDER BY \(config)"
+    }()
 }
 
 /// Test hook: the column tables' names in order, for checking each backend's

@@ -16,6 +16,7 @@ extension VMRecord {
         out.append(("/noncoherent_dma", String(noncoherentDMA)))
         out.append(("/display_devices", displayDevices.joined(separator: ",")))
         if let guestKernel { out.append(("/guest_kernel", guestKernel)) }
+        if let guestBochsFix { out.append(("/guest_bochs_fix", String(guestBochsFix))) }
         for key in labels.keys.sorted() { out.append(("/labels/\(JSONPointer.escape(key))", labels[key]!)) }
         return out
     }

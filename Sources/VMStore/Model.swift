@@ -1,3 +1,4 @@
+import FleetPlanning
 import MemTypeEngine
 
 /// A host as a VM record (or a named host profile) describes it.
@@ -68,11 +69,14 @@ public struct VMSpec: Sendable, Hashable {
     public var displayDevices: [String]
     /// The guest kernel version if known (`6.12`, `5.14.0-427.el9`).
     public var guestKernel: String?
+    /// Whether the guest's bochs DRM driver has 9388ccf69925 (Linux 6.13),
+    /// overriding what `guestKernel` implies (`GuestDriverStatus`); nil: infer.
+    public var guestBochsFix: Bool?
     public var labels: [String: String]
 
     public init(host: HostRef, baseline: String? = nil, quirks: [Quirk: QuirkChoice] = [:],
                 type: VMType = .regular, noncoherentDMA: Bool = false, displayDevices: [String] = [],
-                guestKernel: String? = nil, labels: [String: String] = [:]) {
+                guestKernel: String? = nil, guestBochsFix: Bool? = nil, labels: [String: String] = [:]) {
         self.host = host
         self.baseline = baseline
         self.quirks = quirks
@@ -80,6 +84,7 @@ public struct VMSpec: Sendable, Hashable {
         self.noncoherentDMA = noncoherentDMA
         self.displayDevices = displayDevices
         self.guestKernel = guestKernel
+        self.guestBochsFix = guestBochsFix
         self.labels = labels
     }
 }
@@ -101,6 +106,8 @@ public struct VMRecord: Sendable, Hashable {
     public var noncoherentDMA: Bool
     public var displayDevices: [String]
     public var guestKernel: String?
+    /// See `VMSpec.guestBochsFix`.
+    public var guestBochsFix: Bool?
     public var labels: [String: String]
     /// 1 for a new id, +1 per change. A VM re-created under a deleted id
     /// continues from the deleted incarnation's last revision, so a stale
@@ -141,7 +148,7 @@ public struct VMRecord: Sendable, Hashable {
     /// For store backends; clients get records from a store.
     public init(id: String, baseline: String, disabledQuirks: QuirkMask, host: HostRef,
                 type: VMType = .regular, noncoherentDMA: Bool = false, displayDevices: [String] = [],
-                guestKernel: String? = nil, labels: [String: String] = [:],
+                guestKernel: String? = nil, guestBochsFix: Bool? = nil, labels: [String: String] = [:],
                 revision: Int, createdAt: Timestamp, updatedAt: Timestamp, applied: AppliedState? = nil) {
         self.id = id
         self.baseline = baseline
@@ -151,6 +158,7 @@ public struct VMRecord: Sendable, Hashable {
         self.noncoherentDMA = noncoherentDMA
         self.displayDevices = displayDevices
         self.guestKernel = guestKernel
+        self.guestBochsFix = guestBochsFix
         self.labels = labels
         self.revision = revision
         self.createdAt = createdAt
@@ -185,6 +193,11 @@ public struct VMRecord: Sendable, Hashable {
     /// The engine's view of the VM.
     public var vmConfig: VMConfig {
         VMConfig(type: type, disabledQuirks: disabledQuirks, noncoherentDMA: noncoherentDMA)
+    }
+
+    /// What the record says about the guest's display (the bochs risk's input).
+    public var guestDisplay: GuestDisplay {
+        GuestDisplay(displayDevices: displayDevices, guestKernel: guestKernel, bochsFix: guestBochsFix)
     }
 }
 
@@ -222,19 +235,23 @@ public struct VMDecisionInputs: Sendable, Hashable {
     /// The host the VM's decisions use: inline, or the profile's current spec.
     /// nil only when the referenced profile does not exist (which the store prevents).
     public var host: HostSpec?
+    /// The guest's display, for the bochs warning a per-VM decision carries.
+    public var guest: GuestDisplay
 
-    public init(id: String, baseline: String, revision: Int, vmConfig: VMConfig, hostProfile: String?, host: HostSpec?) {
+    public init(id: String, baseline: String, revision: Int, vmConfig: VMConfig, hostProfile: String?, host: HostSpec?,
+                guest: GuestDisplay = GuestDisplay(displayDevices: [], guestKernel: nil, bochsFix: nil)) {
         self.id = id
         self.baseline = baseline
         self.revision = revision
         self.vmConfig = vmConfig
         self.hostProfile = hostProfile
         self.host = host
+        self.guest = guest
     }
 
     /// From a whole record and its resolved host (`VMStore.resolveHost(of:)`).
     public init(_ record: VMRecord, host: HostSpec?) {
         self.init(id: record.id, baseline: record.baseline, revision: record.revision, vmConfig: record.vmConfig,
-                  hostProfile: record.host.profileName, host: host)
+                  hostProfile: record.host.profileName, host: host, guest: record.guestDisplay)
     }
 }

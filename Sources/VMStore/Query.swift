@@ -24,6 +24,10 @@ public struct VMQuery: Sendable, Hashable {
     /// `VMPage.nextCursor` from the previous page; nil for the first page.
     public var cursor: String?
 
+    /// The cursor of a page that ends at VM `id`: for a caller that reads
+    /// pages and stops within one (the next page starts after `id`).
+    public static func cursor(after id: String) -> String { Cursor.encodeKey(id) }
+
     public init(baseline: String? = nil, quirks: [Quirk: QuirkChoice] = [:], labels: [String: String] = [:],
                 hostProfile: String? = nil, restartRequired: Bool? = nil, limit: Int = VMQuery.defaultLimit,
                 cursor: String? = nil) {

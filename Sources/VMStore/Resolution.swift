@@ -23,7 +23,7 @@ public enum Resolution {
         var record = VMRecord(
             id: id, baseline: baseline.name, disabledQuirks: baseline.disabledQuirks, host: spec.host,
             type: spec.type, noncoherentDMA: spec.noncoherentDMA, displayDevices: spec.displayDevices,
-            guestKernel: spec.guestKernel, labels: spec.labels,
+            guestKernel: spec.guestKernel, guestBochsFix: spec.guestBochsFix, labels: spec.labels,
             revision: revision, createdAt: now, updatedAt: now)
         record.apply(spec.quirks)
         try Validation.record(record)
@@ -43,6 +43,7 @@ public enum Resolution {
         record.noncoherentDMA = spec.noncoherentDMA
         record.displayDevices = spec.displayDevices
         record.guestKernel = spec.guestKernel
+        record.guestBochsFix = spec.guestBochsFix
         record.labels = spec.labels
         try Validation.record(record)
         return record

@@ -1,3 +1,4 @@
+import FleetPlanning
 import MemTypeEngine
 
 /// A result row read by column index, as both backends deliver it: SQLite's
@@ -62,7 +63,9 @@ enum RowDecoding {
             id: s.text(C.id.index), baseline: s.text(C.baseline.index),
             disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
             host: host, type: type, noncoherentDMA: s.bool(C.noncoherentDMA.index), displayDevices: devices.map { $0 ?? "" },
-            guestKernel: s.optionalText(C.guestKernel.index), labels: labels, revision: s.int(C.revision.index),
+            guestKernel: s.optionalText(C.guestKernel.index),
+            guestBochsFix: s.isNull(C.guestBochsFix.index) ? nil : s.bool(C.guestBochsFix.index),
+            labels: labels, revision: s.int(C.revision.index),
             createdAt: Timestamp(millisSinceEpoch: s.int64(C.createdAt.index)),
             updatedAt: Timestamp(millisSinceEpoch: s.int64(C.updatedAt.index)), applied: applied)
     }
@@ -117,11 +120,24 @@ enum RowDecoding {
             }
             host = inline
         }
+        guard let devices = s.withBytes(C.displayDevices.index, { PackedStrings.decode($0) }) else { throw corrupt("display_devices") }
+        let guest = GuestDisplay(displayDevices: devices.map { $0 ?? "" }, guestKernel: s.optionalText(C.guestKernel.index),
+                                 bochsFix: s.isNull(C.guestBochsFix.index) ? nil : s.bool(C.guestBochsFix.index))
         return VMDecisionInputs(
             id: id, baseline: baselineName(s, C.baseline.index), revision: s.int(C.revision.index),
             vmConfig: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.index))),
                                noncoherentDMA: s.bool(C.noncoherentDMA.index)),
-            hostProfile: profile, host: host)
+            hostProfile: profile, host: host, guest: guest)
+    }
+
+    /// A `VMConfigCountColumn` row.
+    static func configCount<R: StoredRow>(_ s: R) throws(StoreError) -> VMConfigCount {
+        typealias C = VMConfigCountColumn
+        guard let type = s.withBytes(C.vmType.rawValue, { VMType(utf8: $0) }) else { throw .backend("corrupt vms row: vm_type") }
+        return VMConfigCount(
+            config: VMConfig(type: type, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.disabledQuirks.rawValue))),
+                             noncoherentDMA: s.bool(C.noncoherentDMA.rawValue)),
+            count: s.int(C.count.rawValue))
     }
 
     /// A history row: seq, revision, action, actor, at, changes.

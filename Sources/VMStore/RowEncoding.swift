@@ -29,6 +29,7 @@ enum RowEncoding {
         set(.noncoherentDMA, .bool(r.noncoherentDMA))
         set(.displayDevices, .text(PackedStrings.encode(r.displayDevices)))
         set(.guestKernel, ColumnValue(r.guestKernel))
+        set(.guestBochsFix, r.guestBochsFix.map(ColumnValue.bool) ?? .null)
         set(.labels, .text(RowDecoding.packLabels(r.labels)))
         set(.revision, .int(Int64(r.revision)))
         set(.createdAt, .int(r.createdAt.millisSinceEpoch))

@@ -1,3 +1,5 @@
+import MemTypeEngine
+
 /// The VM-config store: durable per-VM quirk records, named host profiles,
 /// and an append-only history of every change.
 ///
@@ -62,6 +64,11 @@ public protocol VMStore: Sendable {
     @discardableResult
     func recordApplied(_ id: String, revision: Int, expectedRevision: Int?) throws(StoreError) -> VMRecord
 
+    /// The VMs referencing host profile `name`, counted per distinct engine
+    /// config (mask, type, non-coherent DMA), in one grouped read: a kernel
+    /// plan's summary evaluates each config once, not each VM.
+    func vmConfigCounts(hostProfile name: String) throws(StoreError) -> [VMConfigCount]
+
     /// The VM's history, newest first, including entries from before a
     /// delete. `.notFound` when nothing was ever recorded under `id`.
     func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage
@@ -91,6 +98,13 @@ public protocol VMStore: Sendable {
     /// Figures for `/metrics`, taken at scrape time; nil where the backend
     /// cannot tell.
     func statistics() -> StoreStatistics
+}
+
+/// How many VMs share one engine config (`VMStore.vmConfigCounts`).
+public struct VMConfigCount: Sendable, Hashable {
+    public var config: VMConfig
+    public var count: Int
+    public init(config: VMConfig, count: Int) { self.config = config; self.count = count }
 }
 
 /// What a store reports about itself for metrics.

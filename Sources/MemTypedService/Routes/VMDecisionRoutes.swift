@@ -1,3 +1,4 @@
+import FleetPlanning
 import HTTPServer
 import JSON
 import MemTypeEngine
@@ -55,15 +56,18 @@ extension MemTypedService {
         }
     }
 
-    /// The engine's decision with `"vm": {"id", "revision", "baseline"}` added as its last member.
-    static func decisionResponse(_ decision: Decision, inputs: VMDecisionInputs) -> HTTPResponse {
+    /// The engine's decision with `"vm": {"id", "revision", "baseline"}` and
+    /// `"risks"` (the VM's bochs warning on `host`) added as its last members.
+    static func decisionResponse(_ decision: Decision, inputs: VMDecisionInputs, host: HostSpec) -> HTTPResponse {
+        let risk = bochsRisk(inputs.vmConfig, guest: inputs.guest, host: host)
         // Room for the encoder's bound (~4 KB before warnings): the writer
         // then never regrows its buffer.
-        .json(capacity: 8192) { w in
+        return .json(capacity: 8192) { w in
             w.beginObject()
             decision.writeMembers(to: &w)
             w.key("vm")
             VMWire.writeSummary(inputs, to: &w)
+            PlanWire.writeRisks(risk, to: &w)
             w.endObject()
         }
     }
@@ -140,7 +144,7 @@ extension MemTypedService {
         let (inputs, host) = try loadDecisionInputs(store, id)
         let request = host.decisionRequest(inputs.vmConfig, vcpu: vcpu, access: access)
         try Self.validate(request, id: inputs.id, gpa: pointers.gpa, private: pointers.private)
-        return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs)
+        return Self.decisionResponse(DecisionEngine.decide(request), inputs: inputs, host: host)
     }
 
     /// `kernel=` or `model=` from the query, read by the decision request's
@@ -168,7 +172,8 @@ extension MemTypedService {
         let (inputs, hostSpec) = try loadDecisionInputs(store, c.capture("id"))
         let selection = try Self.kernelSelection(q, host: hostSpec)
         let model = selection.model
-        let eval = QuirkEvaluator.evaluate(model: model, kernel: selection.version, host: hostSpec.hostProfile, vm: inputs.vmConfig)
+        // The evaluation kernel plans and placements compare (`Placement.quirks`).
+        let eval = Placement(host: hostSpec.hostProfile, kernel: selection).quirks(for: inputs.vmConfig)
         return .json(capacity: 2048) { w in
             w.beginObject()
             w.key("vm")

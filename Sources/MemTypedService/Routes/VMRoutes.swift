@@ -13,7 +13,7 @@ import VMStore
 /// read policy (open unless `--read-auth`). Shapes are in openapi.yaml.
 extension MemTypedService {
     /// The per-VM decision comes first: it is the hot path, and the router scans in order.
-    static let vmRoutes: [Route] = vmDecisionRoutes + vmRecordRoutes + hostRoutes + baselineRoutes
+    static let vmRoutes: [Route] = vmDecisionRoutes + vmRecordRoutes + hostRoutes + baselineRoutes + fleetRoutes
 
     static let vmRecordRoutes: [Route] = [
         Route("GET", "/v1/vms/{id}", auth: .read) { s, c throws(Problem) in try s.getVM(c) },
@@ -51,6 +51,20 @@ extension MemTypedService {
         return .json(status, headers: headers, capacity: 1024) { VMWire.write(r, to: &$0) }
     }
 
+    /// A write's response: the VM, plus `risks` (the bochs warning) when its
+    /// host can be read. The write has committed: a failing host read only
+    /// leaves `risks` out.
+    func vmWriteResponse(_ store: any VMStore, _ r: VMRecord, status: Int = 200, location: Bool = false) -> HTTPResponse {
+        var headers = [ETag.header(r.revision)]
+        if location { headers.append(("Location", "/v1/vms/\(r.id)")) }
+        let host = (try? store.resolveHost(of: r)) ?? nil
+        return .json(status, headers: headers, capacity: 2048) { w in
+            VMWire.write(r, to: &w) { w in
+                if let host { PlanWire.writeRisks(Self.bochsRisk(r.vmConfig, guest: r.guestDisplay, host: host), to: &w) }
+            }
+        }
+    }
+
     // MARK: - One VM
 
     func getVM(_ c: RequestContext) throws(Problem) -> HTTPResponse {
@@ -73,7 +87,7 @@ extension MemTypedService {
         let (record, created) = try conditionalVMWrite(c, store, id: id, kind: .put) { expected throws(StoreError) in
             try store.replaceVM(id, with: spec, expectedRevision: expected, actor: actor)
         }
-        return Self.vmResponse(record, status: created ? 201 : 200, location: created)
+        return vmWriteResponse(store, record, status: created ? 201 : 200, location: created)
     }
 
     /// RFC 7386 JSON merge patch, applied inside the store's write transaction.
@@ -87,7 +101,7 @@ extension MemTypedService {
         let id = c.capture("id")
         guard Self.isValidID(id) else { throw Self.notFound(Self.vmSubject(id)) }
         let body = try Self.parse(c.request.body)
-        return Self.vmResponse(try conditionalVMWrite(c, store, id: id, kind: .modify) { expected throws(StoreError) in
+        return vmWriteResponse(store, try conditionalVMWrite(c, store, id: id, kind: .modify) { expected throws(StoreError) in
             try store.updateVM(id, expectedRevision: expected, actor: actor) { r throws(StoreError) in
                 do throws(InvalidField) {
                     try VMWire.apply(patch: body, to: &r, catalogue: Baseline.catalogue)
@@ -155,16 +169,7 @@ extension MemTypedService {
             }
             query.quirks[quirk] = choice
         }
-        for text in try q.values("label", atMost: VMQuery.maxLabelFilters) {
-            guard let eq = text.firstIndex(of: "=") else {
-                throw QueryParameters.invalid("label", "\"\(text.prefix(60))\" is not key=value")
-            }
-            let key = String(text[..<eq]), value = String(text[text.index(after: eq)...])
-            if let earlier = query.labels[key], earlier != value {
-                throw QueryParameters.invalid("label", "label \(key) is asked to equal two values")
-            }
-            query.labels[key] = value
-        }
+        query.labels = try Self.labelFilters(q)
         let page: VMPage
         do { page = try store.listVMs(query) } catch {
             throw problem(error, subject: "the VM listing", pointers: QueryParameters.pointer)
@@ -178,6 +183,22 @@ extension MemTypedService {
             VMWire.writeCursor(page.nextCursor, to: &w)
             w.endObject()
         }
+    }
+
+    /// The repeatable `label=key=value` filters of a listing.
+    static func labelFilters(_ q: QueryParameters) throws(Problem) -> [String: String] {
+        var labels: [String: String] = [:]
+        for text in try q.values("label", atMost: VMQuery.maxLabelFilters) {
+            guard let eq = text.firstIndex(of: "=") else {
+                throw QueryParameters.invalid("label", "\"\(text.prefix(60))\" is not key=value")
+            }
+            let key = String(text[..<eq]), value = String(text[text.index(after: eq)...])
+            if let earlier = labels[key], earlier != value {
+                throw QueryParameters.invalid("label", "label \(key) is asked to equal two values")
+            }
+            labels[key] = value
+        }
+        return labels
     }
 
     static let pageParameters = ["limit", "cursor"]

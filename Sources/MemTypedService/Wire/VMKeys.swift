@@ -8,7 +8,7 @@ import MemTypeWire
 /// The writable members of the VM representation: a PUT's spec, a PATCH's merge patch.
 enum VMSpecKey: String, WireKey {
     case id, baseline, quirks, host, hostProfile = "host_profile", type, noncoherentDMA = "noncoherent_dma"
-    case displayDevices = "display_devices", guestKernel = "guest_kernel", labels
+    case displayDevices = "display_devices", guestKernel = "guest_kernel", guestBochsFix = "guest_bochs_fix", labels
     static let table = WireKeyTable<Self>()
 }
 
@@ -67,7 +67,7 @@ enum HostProfileKey: WireKey {
 /// in one pass; PUT and PATCH then read them in their own order (a PATCH
 /// moves the baseline before it applies quirk choices).
 struct VMSpecFields {
-    var id, baseline, quirks, host, hostProfile, type, noncoherentDMA, displayDevices, guestKernel, labels: Field?
+    var id, baseline, quirks, host, hostProfile, type, noncoherentDMA, displayDevices, guestKernel, guestBochsFix, labels: Field?
 
     static let hostPointer = "/" + VMSpecKey.host.rawValue
     static let hostProfilePointer = "/" + VMSpecKey.hostProfile.rawValue
@@ -85,6 +85,7 @@ struct VMSpecFields {
             case .noncoherentDMA: noncoherentDMA = f
             case .displayDevices: displayDevices = f
             case .guestKernel: guestKernel = f
+            case .guestBochsFix: guestBochsFix = f
             case .labels: labels = f
             }
         }

@@ -83,6 +83,7 @@ enum VMWire {
         if let f = present(m.noncoherentDMA) { spec.noncoherentDMA = try f.bool() }
         if let f = present(m.displayDevices) { spec.displayDevices = try displayDevices(f) }
         spec.guestKernel = try present(m.guestKernel)?.string()
+        spec.guestBochsFix = try present(m.guestBochsFix)?.bool()
         if let f = present(m.labels) { spec.labels = try labels(f, base: [:]) }
         return spec
     }
@@ -238,6 +239,7 @@ enum VMWire {
         if let f = m.noncoherentDMA { r.noncoherentDMA = f.value == .null ? false : try f.bool() }
         if let f = m.displayDevices { r.displayDevices = f.value == .null ? [] : try displayDevices(f) }
         if let f = m.guestKernel { r.guestKernel = f.value == .null ? nil : try f.string() }
+        if let f = m.guestBochsFix { r.guestBochsFix = f.value == .null ? nil : try f.bool() }
         if let f = m.labels { r.labels = f.value == .null ? [:] : try labels(f, base: r.labels) }
     }
 
@@ -256,7 +258,8 @@ enum VMWire {
     /// The VM representation: every stored field, each quirk's choice by name.
     /// Keys come from the decoders' enums (`VMSpecKey`, `ReadOnlyKey`), so
     /// what a PUT reads and what a GET writes cannot drift apart.
-    static func write(_ r: VMRecord, to w: inout JSONWriter) {
+    /// `extra` writes members after the record's own (a write's `risks`).
+    static func write(_ r: VMRecord, to w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
         w.beginObject()
         w.key(VMSpecKey.id); w.string(r.id)
         w.key(VMSpecKey.baseline); w.string(r.baseline)
@@ -287,12 +290,15 @@ enum VMWire {
         w.endArray()
         w.key(VMSpecKey.guestKernel)
         if let g = r.guestKernel { w.string(g) } else { w.null() }
+        w.key(VMSpecKey.guestBochsFix)
+        if let f = r.guestBochsFix { w.bool(f) } else { w.null() }
         w.key(VMSpecKey.labels)
         writeLabels(r.labels, to: &w)
         writeStamps(revision: r.revision, createdAt: r.createdAt, updatedAt: r.updatedAt, to: &w)
         w.key(ReadOnlyKey.appliedRevision)
         if let applied = r.applied { w.int(applied.revision) } else { w.null() }
         w.key(ReadOnlyKey.restartRequired); w.bool(r.restartRequired)
+        extra(&w)
         w.endObject()
     }
 

@@ -101,6 +101,12 @@ enum PGSchema {
             ADD CONSTRAINT vms_applied_pair CHECK ((applied_quirks IS NULL) = (applied_revision IS NULL));
         CREATE INDEX vms_restart_required ON vms(id) WHERE applied_quirks <> disabled_quirks;
         """,
+        // 3 (issue 14): as SQLite's migration 3.
+        """
+        ALTER TABLE vms ADD COLUMN guest_bochs_fix BOOLEAN;
+        CREATE INDEX vms_host_profile_config ON vms(host_profile, disabled_quirks, vm_type, noncoherent_dma)
+            WHERE host_profile IS NOT NULL;
+        """,
     ]
 
     /// The version this build writes.

@@ -258,6 +258,16 @@ public final class PostgresVMStore: VMStore {
         }
     }
 
+    public func vmConfigCounts(hostProfile name: String) throws(StoreError) -> [VMConfigCount] {
+        try Validation.identifier(name, field: "/host_profile")
+        return try read { c throws(StoreError) in
+            let result = try c.query(Self.selectConfigCounts, [PGValue(name)])
+            var out: [VMConfigCount] = []
+            for i in 0..<result.rowCount { out.append(try RowDecoding.configCount(result.row(i))) }
+            return out
+        }
+    }
+
     public func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
         try Validation.identifier(id, field: "/id")
         return try historyPage(.vm, id, limit: limit, cursor: cursor)
@@ -335,6 +345,7 @@ public final class PostgresVMStore: VMStore {
 
     /// The decision-inputs SELECT (`DecisionInputsColumn`).
     private static let selectDecisionInputs = dollars(DecisionInputsColumn.select)
+    private static let selectConfigCounts = dollars(VMConfigCountColumn.select)
     /// The statement behind `decisionInputs`, for `bench/fleet-bench.sh`'s pgbench run.
     @_spi(Testing) public static var decisionInputsSQL: String { selectDecisionInputs }
 

@@ -334,6 +334,18 @@ public final class SQLiteVMStore: VMStore {
         }
     }
 
+    public func vmConfigCounts(hostProfile name: String) throws(StoreError) -> [VMConfigCount] {
+        try Validation.identifier(name, field: "/host_profile")
+        return try read { c throws(StoreError) in
+            try c.withStatement(VMConfigCountColumn.select) { s throws(StoreError) in
+                s.bind(1, name)
+                var out: [VMConfigCount] = []
+                while try s.step() { out.append(try RowDecoding.configCount(s)) }
+                return out
+            }
+        }
+    }
+
     public func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
         try Validation.identifier(id, field: "/id")
         return try historyPage(.vm, id, limit: limit, cursor: cursor)

@@ -85,6 +85,14 @@ enum Schema {
             CHECK ((applied_quirks IS NULL) = (applied_revision IS NULL));
         CREATE INDEX vms_restart_required ON vms(id) WHERE applied_quirks <> disabled_quirks;
         """,
+        // 3 (issue 14): whether the guest's bochs driver has 9388ccf69925,
+        // overriding the guest kernel's version (NULL: infer); and the index
+        // a kernel plan's summary groups a host profile's VMs by.
+        """
+        ALTER TABLE vms ADD COLUMN guest_bochs_fix INTEGER CHECK (guest_bochs_fix IN (0, 1));
+        CREATE INDEX vms_host_profile_config ON vms(host_profile, disabled_quirks, vm_type, noncoherent_dma)
+            WHERE host_profile IS NOT NULL;
+        """,
     ]
 
     /// The version this build writes.

@@ -1,0 +1,192 @@
+import FleetPlanning
+import JSON
+import MemTypeEngine
+import VMStore
+
+/// The wire format of fleet planning (openapi.yaml: `KernelPlanPage`,
+/// `PlacementList`, `RiskPage`, `BochsRisk`): the encoders of
+/// `FleetPlanning`'s answers. Members are named here once.
+enum PlanWire {
+    /// `{"model", "kernel"}`: which rules a placement runs.
+    static func writeKernel(_ p: Placement, to w: inout JSONWriter) {
+        w.beginObject()
+        writeKernelMembers(p, to: &w)
+        w.endObject()
+    }
+
+    private static func writeKernelMembers(_ p: Placement, to w: inout JSONWriter) {
+        w.member("model", p.model.rawValue)
+        w.key("kernel")
+        if let v = p.kernel.version { w.string(v.description) } else { w.null() }
+    }
+
+    /// One side of a plan: the model, the enable-cap outcome and the bochs probe.
+    static func writeSide(_ b: Behaviour, to w: inout JSONWriter) {
+        w.beginObject()
+        writeKernelMembers(b.placement, to: &w)
+        w.key("enable_cap")
+        writeEnableCap(b.quirks, to: &w)
+        w.key("bochs_probe")
+        if let o = b.bochs { writeOutcome(o, to: &w) } else { w.null() }
+        w.key("refusal")
+        if let r = b.refusal { w.string(r) } else { w.null() }
+        w.endObject()
+    }
+
+    /// `KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2, mask)` as `kvm-quirks` reports it, in brief.
+    static func writeEnableCap(_ q: QuirkEvaluation, to w: inout JSONWriter) {
+        w.beginObject()
+        VMWire.writeMask(q.requested, key: "mask", namesKey: "names", to: &w)
+        w.key("error")
+        if q.enableCapFails { w.string("EINVAL") } else { w.null() }
+        VMWire.writeMask(q.refused, key: "refused", namesKey: "refused_names", to: &w)
+        w.endObject()
+    }
+
+    /// `{"ept", "ipat", "effective"}` (null where the engine sets none).
+    static func writeOutcome(_ o: ProbeOutcome, to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("ept")
+        if let ept = o.ept { w.string(ept.type.name) } else { w.null() }
+        w.key("ipat")
+        if let ept = o.ept { w.bool(ept.ipat) } else { w.null() }
+        w.key("effective")
+        if let e = o.effective { w.string(e.name) } else { w.null() }
+        w.endObject()
+    }
+
+    static func writeChanges(_ changes: [BehaviourChange], to w: inout JSONWriter) {
+        w.beginArray()
+        for c in changes { w.string(c.rawValue) }
+        w.endArray()
+    }
+
+    static func writeAction(_ a: PlanAction, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("kind", a.kind)
+        w.key("baseline")
+        if case .baselineMove(let name, _) = a { w.string(name) } else { w.null() }
+        w.key("disabled_quirks")
+        if let mask = a.mask { w.hex(mask.rawValue) } else { w.null() }
+        w.member("detail", a.detail)
+        w.endObject()
+    }
+
+    /// A plan item's members after `vm`, encoded once per distinct VM config
+    /// and spliced into every item that shares it (`JSONWriter.rawMembers`).
+    static func encodedPlanMembers(_ item: PlanItem) -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        w.beginObject()
+        w.key("before")
+        writeSide(item.before, to: &w)
+        w.key("after")
+        writeSide(item.after, to: &w)
+        w.key("changes")
+        writeChanges(item.changes, to: &w)
+        w.key("action")
+        writeAction(item.action, to: &w)
+        w.endObject()
+        return Array(w.bytes.dropFirst().dropLast())  // the members, without the braces
+    }
+
+    /// `{"vms", "unchanged", "changes": {"memory_types", "enable_cap_fails"}, "actions": {...}}`.
+    static func writeSummary(_ counts: [(PlanItem, Int)], to w: inout JSONWriter) {
+        var total = 0, unchanged = 0
+        var byChange: [BehaviourChange: Int] = [:]
+        var byAction: [String: Int] = [:]
+        for (item, n) in counts {
+            total += n
+            if item.changes.isEmpty { unchanged += n }
+            for c in item.changes { byChange[c, default: 0] += n }
+            byAction[item.action.kind, default: 0] += n
+        }
+        w.beginObject()
+        w.member("vms", total)
+        w.member("unchanged", unchanged)
+        w.key("changes")
+        w.beginObject()
+        for c in BehaviourChange.allCases {
+            w.key(c.rawValue)
+            w.int(byChange[c] ?? 0)
+        }
+        w.endObject()
+        w.key("actions")
+        w.beginObject()
+        for kind in ["none", "baseline_move", "set_mask", "cannot_keep"] {
+            w.key(kind)
+            w.int(byAction[kind] ?? 0)
+        }
+        w.endObject()
+        w.endObject()
+    }
+
+    static func writeVerdict(name: String, current: Bool, _ v: PlacementVerdict, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("host_profile", name)
+        w.member("current", current)
+        writeKernelMembers(v.there.placement, to: &w)
+        w.member("compatible", v.compatible)
+        w.key("changes")
+        writeChanges(v.changes, to: &w)
+        w.key("enable_cap")
+        writeEnableCap(v.there.quirks, to: &w)
+        w.key("reasons")
+        w.beginArray()
+        for r in v.reasons { w.string(r) }
+        w.endArray()
+        w.endObject()
+    }
+
+    /// A bochs risk's members (into an open object): what `GET /v1/risks`
+    /// lists and what per-VM decisions and VM writes carry in `risks`.
+    static func writeRiskMembers(_ r: BochsRisk, to w: inout JSONWriter) {
+        w.member("code", BochsRisk.code)
+        w.member("severity", r.severity.rawValue)
+        w.key("display_devices")
+        w.beginArray()
+        for d in r.devices { w.string(d) }
+        w.endArray()
+        w.key("probe")
+        writeOutcome(r.probe, to: &w)
+        w.key("reasons")
+        w.beginArray()
+        for s in r.reasons { w.string(s) }
+        w.endArray()
+        w.key("fix")
+        w.beginArray()
+        for f in r.fixes {
+            w.beginObject()
+            w.member("kind", f.kind)
+            w.key("baseline")
+            if case .baseline(let name) = f { w.string(name) } else { w.null() }
+            w.member("detail", f.detail)
+            w.endObject()
+        }
+        w.endArray()
+    }
+
+    /// `"risks": [...]`: zero or one bochs risk.
+    static func writeRisks(_ risk: BochsRisk?, to w: inout JSONWriter) {
+        w.key("risks")
+        w.beginArray()
+        if let risk {
+            w.beginObject()
+            writeRiskMembers(risk, to: &w)
+            w.endObject()
+        }
+        w.endArray()
+    }
+
+    /// One item of `GET /v1/risks`.
+    static func writeRiskItem(_ r: VMRecord, _ risk: BochsRisk, to w: inout JSONWriter) {
+        w.beginObject()
+        w.member("vm", r.id)
+        w.key("host_profile")
+        if let p = r.host.profileName { w.string(p) } else { w.null() }
+        w.member("baseline", r.baseline)
+        w.key("guest_kernel")
+        if let g = r.guestKernel { w.string(g) } else { w.null() }
+        writeRiskMembers(risk, to: &w)
+        w.endObject()
+    }
+}
