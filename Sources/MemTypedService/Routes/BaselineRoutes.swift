@@ -1,3 +1,4 @@
+import FleetPlanning
 import HTTPServer
 import JSON
 import MemTypeEngine
@@ -53,14 +54,7 @@ extension MemTypedService {
     }
 
     static func writeOutcome(_ d: Decision, to w: inout JSONWriter) {
-        w.beginObject()
-        w.key("ept")
-        if let ept = d.ept { w.string(ept.type.name) } else { w.null() }
-        w.key("ipat")
-        if let ept = d.ept { w.bool(ept.ipat) } else { w.null() }
-        w.key("effective")
-        if let e = d.effective { w.string(e.name) } else { w.null() }
-        w.endObject()
+        PlanWire.writeOutcome(ProbeOutcome(d), to: &w)
     }
 
     /// What a move changes for decisions on the VM's host

@@ -36,7 +36,7 @@ extension MemTypedService {
     /// each VM on the profile (id order, paged as `GET /v1/vms`), its
     /// behaviour on the profile's kernel and on K. The first page (no
     /// cursor) carries the `summary` over all of the profile's VMs, from one
-    /// grouped read; later pages have `summary: null`.
+    /// grouped read; later pages have none.
     func getKernelPlan(_ c: RequestContext) throws(Problem) -> HTTPResponse {
         let store = try requireStore()
         let name = c.capture("name")
@@ -71,11 +71,9 @@ extension MemTypedService {
             PlanWire.writeKernel(planner.before, to: &w)
             w.key("after")
             PlanWire.writeKernel(planner.after, to: &w)
-            w.key("summary")
             if let counts {
+                w.key("summary")
                 PlanWire.writeSummary(counts.map { (planner.plan($0.config), $0.count) }, to: &w)
-            } else {
-                w.null()
             }
             w.key("items")
             w.beginArray()
@@ -133,8 +131,7 @@ extension MemTypedService {
             w.beginObject()
             w.key("vm")
             VMWire.writeSummary(record, to: &w)
-            w.key("host_profile")
-            if let p = record.host.profileName { w.string(p) } else { w.null() }
+            if let p = record.host.profileName { w.member("host_profile", p) }
             w.key("home")
             PlanWire.writeSide(homeBehaviour, to: &w)
             w.key("items")

@@ -5,7 +5,10 @@ import VMStore
 
 /// The wire format of fleet planning (openapi.yaml: `KernelPlanPage`,
 /// `PlacementList`, `RiskPage`, `BochsRisk`): the encoders of
-/// `FleetPlanning`'s answers. Members are named here once.
+/// `FleetPlanning`'s answers. Members are named here once. A member that
+/// does not apply is left out rather than written as null (the schemas list
+/// it as optional), except where a shared schema (`ProbeOutcome`,
+/// `NextCursor`) says null.
 enum PlanWire {
     /// `{"model", "kernel"}`: which rules a placement runs.
     static func writeKernel(_ p: Placement, to w: inout JSONWriter) {
@@ -16,8 +19,10 @@ enum PlanWire {
 
     private static func writeKernelMembers(_ p: Placement, to w: inout JSONWriter) {
         w.member("model", p.model.rawValue)
-        w.key("kernel")
-        if let v = p.kernel.version { w.string(v.description) } else { w.null() }
+        if let v = p.kernel.version {
+            w.key("kernel")
+            w.string(v.description)
+        }
     }
 
     /// One side of a plan: the model, the enable-cap outcome and the bochs probe.
@@ -26,10 +31,11 @@ enum PlanWire {
         writeKernelMembers(b.placement, to: &w)
         w.key("enable_cap")
         writeEnableCap(b.quirks, to: &w)
-        w.key("bochs_probe")
-        if let o = b.bochs { writeOutcome(o, to: &w) } else { w.null() }
-        w.key("refusal")
-        if let r = b.refusal { w.string(r) } else { w.null() }
+        if let o = b.bochs {
+            w.key("bochs_probe")
+            writeOutcome(o, to: &w)
+        }
+        if let r = b.refusal { w.member("refusal", r) }
         w.endObject()
     }
 
@@ -37,8 +43,8 @@ enum PlanWire {
     static func writeEnableCap(_ q: QuirkEvaluation, to w: inout JSONWriter) {
         w.beginObject()
         VMWire.writeMask(q.requested, key: "mask", namesKey: "names", to: &w)
-        w.key("error")
-        if q.enableCapFails { w.string("EINVAL") } else { w.null() }
+        w.member("fails", q.enableCapFails)
+        if q.enableCapFails { w.member("error", "EINVAL") }
         VMWire.writeMask(q.refused, key: "refused", namesKey: "refused_names", to: &w)
         w.endObject()
     }
@@ -64,10 +70,8 @@ enum PlanWire {
     static func writeAction(_ a: PlanAction, to w: inout JSONWriter) {
         w.beginObject()
         w.member("kind", a.kind)
-        w.key("baseline")
-        if case .baselineMove(let name, _) = a { w.string(name) } else { w.null() }
-        w.key("disabled_quirks")
-        if let mask = a.mask { w.hex(mask.rawValue) } else { w.null() }
+        if case .baselineMove(let name, _) = a { w.member("baseline", name) }
+        if let mask = a.mask { w.member("disabled_quirks", hex: mask.rawValue) }
         w.member("detail", a.detail)
         w.endObject()
     }
@@ -157,8 +161,7 @@ enum PlanWire {
         for f in r.fixes {
             w.beginObject()
             w.member("kind", f.kind)
-            w.key("baseline")
-            if case .baseline(let name) = f { w.string(name) } else { w.null() }
+            if case .baseline(let name) = f { w.member("baseline", name) }
             w.member("detail", f.detail)
             w.endObject()
         }
@@ -181,11 +184,9 @@ enum PlanWire {
     static func writeRiskItem(_ r: VMRecord, _ risk: BochsRisk, to w: inout JSONWriter) {
         w.beginObject()
         w.member("vm", r.id)
-        w.key("host_profile")
-        if let p = r.host.profileName { w.string(p) } else { w.null() }
+        if let p = r.host.profileName { w.member("host_profile", p) }
         w.member("baseline", r.baseline)
-        w.key("guest_kernel")
-        if let g = r.guestKernel { w.string(g) } else { w.null() }
+        if let g = r.guestKernel { w.member("guest_kernel", g) }
         writeRiskMembers(risk, to: &w)
         w.endObject()
     }
