@@ -3,6 +3,7 @@
 //   swift run -c release memtype-bench [iterations]
 //   bash bench/instructions.sh      (instructions per operation, under callgrind)
 //   memtype-bench seed-store PATH N / memtype-bench quick-check PATH (memtyped's start-up check)
+//   memtype-bench seed-plan PATH N: N VMs on one host profile, for bench/plan-bench.sh
 //
 // Prints ns per operation for: a model E decision; a model A decision with
 // non-coherent DMA and eight variable MTRRs (the slowest lookup, also
@@ -25,6 +26,11 @@ if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "seed-store" 
     case .sqlite(let path): seedStore(path: path, count: count)
     case .postgres(let url): seedPostgresStore(url: url, count: count)
     }
+    exit(0)
+}
+
+if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "seed-plan" {
+    seedPlanStore(path: CommandLine.arguments[2], count: Int(CommandLine.arguments[3]) ?? 100_000)
     exit(0)
 }
 
@@ -207,6 +213,40 @@ func seedPostgresStore(url: String, count: Int) {
         print("seeded \(count) VMs into \(StoreLocation(url)) in \(Double(nowNanoseconds() - start) / 1e9) s")
     } catch {
         print("seed-store: \(error)")
+        exit(1)
+    }
+}
+
+/// The `i`-th VM of the planning benchmark, all on host profile
+/// `spr-6-15`: both baselines, every 7th a TDX VM, every 11th with
+/// non-coherent DMA, two in three with VGA, guest kernels 6.1, 6.8 and 6.13
+/// (so some are at risk, some not), and ten label values.
+func planSpec(_ i: Int) -> VMSpec {
+    VMSpec(host: .profile("spr-6-15"),
+           baseline: i % 2 == 0 ? Baseline.legacyIgnoreGuestPAT.name : Baseline.honorGuestPAT2025.name,
+           type: i % 7 == 0 ? .tdx : .regular, noncoherentDMA: i % 11 == 0,
+           displayDevices: i % 3 == 0 ? ["virtio-gpu"] : ["VGA"],
+           guestKernel: ["6.1", "6.8.0-45-generic", "6.13"][i % 3 == 1 ? 0 : (i % 5 == 0 ? 2 : 1)],
+           labels: ["fleet": "f\(i % 10)"])
+}
+
+/// Fills a SQLite store with `count` VMs `vm-000000` ... on one profile (`planSpec`),
+/// in transactions of one VM each (as memtyped writes them), synchronous=NORMAL.
+func seedPlanStore(path: String, count: Int) {
+    do {
+        let store = try SQLiteVMStore(path: path, options: SQLiteVMStore.Options(synchronous: .normal))
+        if try store.getHost("spr-6-15") == nil {
+            _ = try store.putHost("spr-6-15", HostSpec(cpu: .sapphireRapids, kernel: "6.15"), expectedRevision: nil, actor: "seed")
+        }
+        let start = nowNanoseconds()
+        for i in 0..<count {
+            let id = "vm-" + String(repeating: "0", count: max(0, 6 - String(i).count)) + String(i)
+            if try store.getVM(id) != nil { continue }
+            _ = try store.createVM(id, planSpec(i), actor: "seed")
+        }
+        print("seeded \(count) VMs on spr-6-15 into \(path) in \(Double(nowNanoseconds() - start) / 1e9) s")
+    } catch {
+        print("seed-plan: \(error)")
         exit(1)
     }
 }
