@@ -8,7 +8,7 @@
 #   bash bench/plan-bench.sh [VMS]        (default 100000; ROUNDS=3)
 #
 # Builds release memtyped and memtype-bench, seeds bench-out/plan-$VMS.sqlite
-# once (`memtype-bench seed-plan`: all on profile spr-6-15, both baselines,
+# once (`memtype-bench seed-plan`: all on profile spr-6-16, both baselines,
 # TDX and non-coherent DMA VMs, two in three with VGA, guest kernels 6.1,
 # 6.8 and 6.13) and reuses it, starts memtyped on a copy of it on a free
 # loopback port, and times the pages with one keep-alive connection
@@ -43,7 +43,7 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [ -n "$PORT" ] || { cat "$WORK/log" >&2; echo "memtyped did not start" >&2; exit 1; }
-echo "memtyped $(git rev-parse --short HEAD) on 127.0.0.1:$PORT, $VMS VMs on spr-6-15, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "memtyped $(git rev-parse --short HEAD) on 127.0.0.1:$PORT, $VMS VMs on spr-6-16, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$PORT" "$ROUNDS" "$VMS" <<'PY'
 import http.client, json, statistics, sys, time, urllib.parse
@@ -71,7 +71,7 @@ def walk(path):
         if cursor is None:
             return time.perf_counter() - start, items, pages, first
 
-for name, path in [("kernel plan 6.15 -> 6.16", "/v1/hosts/spr-6-15/kernel-plan?kernel=6.16&limit=1000"),
+for name, path in [("kernel plan 6.16 -> 6.15", "/v1/hosts/spr-6-16/kernel-plan?kernel=6.15&limit=1000"),
                    ("risks", "/v1/risks?limit=1000")]:
     times = []
     for _ in range(rounds):

@@ -218,11 +218,11 @@ func seedPostgresStore(url: String, count: Int) {
 }
 
 /// The `i`-th VM of the planning benchmark, all on host profile
-/// `spr-6-15`: both baselines, every 7th a TDX VM, every 11th with
+/// `spr-6-16`: both baselines, every 7th a TDX VM, every 11th with
 /// non-coherent DMA, two in three with VGA, guest kernels 6.1, 6.8 and 6.13
 /// (so some are at risk, some not), and ten label values.
 func planSpec(_ i: Int) -> VMSpec {
-    VMSpec(host: .profile("spr-6-15"),
+    VMSpec(host: .profile("spr-6-16"),
            baseline: i % 2 == 0 ? Baseline.legacyIgnoreGuestPAT.name : Baseline.honorGuestPAT2025.name,
            type: i % 7 == 0 ? .tdx : .regular, noncoherentDMA: i % 11 == 0,
            displayDevices: i % 3 == 0 ? ["virtio-gpu"] : ["VGA"],
@@ -235,8 +235,8 @@ func planSpec(_ i: Int) -> VMSpec {
 func seedPlanStore(path: String, count: Int) {
     do {
         let store = try SQLiteVMStore(path: path, options: SQLiteVMStore.Options(synchronous: .normal))
-        if try store.getHost("spr-6-15") == nil {
-            _ = try store.putHost("spr-6-15", HostSpec(cpu: .sapphireRapids, kernel: "6.15"), expectedRevision: nil, actor: "seed")
+        if try store.getHost("spr-6-16") == nil {
+            _ = try store.putHost("spr-6-16", HostSpec(cpu: .sapphireRapids, kernel: "6.16"), expectedRevision: nil, actor: "seed")
         }
         let start = nowNanoseconds()
         for i in 0..<count {
@@ -244,7 +244,7 @@ func seedPlanStore(path: String, count: Int) {
             if try store.getVM(id) != nil { continue }
             _ = try store.createVM(id, planSpec(i), actor: "seed")
         }
-        print("seeded \(count) VMs on spr-6-15 into \(path) in \(Double(nowNanoseconds() - start) / 1e9) s")
+        print("seeded \(count) VMs on spr-6-16 into \(path) in \(Double(nowNanoseconds() - start) / 1e9) s")
     } catch {
         print("seed-plan: \(error)")
         exit(1)

@@ -1,6 +1,7 @@
 import FleetPlanning
 import HTTPServer
 import JSON
+import Locking
 import MemTypeEngine
 import MemTypeWire
 import VMStore
@@ -27,6 +28,30 @@ extension MemTypedService {
     static func bochsRisk(_ vm: VMConfig, guest: GuestDisplay, host: HostSpec) -> BochsRisk? {
         BochsRisk.assess(vm, guest: guest, on: host.placement, legacy: legacyFix)
     }
+
+    /// The `risks` array of a per-VM decision, encoded: a VM without a bochs
+    /// device gets `[]` at once; others are assessed once per distinct
+    /// (config, host, guest display) and the bytes reused, so the hot path
+    /// does not rebuild the reasons' text per request. Bounded: emptied when full.
+    static func encodedRisks(_ vm: VMConfig, guest: GuestDisplay, host: HostSpec) -> [UInt8] {
+        guard !BochsDevices.matching(guest.displayDevices).isEmpty else { return Array("[]".utf8) }
+        let key = RiskKey(vm: vm, host: host, guest: guest)
+        if let known = riskMemo.withLock({ $0[key] }) { return known }
+        var w = JSONWriter(capacity: 2048)
+        w.beginObject()
+        PlanWire.writeRisks(bochsRisk(vm, guest: guest, host: host), to: &w)
+        w.endObject()
+        let bytes = Array(w.bytes.dropFirst(#"{"risks":"#.utf8.count).dropLast())
+        riskMemo.withLock { memo in
+            if memo.count >= riskMemoCapacity { memo = [:] }
+            memo[key] = bytes
+        }
+        return bytes
+    }
+
+    struct RiskKey: Hashable { let vm: VMConfig; let host: HostSpec; let guest: GuestDisplay }
+    static let riskMemoCapacity = 4096
+    static let riskMemo = Locked<[RiskKey: [UInt8]]>([:])
 
     // MARK: - Kernel plan
 
@@ -164,8 +189,7 @@ extension MemTypedService {
         let limit = try q.limit()
         var query = VMQuery(labels: try Self.labelFilters(q), hostProfile: q["host_profile"], limit: VMQuery.maxLimit, cursor: q["cursor"])
 
-        struct Key: Hashable { let vm: VMConfig; let host: HostSpec; let guest: GuestDisplay }
-        var assessed: [Key: BochsRisk?] = [:]
+        var assessed: [RiskKey: BochsRisk?] = [:]
         var hosts: [String: HostSpec?] = [:]
         var found: [(VMRecord, BochsRisk)] = []
         var scanned = 0
@@ -185,7 +209,7 @@ extension MemTypedService {
                         }
                     }
                     if let host, BochsDevices.matching(r.displayDevices).count > 0 {
-                        let key = Key(vm: r.vmConfig, host: host, guest: r.guestDisplay)
+                        let key = RiskKey(vm: r.vmConfig, host: host, guest: r.guestDisplay)
                         let risk: BochsRisk?
                         if let known = assessed[key] { risk = known } else {
                             risk = Self.bochsRisk(key.vm, guest: key.guest, host: host)

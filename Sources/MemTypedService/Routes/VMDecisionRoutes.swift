@@ -59,7 +59,7 @@ extension MemTypedService {
     /// The engine's decision with `"vm": {"id", "revision", "baseline"}` and
     /// `"risks"` (the VM's bochs warning on `host`) added as its last members.
     static func decisionResponse(_ decision: Decision, inputs: VMDecisionInputs, host: HostSpec) -> HTTPResponse {
-        let risk = bochsRisk(inputs.vmConfig, guest: inputs.guest, host: host)
+        let risks = encodedRisks(inputs.vmConfig, guest: inputs.guest, host: host)
         // Room for the encoder's bound (~4 KB before warnings): the writer
         // then never regrows its buffer.
         return .json(capacity: 8192) { w in
@@ -67,7 +67,8 @@ extension MemTypedService {
             decision.writeMembers(to: &w)
             w.key("vm")
             VMWire.writeSummary(inputs, to: &w)
-            PlanWire.writeRisks(risk, to: &w)
+            w.key("risks")
+            w.raw(risks)
             w.endObject()
         }
     }
