@@ -103,12 +103,12 @@ import MemTypeEngine
         #expect(try ids(VMQuery(restartRequired: true, limit: 1, cursor: page1.nextCursor)) == ["d-changed"])
     }
 
-    /// A store written before the applied-state migration (the last one:
-    /// its columns dropped again, the version set back) migrates with its
-    /// VMs never applied.
+    /// A store written before the applied-state migration (migration 2: its
+    /// columns dropped again, with those of migration 3 after it, and the
+    /// version set back) migrates with its VMs never applied.
     @Test(arguments: Backend.enabled) func theAppliedMigrationLeavesExistingVMsNeverApplied(_ backend: Backend) throws {
         let dir = try StoreSite(backend)
-        let previous = latestSchema(backend) - 1
+        let previous = latestSchema(backend) - 2
         let before: VMRecord
         do {
             let store = try openStore(dir)
@@ -116,6 +116,8 @@ import MemTypeEngine
             switch backend {
             case .sqlite:
                 try store.unsafeExecute("""
+                    DROP INDEX vms_host_profile_config;
+                    ALTER TABLE vms DROP COLUMN guest_bochs_fix;
                     DROP INDEX vms_restart_required;
                     ALTER TABLE vms DROP COLUMN applied_quirks;
                     ALTER TABLE vms DROP COLUMN applied_revision;
@@ -123,12 +125,13 @@ import MemTypeEngine
                     """)
             case .postgres:
                 try store.unsafeExecute("""
-                    ALTER TABLE vms DROP COLUMN applied_quirks, DROP COLUMN applied_revision;
+                    DROP INDEX vms_host_profile_config;
+                    ALTER TABLE vms DROP COLUMN guest_bochs_fix, DROP COLUMN applied_quirks, DROP COLUMN applied_revision;
                     DELETE FROM memtyped_schema WHERE version > \(previous);
                     """)
             }
             #expect(try store.schemaVersion() == previous)
-            #expect(try store.tableColumns("vms") == Array(ColumnTables.vms.dropLast(2)))
+            #expect(try store.tableColumns("vms") == Array(ColumnTables.vms.dropLast(3)))
         }
         let store = try openStore(dir)
         #expect(try store.schemaVersion() == latestSchema(backend))

@@ -49,20 +49,34 @@ import Testing
         #expect(storeError { try store.vmConfigCounts(hostProfile: "bad name") }?.invalidField == "/host_profile")
     }
 
-    /// A database from before migration 3 (no guest_bochs_fix; taken to be the last migration) is
-    /// migrated on open; its VMs read back with the field unset.
-    @Test func sqliteMigratesADatabaseWithoutTheColumn() throws {
-        let dir = TempDir()
+    /// A store from before migration 3 (issue 14: its column and index
+    /// dropped again, the version set back; taken to be the last migration)
+    /// migrates on open; its VMs read back with the field unset.
+    @Test(arguments: Backend.enabled) func aStoreWithoutTheColumnMigrates(_ backend: Backend) throws {
+        let site = try StoreSite(backend)
+        let previous = latestSchema(backend) - 1
         do {
-            let store = try openStore(dir)
+            let store = try openStore(site)
             _ = try store.createVM("old", spec(), actor: "t")
-            try store.unsafeExecute("""
-                DROP INDEX vms_host_profile_config;
-                ALTER TABLE vms DROP COLUMN guest_bochs_fix;
-                PRAGMA user_version=\(SchemaVersions.sqlite - 1);
-                """)
+            switch backend {
+            case .sqlite:
+                try store.unsafeExecute("""
+                    DROP INDEX vms_host_profile_config;
+                    ALTER TABLE vms DROP COLUMN guest_bochs_fix;
+                    PRAGMA user_version=\(previous);
+                    """)
+            case .postgres:
+                try store.unsafeExecute("""
+                    DROP INDEX vms_host_profile_config;
+                    ALTER TABLE vms DROP COLUMN guest_bochs_fix;
+                    DELETE FROM memtyped_schema WHERE version > \(previous);
+                    """)
+            }
+            #expect(try store.tableColumns("vms") == Array(ColumnTables.vms.dropLast(1)))
         }
-        let store = try openStore(dir)
+        let store = try openStore(site)
+        #expect(try store.schemaVersion() == latestSchema(backend))
+        #expect(try store.tableColumns("vms") == ColumnTables.vms)
         let old = try #require(try store.getVM("old"))
         #expect(old.guestBochsFix == nil && old.guestKernel == "6.1")
         let fixed = try store.updateVM("old", expectedRevision: 1, actor: "t") { r throws(StoreError) in r.guestBochsFix = true }
