@@ -41,7 +41,7 @@ extension MemTypedService {
         w.beginObject()
         PlanWire.writeRisks(bochsRisk(vm, guest: guest, host: host), to: &w)
         w.endObject()
-        let bytes = Array(w.bytes.dropFirst(#"{"risks":"#.utf8.count).dropLast())
+        let bytes = Array(w.bytes.dropFirst(#"{"risks":"#.utf8.count).dropLast())  // the array alone
         riskMemo.withLock { memo in
             if memo.count >= riskMemoCapacity { memo = [:] }
             memo[key] = bytes

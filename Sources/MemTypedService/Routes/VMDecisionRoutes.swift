@@ -67,7 +67,7 @@ extension MemTypedService {
             decision.writeMembers(to: &w)
             w.key("vm")
             VMWire.writeSummary(inputs, to: &w)
-            w.key("risks")
+            w.key(ReadOnlyKey.risks.rawValue)
             w.raw(risks)
             w.endObject()
         }

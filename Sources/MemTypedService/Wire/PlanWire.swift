@@ -170,7 +170,7 @@ enum PlanWire {
 
     /// `"risks": [...]`: zero or one bochs risk.
     static func writeRisks(_ risk: BochsRisk?, to w: inout JSONWriter) {
-        w.key("risks")
+        w.key(ReadOnlyKey.risks.rawValue)
         w.beginArray()
         if let risk {
             w.beginObject()

@@ -17,6 +17,8 @@ enum ReadOnlyKey: String, CaseIterable {
     case revision, createdAt = "created_at", updatedAt = "updated_at", disabledQuirks = "disabled_quirks"
     /// Set by `PUT /v1/vms/{id}/applied`, and derived from it.
     case appliedRevision = "applied_revision", restartRequired = "restart_required"
+    /// The bochs warning on write responses (and per-VM decisions): computed, never stored.
+    case risks
 }
 
 /// A stored host: the decision request's host (`HostKey`) and the kernel
