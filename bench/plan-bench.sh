@@ -5,15 +5,19 @@
 # median and the spread (min-max) printed. Targets: each under 3 s for
 # 100,000 VMs.
 #
-#   bash bench/plan-bench.sh [VMS]        (default 100000; ROUNDS=3)
+#   bash bench/plan-bench.sh [VMS]          (default 100000; ROUNDS=3)
+#   PLAN_BENCH_PG=1 bash bench/plan-bench.sh [VMS]
 #
-# Builds release memtyped and memtype-bench, seeds bench-out/plan-$VMS.sqlite
-# once (`memtype-bench seed-plan`: all on profile spr-6-16, both baselines,
-# TDX and non-coherent DMA VMs, two in three with VGA, guest kernels 6.1,
-# 6.8 and 6.13) and reuses it, starts memtyped on a copy of it on a free
-# loopback port, and times the pages with one keep-alive connection
-# (Python's http.client: the client's JSON parsing is in the time, as a
-# real caller's would be). The server is stopped at the end.
+# Builds release memtyped and memtype-bench, seeds the VMs once
+# (`memtype-bench seed-plan`: all on profile spr-6-16, Sapphire Rapids on
+# 6.16; both baselines, TDX and non-coherent DMA VMs, two in three with VGA,
+# guest kernels 6.1, 6.8 and 6.13) and reuses them: on SQLite in
+# bench-out/plan-$VMS.sqlite (served from a copy), or with PLAN_BENCH_PG=1 on
+# PostgreSQL in schema plan_$VMS of MEMTYPED_BENCH_PG_URL (default: a
+# throwaway cluster from scripts/pg-test-cluster.sh, removed at the end).
+# memtyped serves on a free loopback port; the pages are timed over one
+# keep-alive connection (Python's http.client and json: the client's parsing
+# is in the time, as a real caller's would be). The server is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VMS=${1:-100000}
@@ -23,18 +27,41 @@ swift build -c release --product memtyped >/dev/null
 swift build -c release --product memtype-bench >/dev/null
 BIN_DIR=$(swift build -c release --show-bin-path)
 mkdir -p bench-out
-SEEDED=bench-out/plan-$VMS.sqlite
-if [ ! -f "$SEEDED" ]; then
-    "$BIN_DIR/memtype-bench" seed-plan "$SEEDED.tmp" "$VMS"
-    mv "$SEEDED.tmp" "$SEEDED"; rm -f "$SEEDED.tmp-wal" "$SEEDED.tmp-shm"
-fi
 
 WORK=$(mktemp -d)
 PID=""
-cleanup() { [ -z "$PID" ] || kill "$PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+CLUSTER=""
+cleanup() {
+    [ -z "$PID" ] || kill "$PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+    [ -z "$CLUSTER" ] || bash scripts/pg-test-cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
-cp "$SEEDED" "$WORK/store.sqlite"
-"$BIN_DIR/memtyped" --host 127.0.0.1 --port 0 --db "$WORK/store.sqlite" 2>"$WORK/log" &
+
+if [ -n "${PLAN_BENCH_PG:-}" ]; then
+    if [ -z "${MEMTYPED_BENCH_PG_URL:-}" ]; then
+        eval "$(bash scripts/pg-test-cluster.sh start)"
+        CLUSTER=$MEMTYPED_TEST_PG_DIR
+        MEMTYPED_BENCH_PG_URL=$MEMTYPED_TEST_PG_URL
+    fi
+    SCHEMA=plan_$VMS
+    psql "$MEMTYPED_BENCH_PG_URL" -qc "CREATE SCHEMA IF NOT EXISTS $SCHEMA"
+    DB="$MEMTYPED_BENCH_PG_URL$([[ $MEMTYPED_BENCH_PG_URL == *\?* ]] && echo '&' || echo '?')options=-csearch_path%3D$SCHEMA"
+    "$BIN_DIR/memtype-bench" seed-plan "$DB" "$VMS"  # skips seeded batches
+    BACKEND=PostgreSQL
+else
+    SEEDED=bench-out/plan-$VMS.sqlite
+    if [ ! -f "$SEEDED" ]; then
+        "$BIN_DIR/memtype-bench" seed-plan "$SEEDED.tmp" "$VMS"
+        mv "$SEEDED.tmp" "$SEEDED"; rm -f "$SEEDED.tmp-wal" "$SEEDED.tmp-shm"
+    fi
+    cp "$SEEDED" "$WORK/store.sqlite"
+    DB=$WORK/store.sqlite
+    BACKEND=SQLite
+fi
+
+"$BIN_DIR/memtyped" --host 127.0.0.1 --port 0 --db "$DB" 2>"$WORK/log" &
 PID=$!
 PORT=""
 for _ in $(seq 1 300); do
@@ -43,15 +70,15 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [ -n "$PORT" ] || { cat "$WORK/log" >&2; echo "memtyped did not start" >&2; exit 1; }
-echo "memtyped $(git rev-parse --short HEAD) on 127.0.0.1:$PORT, $VMS VMs on spr-6-16, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "memtyped $(git rev-parse --short HEAD) on $BACKEND, 127.0.0.1:$PORT, $VMS VMs on spr-6-16, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$PORT" "$ROUNDS" "$VMS" <<'PY'
+python3 - "$PORT" "$ROUNDS" <<'PY'
 import http.client, json, statistics, sys, time, urllib.parse
-port, rounds, vms = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, rounds = int(sys.argv[1]), int(sys.argv[2])
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
 def walk(path):
-    """All pages of `path`; returns (seconds, items, pages, summary of page 1)."""
+    """All pages of `path`; returns (seconds, items, pages, page 1)."""
     items = pages = 0
     cursor = None
     first = None

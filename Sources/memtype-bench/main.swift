@@ -230,9 +230,33 @@ func planSpec(_ i: Int) -> VMSpec {
            labels: ["fleet": "f\(i % 10)"])
 }
 
-/// Fills a SQLite store with `count` VMs `vm-000000` ... on one profile (`planSpec`),
-/// in transactions of one VM each (as memtyped writes them), synchronous=NORMAL.
+/// The id of the `i`-th planning VM: zero-padded, so id order is creation order.
+func planID(_ i: Int) -> String { "vm-" + String(repeating: "0", count: max(0, 6 - String(i).count)) + String(i) }
+
+/// Fills a store with `count` VMs `vm-000000` ... on one profile (`planSpec`):
+/// SQLite one VM per transaction (as memtyped writes them) with
+/// synchronous=NORMAL; PostgreSQL in batches of 1000 (`seed`), then ANALYZE.
 func seedPlanStore(path: String, count: Int) {
+    if case .postgres(let url) = StoreLocation(path) {
+        do {
+            let store = try PostgresVMStore(conninfo: url, options: PostgresVMStore.Options(timeoutMillis: 600_000))
+            if try store.getHost("spr-6-16") == nil {
+                _ = try store.putHost("spr-6-16", HostSpec(cpu: .sapphireRapids, kernel: "6.16"), expectedRevision: nil, actor: "seed")
+            }
+            var i = 0
+            while i < count {
+                let batch = (i..<min(count, i + 1000)).map { (id: planID($0), spec: planSpec($0)) }
+                if try store.getVM(batch[batch.count - 1].id) == nil { try store.seed(batch, actor: "seed") }
+                i += batch.count
+            }
+            try store.unsafeExecute("VACUUM ANALYZE")
+            print("seeded \(count) VMs on spr-6-16 into PostgreSQL")
+        } catch {
+            print("seed-plan: \(error)")
+            exit(1)
+        }
+        return
+    }
     do {
         let store = try SQLiteVMStore(path: path, options: SQLiteVMStore.Options(synchronous: .normal))
         if try store.getHost("spr-6-16") == nil {
@@ -240,7 +264,7 @@ func seedPlanStore(path: String, count: Int) {
         }
         let start = nowNanoseconds()
         for i in 0..<count {
-            let id = "vm-" + String(repeating: "0", count: max(0, 6 - String(i).count)) + String(i)
+            let id = planID(i)
             if try store.getVM(id) != nil { continue }
             _ = try store.createVM(id, planSpec(i), actor: "seed")
         }
