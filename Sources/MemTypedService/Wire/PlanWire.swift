@@ -25,10 +25,16 @@ enum PlanWire {
         }
     }
 
-    /// One side of a plan: the model, the enable-cap outcome and the bochs probe.
-    static func writeSide(_ b: Behaviour, to w: inout JSONWriter) {
+    /// One side of a plan: the model, the enable-cap outcome and the bochs
+    /// probe. A plan item leaves out the kernel (`withKernel: false`): its
+    /// page names it once, in `before` and `after`.
+    static func writeSide(_ b: Behaviour, withKernel: Bool = true, to w: inout JSONWriter) {
         w.beginObject()
-        writeKernelMembers(b.placement, to: &w)
+        if withKernel {
+            writeKernelMembers(b.placement, to: &w)
+        } else {
+            w.member("model", b.placement.model.rawValue)
+        }
         w.key("enable_cap")
         writeEnableCap(b.quirks, to: &w)
         if let o = b.bochs {
@@ -72,7 +78,7 @@ enum PlanWire {
         w.member("kind", a.kind)
         if case .baselineMove(let name, _) = a { w.member("baseline", name) }
         if let mask = a.mask { w.member("disabled_quirks", hex: mask.rawValue) }
-        w.member("detail", a.detail)
+        if case .cannotKeep(let why) = a { w.member("reason", why) }
         w.endObject()
     }
 
@@ -82,9 +88,9 @@ enum PlanWire {
         var w = JSONWriter(capacity: 1024)
         w.beginObject()
         w.key("before")
-        writeSide(item.before, to: &w)
+        writeSide(item.before, withKernel: false, to: &w)
         w.key("after")
-        writeSide(item.after, to: &w)
+        writeSide(item.after, withKernel: false, to: &w)
         w.key("changes")
         writeChanges(item.changes, to: &w)
         w.key("action")
