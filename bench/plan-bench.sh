@@ -78,8 +78,9 @@ port, rounds = int(sys.argv[1]), int(sys.argv[2])
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
 def walk(path):
-    """All pages of `path`; returns (seconds, items, pages, page 1)."""
-    items = pages = 0
+    """All pages of `path`; returns (seconds, items, pages, page 1, bytes, seconds in json.loads)."""
+    items = pages = nbytes = 0
+    parsing = 0.0
     cursor = None
     first = None
     start = time.perf_counter()
@@ -90,24 +91,29 @@ def walk(path):
         body = r.read()
         if r.status != 200:
             sys.exit(f"{target}: {r.status} {body[:300]!r}")
+        t = time.perf_counter()
         page = json.loads(body)
+        parsing += time.perf_counter() - t
+        nbytes += len(body)
         first = first or page
         items += len(page["items"])
         pages += 1
         cursor = page["next_cursor"]
         if cursor is None:
-            return time.perf_counter() - start, items, pages, first
+            return time.perf_counter() - start, items, pages, first, nbytes, parsing
 
 for name, path in [("kernel plan 6.16 -> 6.15", "/v1/hosts/spr-6-16/kernel-plan?kernel=6.15&limit=1000"),
                    ("risks", "/v1/risks?limit=1000")]:
-    times = []
+    times, parses = [], []
     for _ in range(rounds):
-        t, items, pages, first = walk(path)
+        t, items, pages, first, nbytes, parsing = walk(path)
         times.append(t)
+        parses.append(parsing)
     extra = ""
     if "summary" in first:
         s = first["summary"]
         extra = f"; summary: {s['vms']} VMs, {s['changes']['memory_types']} memory_types, {s['changes']['enable_cap_fails']} enable_cap_fails"
     print(f"{name}: {items} items in {pages} pages: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}; rounds {', '.join(f'{x:.2f}' for x in times)}){extra}")
+          f"(min {min(times):.2f}, max {max(times):.2f}; rounds {', '.join(f'{x:.2f}' for x in times)}); "
+          f"{nbytes / 1e6:.1f} MB, of which the client's json.loads took a median {statistics.median(parses):.2f} s{extra}")
 PY
