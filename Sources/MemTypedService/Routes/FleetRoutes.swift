@@ -34,7 +34,7 @@ extension MemTypedService {
     /// (config, host, guest display) and the bytes reused, so the hot path
     /// does not rebuild the reasons' text per request. Bounded: emptied when full.
     static func encodedRisks(_ vm: VMConfig, guest: GuestDisplay, host: HostSpec) -> [UInt8] {
-        guard !BochsDevices.matching(guest.displayDevices).isEmpty else { return Array("[]".utf8) }
+        guard !BochsDevices.matching(guest.displayDevices).isEmpty else { return noRisks }
         let key = RiskKey(vm: vm, host: host, guest: guest)
         if let known = riskMemo.withLock({ $0[key] }) { return known }
         var w = JSONWriter(capacity: 2048)
@@ -49,6 +49,7 @@ extension MemTypedService {
         return bytes
     }
 
+    static let noRisks = Array("[]".utf8)
     struct RiskKey: Hashable { let vm: VMConfig; let host: HostSpec; let guest: GuestDisplay }
     static let riskMemoCapacity = 4096
     static let riskMemo = Locked<[RiskKey: [UInt8]]>([:])
