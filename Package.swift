@@ -78,7 +78,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.embedInCode("Resources/openapi.yaml")]
+            resources: [
+                .embedInCode("Resources/openapi.yaml"),
+                // The web page at GET / (Routes/WebRoutes.swift), served as written.
+                .embedInCode("Resources/web/index.html"),
+                .embedInCode("Resources/web/memtyped.js"),
+                .embedInCode("Resources/web/memtyped.css"),
+            ]
         ),
 
         .executableTarget(

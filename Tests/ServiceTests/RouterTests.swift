@@ -7,7 +7,7 @@ import Foundation
 /// segment) over the real route table and awkward paths.
 @Suite struct RouterTests {
     static let routes = MemTypedService.engineRoutes + MemTypedService.guestRoutes
-        + MemTypedService.vmRoutes + MemTypedService.operationalRoutes
+        + MemTypedService.vmRoutes + MemTypedService.operationalRoutes + MemTypedService.webRoutes
 
     /// What `Router.resolve` must answer: (pattern, captures) found, else the allowed methods.
     static func reference(_ method: String, _ path: String) -> (String?, [String: String], [String]) {

@@ -16,7 +16,8 @@ public final class MemTypedService: HTTPHandler {
     let configuration: ServiceConfiguration
     let metrics: ServiceMetrics
     let logger: Logger
-    let router = Router(routes: MemTypedService.engineRoutes + MemTypedService.guestRoutes + MemTypedService.vmRoutes + MemTypedService.operationalRoutes)
+    let router = Router(routes: MemTypedService.engineRoutes + MemTypedService.guestRoutes + MemTypedService.vmRoutes + MemTypedService.operationalRoutes
+        + MemTypedService.webRoutes)
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), logger: Logger = Logger(label: "memtyped")) {
         self.configuration = configuration

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The web page at GET / in a real browser (run by .ci/run; not a unit test).
+
+Starts the real memtyped on loopback with a fresh store, seeds it over HTTP,
+and drives Debian's chromium (headless, through Debian's chromium-driver:
+no browser download) with selenium:
+
+- Decide: the bochs example, one keypress away, sends exactly openapi.yaml's
+  BochsDecisionRequest; the answer shows effective type UC, EPT WB with
+  IPAT=0, guest PAT entry 2 (UC-), Table 11-7 drawn from GET
+  /v1/effective-types with the WB x UC- cell (and only it) highlighted, the
+  trace and the quirk states. A bad field is answered with the problem's
+  detail and the field marked.
+- VMs: the list, the label filter, one VM's record, history and kvm-quirks.
+- A server with --read-auth: the VM list says a token is needed; with the
+  token entered in the page it lists.
+- Phone width (375 CSS pixels, a mobile viewport): no view is wider than the
+  screen, and Table 11-7 fits without scrolling.
+- Every form control has a label; the browser logs no error (a Content
+  Security Policy violation included).
+
+Usage: tests/web_test.py --bin PATH/memtyped [--screenshot docs/web-page.png]
+Needs: chromium and chromium-driver (apt), selenium and PyYAML (pip, in a venv).
+"""
+import argparse, atexit, json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
+
+import yaml
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = tempfile.mkdtemp(prefix="memtyped-web-")
+TOKEN = "web-test-token-0123456789abcdef"
+failures = []
+started = []  # every memtyped this script started: none outlives it
+
+
+@atexit.register
+def _cleanup():
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+class Server:
+    """memtyped on a free loopback port; the port comes from its "listening on" line."""
+
+    def __init__(self, binary, name, extra=()):
+        with open(os.path.join(WORK, "tokens"), "w") as f:
+            f.write(f"web {TOKEN}\n")
+        os.chmod(os.path.join(WORK, "tokens"), 0o600)
+        self.log = os.path.join(WORK, name + ".log")
+        self.proc = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", "0", "--threads", "2",
+             "--db", os.path.join(WORK, name + ".sqlite"), "--tokens", os.path.join(WORK, "tokens"), *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"), cwd=WORK)
+        started.append(self.proc)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(self.log).read())
+            if m:
+                self.base = f"http://127.0.0.1:{m.group(1)}"
+                return
+            if self.proc.poll() is not None:
+                sys.exit(f"memtyped exited at start: {open(self.log).read()}")
+            time.sleep(0.05)
+        sys.exit("memtyped did not start: " + open(self.log).read())
+
+    def call(self, method, path, body, expect):
+        req = urllib.request.Request(self.base + path, method=method, data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            if r.status != expect:
+                sys.exit(f"seeding {method} {path}: {r.status}, expected {expect}")
+
+    def seed(self):
+        """The VMs the VMs view shows: web-01 (a create and a patch in its history) and desk-02."""
+        self.call("PUT", "/v1/hosts/spr-6-16", {"vendor": "intel", "self_snoop": True,
+                                                "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.16"}, 201)
+        self.call("PUT", "/v1/vms/web-01", {"host_profile": "spr-6-16", "display_devices": ["VGA"],
+                                            "guest_kernel": "6.1", "labels": {"team": "web"}}, 201)
+        self.call("PATCH", "/v1/vms/web-01", {"labels": {"owner": "web-oncall"}}, 200)
+        self.call("PUT", "/v1/vms/desk-02", {"baseline": "honor-guest-pat-2025", "labels": {"team": "desktop"},
+                                             "host": {"cpu": {"family": 6, "model": 106}, "kernel": "6.18"}}, 201)
+
+    def stop(self):
+        self.proc.terminate()
+        check(self.proc.wait(timeout=30) == 0, "memtyped exits cleanly on SIGTERM")
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in ("--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+                "--hide-scrollbars", "--lang=en-US"):
+        options.add_argument(arg)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")  # chromium refuses to run as root with its sandbox
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The system chromedriver named outright: selenium's manager then downloads nothing.
+    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    return webdriver.Chrome(options=options, service=service)
+
+
+def wait(driver, what, condition, timeout=15):
+    try:
+        return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+    except Exception:
+        check(False, f"{what} (timed out)")
+        return None
+
+
+def visible(driver, css):
+    els = driver.find_elements(By.CSS_SELECTOR, css)
+    return els[0] if els and els[0].is_displayed() else None
+
+
+def text(driver, css):
+    el = visible(driver, css)
+    return el.text if el else ""
+
+
+def bochs_example():
+    doc = yaml.safe_load(open(os.path.join(ROOT, "openapi.yaml")))
+    return doc["components"]["examples"]["BochsDecisionRequest"]["value"]
+
+
+def test_decide(driver, base):
+    driver.get(base + "/")
+    button = wait(driver, "the page loads with its bochs button", lambda d: visible(d, "#bochs"))
+    if not button:
+        return
+    unlabelled = driver.execute_script("""
+        return [...document.querySelectorAll('input, select, textarea')]
+          .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.id || e.outerHTML);""")
+    check(unlabelled == [], f"every form control has a label ({unlabelled})")
+
+    button.send_keys(Keys.ENTER)  # the keyboard, not the mouse: the example is one keypress away
+    wait(driver, "the decision appears", lambda d: visible(d, "#decision td.decided"))
+    sent = json.loads(driver.find_element(By.ID, "request-json").get_attribute("textContent"))
+    check(sent == bochs_example(), f"the form sends openapi.yaml's BochsDecisionRequest ({sent})")
+    cards = [c.text.split("\n") for c in driver.find_elements(By.CSS_SELECTOR, "#decision .card")]
+    check(cards and cards[0][:2] == ["Effective type", "UC"], f"effective type UC ({cards[:1]})")
+    check(any(c[:2] == ["EPT type", "WB"] and "IPAT=0" in c[2] for c in cards), "EPT type WB with IPAT=0")
+    check(any(c[:2] == ["Guest PAT entry", "PA2 = UC-"] for c in cards), "guest PAT entry 2 is UC-")
+
+    decided = driver.find_elements(By.CSS_SELECTOR, "table.t117 td.decided")
+    check(len(decided) == 1, f"one highlighted cell in Table 11-7 ({len(decided)})")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "table.t117 tbody td")) == 30, "Table 11-7 has its 30 cells")
+    if decided:
+        cell = decided[0]
+        row = cell.find_element(By.XPATH, "./preceding-sibling::th").text
+        col_index = int(cell.get_attribute("cellIndex"))
+        col = driver.find_elements(By.CSS_SELECTOR, "table.t117 thead th")[col_index].text
+        check((row, col) == ("WB", "UC-"), f"the highlighted cell is row WB, column UC- ({row}, {col})")
+        check(cell.text.startswith("UC"), f"the highlighted cell says UC ({cell.text!r})")
+        check(cell.get_attribute("aria-current") == "true", "the highlighted cell is marked for screen readers")
+        colours = driver.execute_script("""
+            const c = document.querySelector('table.t117 td.decided'), o = document.querySelector('table.t117 td:not(.decided)');
+            return [getComputedStyle(c).backgroundColor, getComputedStyle(o).backgroundColor];""")
+        check(colours[0] != colours[1], f"the highlighted cell is drawn differently ({colours})")
+    trace = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#decision ol.trace li")]
+    check(len(trace) == 2 and trace[0].startswith("E.honor-pat") and trace[1].startswith("SDM.table-11-7"),
+          f"the trace lists E.honor-pat then SDM.table-11-7 ({trace})")
+    states = {r.find_element(By.TAG_NAME, "th").text: r.text
+              for r in driver.find_elements(By.XPATH, "//section[@id='decision']//table[caption='Quirk states']/tbody/tr")}
+    check("disabled requested" in states.get("IGNORE_GUEST_PAT", ""), f"IGNORE_GUEST_PAT disabled, requested ({states})")
+    check("inapplicable" in states.get("CD_NW_CLEARED", ""), "CD_NW_CLEARED inapplicable")
+    check("slow_uncached_ram" in text(driver, "#decision .warnings"), "the slow_uncached_ram warning is shown")
+    check(driver.switch_to.active_element.get_attribute("id") == "decision-title", "focus moves to the answer")
+
+    # A bad field: the problem's detail is shown and the field it points at is marked.
+    kernel = driver.find_element(By.ID, "f-kernel")
+    kernel.clear()
+    kernel.send_keys("banana", Keys.ENTER)
+    wait(driver, "a bad kernel gets the problem", lambda d: visible(d, "#decide-error"))
+    check("/kernel" in text(driver, "#decide-error"), f"the problem names /kernel ({text(driver, '#decide-error')!r})")
+    check(kernel.get_attribute("aria-invalid") == "true", "the kernel field is marked invalid")
+    check(not visible(driver, "#decision"), "no stale answer stays on screen")
+
+
+def test_vms(driver, base):
+    driver.get(base + "/#decide")
+    driver.find_element(By.CSS_SELECTOR, "nav a[data-view=vms]").click()
+    wait(driver, "the VM list appears", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 2)
+    ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
+    check(ids == ["desk-02", "web-01"], f"both seeded VMs are listed, in id order ({ids})")
+
+    label = driver.find_element(By.ID, "v-label")
+    label.send_keys("team=web", Keys.ENTER)
+    wait(driver, "the label filter applies", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
+    ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
+    check(ids == ["web-01"], f"label team=web lists web-01 only ({ids})")
+
+    driver.find_element(By.LINK_TEXT, "web-01").click()
+    wait(driver, "the VM page appears", lambda d: "History" in text(d, "#vm-body"))
+    body = text(driver, "#vm-body")
+    check(driver.current_url.endswith("#vms/web-01"), "the address names the VM (Back and links work)")
+    check("legacy-ignore-guest-pat" in body and "spr-6-16" in body, "the record shows its baseline and host profile")
+    check("team=web" in body and "owner=web-oncall" in body, "the record shows its labels")
+    history = [r.text for r in driver.find_elements(By.XPATH, "//div[@id='vm-body']//table[thead/tr/th='Action']/tbody/tr")]
+    check(len(history) == 2 and " patch " in history[0] and " create " in history[1],
+          f"the history lists the patch, then the create ({history})")
+    check("Mask to apply" in body and "KVM_ENABLE_CAP needed" in body, "the kvm-quirks part is shown")
+
+    driver.back()
+    wait(driver, "Back returns to the list", lambda d: visible(d, "#vm-table"))
+
+
+def test_phone(driver, base):
+    """375 CSS pixels, as a phone: nothing wider than the screen in any view."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": True})
+    overflow = """
+        const w = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll('body *')].filter(e => {
+          const r = e.getBoundingClientRect();
+          return r.width > 0 && r.right > w + 0.5 && !e.closest('.scroll');
+        }).map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''));
+        return [document.documentElement.scrollWidth, w, wide.slice(0, 5)];"""
+    driver.get(base + "/")
+    visible(driver, "#bochs").click()
+    wait(driver, "the decision appears at phone width", lambda d: visible(d, "#decision td.decided"))
+    scroll_w, width, wide = driver.execute_script(overflow)
+    check(width == 375 and scroll_w <= width and not wide, f"Decide at 375 px: nothing overflows ({scroll_w}/{width} {wide})")
+    grid = driver.execute_script("const s = document.querySelector('table.t117').parentElement; return [s.scrollWidth, s.clientWidth];")
+    check(grid[0] <= grid[1], f"Table 11-7 fits a phone without scrolling ({grid})")
+    for where, ready in (("#vms", "#vm-table"), ("#vms/web-01", "#vm-body table")):
+        driver.get(base + "/" + where)
+        wait(driver, f"{where} loads at phone width", lambda d: visible(d, ready))
+        scroll_w, width, wide = driver.execute_script(overflow)
+        check(scroll_w <= width and not wide, f"{where} at 375 px: nothing overflows ({scroll_w}/{width} {wide})")
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_read_auth(driver, base):
+    """Reads locked (--read-auth): the page says so, and works once the token is entered."""
+    driver.get(base + "/#vms")
+    wait(driver, "the locked list answers", lambda d: visible(d, "#vm-error"))
+    check("token" in text(driver, "#vm-error").lower() and "401" in text(driver, "#vm-error"),
+          f"a 401 says a token is needed ({text(driver, '#vm-error')!r})")
+    driver.find_element(By.CSS_SELECTOR, ".token summary").click()
+    driver.find_element(By.ID, "token").send_keys(TOKEN, Keys.ENTER)
+    check(driver.execute_script("return sessionStorage.getItem('memtyped.token')") == TOKEN, "the token is kept in sessionStorage")
+    driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
+    wait(driver, "with the token the list appears", lambda d: visible(d, "#vm-table"))
+    check(not visible(driver, "#vm-error"), "the error is gone once the token is used")
+    driver.execute_script("sessionStorage.clear()")
+
+
+def screenshot(driver, base, path):
+    """The decide view with the bochs answer, from the real page (the README shows it)."""
+    driver.set_window_size(1100, 1400)
+    driver.get(base + "/")
+    visible(driver, "#bochs").click()
+    wait(driver, "the decision appears for the screenshot", lambda d: visible(d, "#decision td.decided"))
+    driver.execute_script("document.getElementById('decision').scrollIntoView()")
+    driver.execute_script("window.scrollBy(0, -120)")
+    driver.save_screenshot(path)
+    print(f"screenshot: {path}")
+
+
+def browser_errors(driver):
+    """Errors the page logged since the last call (CSP violations are SEVERE), but
+    the 422 the bad-kernel check asks for, which chromium logs as a failed load."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
+            and not ("/v1/decisions" in e["message"] and "status of 422" in e["message"])]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", required=True, help="the memtyped binary")
+    ap.add_argument("--screenshot", help="write a PNG of the decide view here")
+    args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)
+
+    driver = browser()
+    try:
+        server = Server(args.bin, "open")
+        server.seed()
+        test_decide(driver, server.base)
+        test_vms(driver, server.base)
+        test_phone(driver, server.base)
+        errors = browser_errors(driver)
+        check(errors == [], f"the browser logged no error ({errors})")
+        if args.screenshot:
+            screenshot(driver, server.base, args.screenshot)
+        server.stop()
+
+        locked = Server(args.bin, "locked", ["--read-auth"])
+        locked.seed()
+        test_read_auth(driver, locked.base)
+        locked.stop()
+    finally:
+        driver.quit()
+    if failures:
+        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+        sys.exit(1)
+    print("web page: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
