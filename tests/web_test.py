@@ -264,7 +264,8 @@ def screenshot(driver, base, path):
     driver.set_window_size(1100, 1400)
     driver.get(base + "/")
     visible(driver, "#bochs").click()
-    wait(driver, "the decision appears for the screenshot", lambda d: visible(d, "#decision td.decided"))
+    if not wait(driver, "the decision appears for the screenshot", lambda d: visible(d, "#decision td.decided")):
+        return
     driver.execute_script("document.getElementById('decision').scrollIntoView()")
     driver.execute_script("window.scrollBy(0, -120)")
     driver.save_screenshot(path)
