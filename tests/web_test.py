@@ -26,6 +26,7 @@ import argparse, atexit, json, os, re, shutil, subprocess, sys, tempfile, time, 
 
 import yaml
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -85,7 +86,8 @@ class Server:
                 sys.exit(f"seeding {method} {path}: {r.status}, expected {expect}")
 
     def seed(self):
-        """The VMs the VMs view shows: web-01 (a create and a patch in its history) and desk-02."""
+        """The VMs the VMs view shows: web-01 (a create and a patch in its history), desk-02,
+        and busy-03, whose 56 history entries take two pages."""
         self.call("PUT", "/v1/hosts/spr-6-16", {"vendor": "intel", "self_snoop": True,
                                                 "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.16"}, 201)
         self.call("PUT", "/v1/vms/web-01", {"host_profile": "spr-6-16", "display_devices": ["VGA"],
@@ -93,6 +95,9 @@ class Server:
         self.call("PATCH", "/v1/vms/web-01", {"labels": {"owner": "web-oncall"}}, 200)
         self.call("PUT", "/v1/vms/desk-02", {"baseline": "honor-guest-pat-2025", "labels": {"team": "desktop"},
                                              "host": {"cpu": {"family": 6, "model": 106}, "kernel": "6.18"}}, 201)
+        self.call("PUT", "/v1/vms/busy-03", {"host_profile": "spr-6-16", "labels": {"team": "desktop"}}, 201)
+        for n in range(55):
+            self.call("PATCH", "/v1/vms/busy-03", {"labels": {"step": str(n)}}, 200)
 
     def stop(self):
         self.proc.terminate()
@@ -115,9 +120,11 @@ def browser():
 
 def wait(driver, what, condition, timeout=15):
     try:
-        return WebDriverWait(driver, timeout).until(lambda d: condition(d))
-    except Exception:
-        check(False, f"{what} (timed out)")
+        # The page redraws by replacing elements: one found a moment ago may be gone.
+        return WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(condition)
+    except Exception as e:
+        status = driver.execute_script("return document.getElementById('status').textContent")
+        check(False, f"{what} ({type(e).__name__} at {driver.current_url}; the page says {status!r})")
         return None
 
 
@@ -193,9 +200,9 @@ def test_decide(driver, base):
 def test_vms(driver, base):
     driver.get(base + "/#decide")
     driver.find_element(By.CSS_SELECTOR, "nav a[data-view=vms]").click()
-    wait(driver, "the VM list appears", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 2)
+    wait(driver, "the VM list appears", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 3)
     ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
-    check(ids == ["desk-02", "web-01"], f"both seeded VMs are listed, in id order ({ids})")
+    check(ids == ["busy-03", "desk-02", "web-01"], f"the seeded VMs are listed, in id order ({ids})")
 
     label = driver.find_element(By.ID, "v-label")
     label.send_keys("team=web", Keys.ENTER)
@@ -216,6 +223,16 @@ def test_vms(driver, base):
 
     driver.back()
     wait(driver, "Back returns to the list", lambda d: visible(d, "#vm-table"))
+
+    # A history longer than a page: the rest comes with "Older entries".
+    driver.get(base + "/#vms/busy-03")
+    rows = "//div[@id='vm-body']//table[thead/tr/th='Action']/tbody/tr"
+    wait(driver, "busy-03's first history page", lambda d: len(d.find_elements(By.XPATH, rows)) == 50)
+    driver.find_element(By.XPATH, "//button[text()='Older entries']").click()
+    wait(driver, "the older history entries are appended", lambda d: len(d.find_elements(By.XPATH, rows)) == 56)
+    last = driver.find_elements(By.XPATH, rows)[-1].text
+    check(" create " in last, f"the last history entry is the create ({last[:60]!r})")
+    check(not driver.find_elements(By.XPATH, "//button[text()='Older entries']"), "no more pages are offered")
 
 
 def test_phone(driver, base):

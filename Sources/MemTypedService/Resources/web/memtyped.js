@@ -364,11 +364,23 @@ function kvmQuirks(k) {
   ];
 }
 
-function historyTable(page) {
+/** The history, a page at a time: "Older entries" appends the next page (`next_cursor`). */
+function historyTable(id, page) {
   const change = (c) => h("li", null, code(c.field), ": ", JSON.stringify(c.old), " \u2192 ", JSON.stringify(c.new));
-  return table(null, ["#", "Revision", "Action", "Actor", "At", "Changes"], page.items.map((e) => h("tr", null,
+  const rows = (items) => items.map((e) => h("tr", null,
     h("td", null, e.sequence), h("td", null, e.revision), h("td", null, e.action), h("td", null, e.actor),
-    h("td", null, e.at), h("td", null, e.changes && e.changes.length ? h("ul", { class: "changes" }, e.changes.map(change)) : ""))));
+    h("td", null, e.at), h("td", null, e.changes && e.changes.length ? h("ul", { class: "changes" }, e.changes.map(change)) : "")));
+  const grid = table(null, ["#", "Revision", "Action", "Actor", "At", "Changes"], rows(page.items));
+  const more = h("p", { class: "more" });
+  const offer = (cursor) => fill(more, cursor ? h("button", { type: "button", onclick: async () => {
+    try {
+      const next = await api("GET", vmPath(id, `/history?limit=50&cursor=${encodeURIComponent(cursor)}`));
+      grid.querySelector("tbody").append(...rows(next.items));
+      offer(next.next_cursor);
+    } catch (p) { showProblem($("vm-error"), p); }
+  } }, "Older entries") : null);
+  offer(page.next_cursor);
+  return [grid, more];
 }
 
 /** One part of the VM page: its own heading, and its own error if its call fails. */
@@ -388,7 +400,7 @@ async function showVM(id) {
   const [record, quirks, history] = await Promise.all([
     part("Record", api("GET", vmPath(id)), vmRecord),
     part("KVM quirks at VM creation", api("GET", vmPath(id, "/kvm-quirks")), kvmQuirks),
-    part("History (newest first)", api("GET", vmPath(id, "/history?limit=50")), historyTable),
+    part("History (newest first)", api("GET", vmPath(id, "/history?limit=50")), (page) => historyTable(id, page)),
   ]);
   fill($("vm-body"), h("p", null, h("a", { href: "#vms" }, "\u2190 All VMs")), record, quirks, history);
   setStatus(`VM ${id} loaded.`);
