@@ -214,6 +214,7 @@ def test_vms(driver, base):
     wait(driver, "the VM page appears", lambda d: "History" in text(d, "#vm-body"))
     body = text(driver, "#vm-body")
     check(driver.current_url.endswith("#vms/web-01"), "the address names the VM (Back and links work)")
+    check(not visible(driver, "#vm-filter") and not visible(driver, "#vm-table"), "the VM page shows the VM, not the list")
     check("legacy-ignore-guest-pat" in body and "spr-6-16" in body, "the record shows its baseline and host profile")
     check("team=web" in body and "owner=web-oncall" in body, "the record shows its labels")
     history = [r.text for r in driver.find_elements(By.XPATH, "//div[@id='vm-body']//table[thead/tr/th='Action']/tbody/tr")]
