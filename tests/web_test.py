@@ -86,8 +86,8 @@ class Server:
                 sys.exit(f"seeding {method} {path}: {r.status}, expected {expect}")
 
     def seed(self):
-        """The VMs the VMs view shows: web-01 (a create and a patch in its history), desk-02,
-        and busy-03, whose 56 history entries take two pages."""
+        """The VMs the VMs view shows: web-01 (a create and a patch in its history), desk-02
+        (a restart required), and busy-03, whose 56 history entries take two pages."""
         self.call("PUT", "/v1/hosts/spr-6-16", {"vendor": "intel", "self_snoop": True,
                                                 "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.16"}, 201)
         self.call("PUT", "/v1/vms/web-01", {"host_profile": "spr-6-16", "display_devices": ["VGA"],
@@ -95,6 +95,9 @@ class Server:
         self.call("PATCH", "/v1/vms/web-01", {"labels": {"owner": "web-oncall"}}, 200)
         self.call("PUT", "/v1/vms/desk-02", {"baseline": "honor-guest-pat-2025", "labels": {"team": "desktop"},
                                              "host": {"cpu": {"family": 6, "model": 106}, "kernel": "6.18"}}, 201)
+        # desk-02 started at revision 1 (as the libvirt hook reports it), then its quirks changed.
+        self.call("PUT", "/v1/vms/desk-02/applied", {"revision": 1}, 200)
+        self.call("PATCH", "/v1/vms/desk-02", {"quirks": {"IGNORE_GUEST_PAT": "keep_enabled"}}, 200)
         self.call("PUT", "/v1/vms/busy-03", {"host_profile": "spr-6-16", "labels": {"team": "desktop"}}, 201)
         for n in range(55):
             self.call("PATCH", "/v1/vms/busy-03", {"labels": {"step": str(n)}}, 200)
@@ -204,6 +207,14 @@ def test_vms(driver, base):
     ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
     check(ids == ["busy-03", "desk-02", "web-01"], f"the seeded VMs are listed, in id order ({ids})")
 
+    restart = driver.find_element(By.ID, "v-restart")
+    restart.send_keys("yes")  # keyboard selection of the option
+    driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
+    wait(driver, "the restart filter applies", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
+    ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
+    check(ids == ["desk-02"], f"restart required lists desk-02 only ({ids})")
+    restart.send_keys("(any)")
+
     label = driver.find_element(By.ID, "v-label")
     label.send_keys("team=web", Keys.ENTER)
     wait(driver, "the label filter applies", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
@@ -217,6 +228,7 @@ def test_vms(driver, base):
     check(not visible(driver, "#vm-filter") and not visible(driver, "#vm-table"), "the VM page shows the VM, not the list")
     check("legacy-ignore-guest-pat" in body and "spr-6-16" in body, "the record shows its baseline and host profile")
     check("team=web" in body and "owner=web-oncall" in body, "the record shows its labels")
+    check("Started with\nnever" in body and "Restart required\nno" in body, "the record shows it was never reported started")
     history = [r.text for r in driver.find_elements(By.XPATH, "//div[@id='vm-body']//table[thead/tr/th='Action']/tbody/tr")]
     check(len(history) == 2 and " patch " in history[0] and " create " in history[1],
           f"the history lists the patch, then the create ({history})")

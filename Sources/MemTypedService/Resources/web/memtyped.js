@@ -296,6 +296,7 @@ function vmQuery(cursor) {
   const q = new URLSearchParams();
   if ($("v-label").value.trim()) q.append("label", $("v-label").value.trim());
   if ($("v-baseline").value.trim()) q.append("baseline", $("v-baseline").value.trim());
+  if ($("v-restart").value) q.append("restart_required", $("v-restart").value);
   q.append("limit", "50");
   if (cursor) q.append("cursor", cursor);
   return `/v1/vms?${q}`;
@@ -319,11 +320,11 @@ async function listVMs(cursor) {
     const rows = page.items.map((vm) => h("tr", null,
       h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
       h("td", null, vm.baseline), h("td", null, hostOf(vm)), h("td", null, labels(vm.labels)),
-      h("td", null, vm.revision), h("td", null, vm.updated_at)));
+      h("td", null, vm.revision), h("td", null, yesNo(vm.restart_required)), h("td", null, vm.updated_at)));
     const list = $("vm-list");
     const body = cursor && list.querySelector("tbody");
     if (body) body.append(...rows);
-    else list.replaceChildren(table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Updated"], rows, { id: "vm-table" }));
+    else list.replaceChildren(table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], rows, { id: "vm-table" }));
     list.querySelector(".more")?.remove();
     if (page.next_cursor) list.append(h("p", { class: "more" }, h("button", { type: "button", onclick: () => listVMs(page.next_cursor) }, "More")));
     const count = list.querySelectorAll("tbody tr").length;
@@ -342,7 +343,10 @@ function vmRecord(vm) {
       ["Display devices", vm.display_devices.length ? vm.display_devices.join(", ") : "none"],
       ["Guest kernel", vm.guest_kernel], ["Labels", labels(vm.labels)],
       ["Disabled quirks (mask)", code(vm.disabled_quirks)],
-      ["Revision", vm.revision], ["Created", vm.created_at], ["Updated", vm.updated_at],
+      ["Revision", vm.revision],
+      ["Started with", vm.applied_revision === null ? "never (no start reported)" : `revision ${vm.applied_revision}`],
+      ["Restart required", vm.restart_required ? "yes: its quirks changed after it was started" : "no"],
+      ["Created", vm.created_at], ["Updated", vm.updated_at],
     ]),
     table("Quirk choices", ["Quirk", "Choice"], Object.entries(vm.quirks).map(([q, c]) =>
       h("tr", null, h("th", { scope: "row" }, code(q)), h("td", { class: `choice-${c}` }, c)))),
