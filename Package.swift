@@ -83,6 +83,7 @@ let package = Package(
                 // The web page at GET / (Routes/WebRoutes.swift), served as written.
                 .embedInCode("Resources/web/index.html"),
                 .embedInCode("Resources/web/memtyped.js"),
+                .embedInCode("Resources/web/memtyped-plans.js"),
                 .embedInCode("Resources/web/memtyped.css"),
             ]
         ),

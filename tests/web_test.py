@@ -11,7 +11,11 @@ no browser download) with selenium:
   /v1/effective-types with the WB x UC- cell (and only it) highlighted, the
   trace and the quirk states. A bad field is answered with the problem's
   detail and the field marked.
-- VMs: the list, the label filter, one VM's record, history and kvm-quirks.
+- VMs: the list, the label and restart-required filters, one VM's record,
+  history (two pages) and kvm-quirks.
+- Risks and plans: a VM honoring guest PAT with VGA and guest 6.1 on
+  Sapphire Rapids 6.16 is listed at risk (GET /v1/risks), and the plan back
+  to 6.15 (GET /v1/hosts/{name}/kernel-plan) says its behaviour cannot be kept.
 - A server with --read-auth: the VM list says a token is needed; with the
   token entered in the page it lists.
 - Phone width (375 CSS pixels, a mobile viewport): no view is wider than the
@@ -248,6 +252,26 @@ def test_vms(driver, base):
     check(not driver.find_elements(By.XPATH, "//button[text()='Older entries']"), "no more pages are offered")
 
 
+def test_risks_and_plans(driver, server):
+    """A VM honoring guest PAT with VGA and guest 6.1 on Sapphire Rapids 6.16 is at risk; the
+    plan back to 6.15 cannot keep its behaviour."""
+    server.call("PUT", "/v1/vms/risk-04", {"baseline": "honor-guest-pat-2025", "host_profile": "spr-6-16",
+                                           "display_devices": ["VGA"], "guest_kernel": "6.1"}, 201)
+    driver.get(server.base + "/#risks")
+    wait(driver, "the risk list appears", lambda d: visible(d, "#risk-list li.risk"))
+    risks = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#risk-list li.risk")]
+    check(len(risks) == 1 and risks[0].startswith("risk-04 high") and "Framebuffer\nEPT WB IPAT=0 \u2192 UC" in risks[0]
+          and "legacy-ignore-guest-pat" in risks[0], f"risk-04 alone is at risk, high, its framebuffer UC, a fix named ({risks})")
+    plan = driver.find_element(By.ID, "p-host")
+    plan.send_keys("spr-6-16")
+    driver.find_element(By.ID, "p-kernel").send_keys("6.15", Keys.ENTER)
+    wait(driver, "the kernel plan appears", lambda d: visible(d, "#plan-result tbody tr"))
+    body = text(driver, "#plan-result")
+    check("VMs\n3, unchanged" in body or "3, unchanged" in body, f"the plan covers spr-6-16's three VMs ({body[:200]!r})")
+    rows = {r.find_element(By.TAG_NAME, "th").text: r.text for r in driver.find_elements(By.CSS_SELECTOR, "#plan-result tbody tr")}
+    check("cannot_keep" in rows.get("risk-04", ""), f"risk-04's behaviour cannot be kept on 6.15 ({rows.get('risk-04', '')[:200]!r})")
+
+
 def test_phone(driver, base):
     """375 CSS pixels, as a phone: nothing wider than the screen in any view."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -266,7 +290,7 @@ def test_phone(driver, base):
     check(width == 375 and scroll_w <= width and not wide, f"Decide at 375 px: nothing overflows ({scroll_w}/{width} {wide})")
     grid = driver.execute_script("const s = document.querySelector('table.t117').parentElement; return [s.scrollWidth, s.clientWidth];")
     check(grid[0] <= grid[1], f"Table 11-7 fits a phone without scrolling ({grid})")
-    for where, ready in (("#vms", "#vm-table"), ("#vms/web-01", "#vm-body table")):
+    for where, ready in (("#vms", "#vm-table"), ("#vms/web-01", "#vm-body table"), ("#risks", "#risk-list li.risk")):
         driver.get(base + "/" + where)
         wait(driver, f"{where} loads at phone width", lambda d: visible(d, ready))
         scroll_w, width, wide = driver.execute_script(overflow)
@@ -322,6 +346,7 @@ def main():
         server.seed()
         test_decide(driver, server.base)
         test_vms(driver, server.base)
+        test_risks_and_plans(driver, server)
         test_phone(driver, server.base)
         errors = browser_errors(driver)
         check(errors == [], f"the browser logged no error ({errors})")

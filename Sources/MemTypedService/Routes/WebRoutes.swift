@@ -38,6 +38,7 @@ struct WebAsset: Sendable {
     /// What `/web/{file}` serves (openapi.yaml lists the same names).
     static let files = [
         WebAsset("memtyped.js", "text/javascript; charset=utf-8", PackageResources.memtyped_js),
+        WebAsset("memtyped-plans.js", "text/javascript; charset=utf-8", PackageResources.memtyped_plans_js),
         WebAsset("memtyped.css", "text/css; charset=utf-8", PackageResources.memtyped_css),
     ]
 

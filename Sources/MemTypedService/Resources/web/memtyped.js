@@ -420,16 +420,21 @@ function initVMs() {
 
 // ---- Views ----------------------------------------------------------------------
 
-/** `#decide`, `#vms` or `#vms/ID`: the address says what is shown, so Back and links work. */
+/** What each view does when the address shows it (`#NAME/REST...`); memtyped-plans.js adds `risks`. */
+const views = { decide: () => {}, vms: routeVMs };
+
+/** `#decide`, `#vms`, `#vms/ID` or `#risks`: the address says what is shown, so Back and links work. */
 function route() {
   const [view, ...rest] = location.hash.slice(1).split("/");
-  const name = view === "vms" ? "vms" : "decide";
-  $("view-decide").hidden = name !== "decide";
-  $("view-vms").hidden = name !== "vms";
+  const name = view in views ? view : "decide";
+  for (const v of Object.keys(views)) $(`view-${v}`).hidden = v !== name;
   for (const a of document.querySelectorAll("nav a")) {
     if (a.dataset.view === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
-  if (name !== "vms") return;
+  views[name](rest);
+}
+
+function routeVMs(rest) {
   const id = rest.length ? decodeURIComponent(rest.join("/")) : null;
   $("vm-list").hidden = id !== null;
   $("vm-filter").hidden = id !== null;

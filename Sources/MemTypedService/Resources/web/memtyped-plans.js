@@ -1,0 +1,113 @@
+// memtyped's web page, the "Risks and plans" view: GET /v1/risks (the VMs
+// whose bochs framebuffer is not WB) and GET /v1/hosts/{name}/kernel-plan
+// (what a host kernel change does to each VM on a host profile). Uses the
+// helpers of memtyped.js (h, fill, api, table, facts, code, showProblem),
+// which loads first.
+"use strict";
+
+function probeText(p) {
+  return p.ept === null ? `effective ${p.effective === null ? "not modelled" : p.effective}`
+    : `EPT ${p.ept} IPAT=${p.ipat ? 1 : 0} \u2192 ${p.effective === null ? "not modelled" : p.effective}`;
+}
+
+function vmLink(id) { return h("a", { href: `#vms/${encodeURIComponent(id)}` }, id); }
+
+/** A paged listing: each page's items are drawn into `into` (a tbody or a list); the
+ * returned paragraph offers "More" while there is a `next_cursor`. */
+async function paged(path, into, draw, onPage) {
+  const more = h("p", { class: "more" });
+  const load = async (cursor) => {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api("GET", cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
+    into.append(...draw(page));
+    if (onPage) onPage(page, !cursor);
+    fill(more, page.next_cursor ? h("button", { type: "button",
+      onclick: () => load(page.next_cursor).catch((p) => showProblem($("plan-error"), p)) }, "More") : null);
+  };
+  await load(null);
+  return more;
+}
+
+function riskCard(r) {
+  return h("li", { class: "risk" },
+    h("h4", null, vmLink(r.vm), " ", h("span", { class: `severity severity-${r.severity}` }, r.severity)),
+    facts([
+      ["Host profile", r.host_profile || "(inline host)"], ["Baseline", r.baseline],
+      ["Guest kernel", r.guest_kernel || "(not recorded)"], ["Display devices", r.display_devices.join(", ")],
+      ["Framebuffer", probeText(r.probe)],
+    ]),
+    h("p", null, "Why:"), h("ul", null, r.reasons.map((x) => h("li", null, x))),
+    h("p", null, "Fixes, best first:"), h("ul", null, r.fix.map((f) => h("li", null, f.detail))));
+}
+
+async function listRisks() {
+  $("plan-error").hidden = true;
+  const q = new URLSearchParams();
+  if ($("r-label").value.trim()) q.append("label", $("r-label").value.trim());
+  if ($("r-host").value.trim()) q.append("host_profile", $("r-host").value.trim());
+  q.append("limit", "100");
+  setStatus("Looking for risks\u2026");
+  let scanned = 0;
+  const list = h("ul", { class: "risks" });
+  try {
+    const more = await paged(`/v1/risks?${q}`, list, (page) => page.items.map(riskCard), (page) => { scanned += page.scanned; });
+    fill($("risk-list"), list, more);
+    const n = list.children.length;
+    setStatus(`${n} VM${n === 1 ? "" : "s"} at risk among ${scanned} scanned.`);
+    if (!n) fill($("risk-list"), h("p", null, `No VM at risk among ${scanned} scanned.`), more);
+  } catch (p) {
+    showProblem($("plan-error"), p);
+    setStatus("Looking for risks failed.");
+  }
+}
+
+function behaviour(b) {
+  const cap = b.enable_cap;
+  return h("div", null, `${b.model} (kernel ${b.kernel || "newest"})`, h("br"),
+    "KVM_ENABLE_CAP ", code(cap.mask), cap.fails ? ` fails (${cap.error}): refused ${cap.refused_names.join(", ")}` : " succeeds", h("br"),
+    "bochs framebuffer: ", probeText(b.bochs_probe));
+}
+
+async function kernelPlan() {
+  $("plan-error").hidden = true;
+  const name = $("p-host").value.trim();
+  const target = $("p-kernel").value.trim();
+  const q = new URLSearchParams();
+  q.append(/^[A-Ea-e]$/.test(target) ? "model" : "kernel", target);
+  q.append("limit", "100");
+  setStatus(`Planning ${name} on ${target}\u2026`);
+  const summary = h("div");
+  const grid = table("Per VM", ["VM", "Before", "After", "Changes", "What keeps the behaviour"], [], {});
+  try {
+    const more = await paged(`/v1/hosts/${encodeURIComponent(name)}/kernel-plan?${q}`, grid.querySelector("tbody"),
+      (page) => page.items.map((it) => h("tr", null,
+        h("th", { scope: "row" }, vmLink(it.vm)), h("td", null, behaviour(it.before)), h("td", null, behaviour(it.after)),
+        h("td", null, it.changes.length ? it.changes.join(", ") : "none"),
+        h("td", { class: `action-${it.action.kind}` }, code(it.action.kind), " ", it.action.detail))),
+      (page, first) => {
+        if (!first || !page.summary) return;
+        const s = page.summary;
+        fill(summary, facts([
+          ["Host profile", page.host_profile],
+          ["From", `model ${page.before.model}${page.before.kernel ? `, kernel ${page.before.kernel}` : ""}`],
+          ["To", `model ${page.after.model}${page.after.kernel ? `, kernel ${page.after.kernel}` : ""}`],
+          ["VMs", `${s.vms}, unchanged ${s.unchanged}`],
+          ["Changes", `memory types ${s.changes.memory_types}, KVM_ENABLE_CAP fails ${s.changes.enable_cap_fails}`],
+          ["Actions", `none ${s.actions.none}, baseline move ${s.actions.baseline_move}, set mask ${s.actions.set_mask}, cannot keep ${s.actions.cannot_keep}`],
+        ]));
+      });
+    fill($("plan-result"), summary, grid, more);
+    setStatus(`Kernel plan for ${name} loaded.`);
+  } catch (p) {
+    showProblem($("plan-error"), p);
+    setStatus("Planning failed.");
+  }
+}
+
+// Registered as the script runs (before memtyped.js's first route()), so that a
+// page opened at #risks shows this view.
+views.risks = () => listRisks();
+document.addEventListener("DOMContentLoaded", () => {
+  $("risk-filter").addEventListener("submit", (e) => { e.preventDefault(); listRisks(); });
+  $("plan-form").addEventListener("submit", (e) => { e.preventDefault(); kernelPlan(); });
+});
