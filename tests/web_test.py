@@ -232,6 +232,7 @@ def test_vms(driver, base):
     check(not visible(driver, "#vm-filter") and not visible(driver, "#vm-table"), "the VM page shows the VM, not the list")
     check("legacy-ignore-guest-pat" in body and "spr-6-16" in body, "the record shows its baseline and host profile")
     check("team=web" in body and "owner=web-oncall" in body, "the record shows its labels")
+    check("Bochs driver fix in the guest\n(judged from the guest kernel)" in body, "the record says how the bochs fix is judged")
     check("Started with\nnever" in body and "Restart required\nno" in body, "the record shows it was never reported started")
     history = [r.text for r in driver.find_elements(By.XPATH, "//div[@id='vm-body']//table[thead/tr/th='Action']/tbody/tr")]
     check(len(history) == 2 and " patch " in history[0] and " create " in history[1],
