@@ -8,13 +8,14 @@
 #      same instance, SQLite, then PostgreSQL (decisions/s reported; the
 #      lookups' own rate beside it)
 #   6. pgbench running the per-VM lookup's SELECT alone (prepared, random
-#      ids, PG_SERVER_THREADS clients): the database's ceiling for one round
-#      trip per lookup, with no HTTP in the loop
+#      ids, PGBENCH_CLIENTS clients, default 8): the database's ceiling for
+#      one round trip per lookup, with no HTTP in the loop
 #
 # Usage: bash bench/fleet-bench.sh [seconds-per-run] [connections]
-#        ROUNDS=n (default 3; medians reported), SERVER_THREADS (default 2),
-#        PG_SERVER_THREADS (default 8: a worker waiting on a round trip
-#        holds no core, so the PostgreSQL instance runs more of them).
+#        ROUNDS=n (default 3; medians reported), SERVER_THREADS (poll
+#        threads, default 2), PG_SERVER_THREADS (the PostgreSQL instance's,
+#        default SERVER_THREADS), STORE_THREADS and STORE_NICE (both
+#        instances' --store-threads and --store-nice; default memtyped's own).
 # PostgreSQL: MEMTYPED_BENCH_PG_URL, else a throwaway cluster from
 # scripts/pg-test-cluster.sh (removed at exit). The seeded SQLite file is
 # kept in bench-out/ (shared with http-bench.sh); the PostgreSQL store is
@@ -26,7 +27,8 @@ DURATION=${1:-10}
 CONNS=${2:-32}
 WRK_THREADS=${WRK_THREADS:-1}
 SERVER_THREADS=${SERVER_THREADS:-2}
-PG_SERVER_THREADS=${PG_SERVER_THREADS:-8}
+PG_SERVER_THREADS=${PG_SERVER_THREADS:-$SERVER_THREADS}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-8}
 PORT=${PORT:-18191}
 PG_PORT=${PG_PORT:-18192}
 VMS=${VMS:-100000}
@@ -57,7 +59,8 @@ fi
 "$BIN_DIR/memtype-bench" seed-store "$PG_URL" "$VMS"  # skips existing ids
 
 start() { # name port threads db
-    "$BIN" --port "$2" --threads "$3" --db "$4" 2>"$WORK/$1.log" &
+    "$BIN" --port "$2" --threads "$3" --db "$4" ${STORE_THREADS:+--store-threads "$STORE_THREADS"} \
+        ${STORE_NICE:+--store-nice "$STORE_NICE"} 2>"$WORK/$1.log" &
     echo $! >"$WORK/$1.pid"
     for _ in $(seq 100); do curl -sf "localhost:$2/healthz" >/dev/null && return; sleep 0.1; done
     echo "memtyped ($1) did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1
@@ -87,12 +90,12 @@ together() {
     echo
 } >"$WORK/lookup.sql"
 pgrate() {
-    pgbench -n -M prepared -f "$WORK/lookup.sql" -c "$PG_SERVER_THREADS" -j 2 -T "$DURATION" "$PG_URL" 2>/dev/null \
+    pgbench -n -M prepared -f "$WORK/lookup.sql" -c "$PGBENCH_CLIENTS" -j 2 -T "$DURATION" "$PG_URL" 2>/dev/null \
         | awk '/^tps/ {print $3; exit}'
 }
 
 ROUNDS=${ROUNDS:-3}
-echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads: SQLite $SERVER_THREADS, PostgreSQL $PG_SERVER_THREADS, $ROUNDS rounds, $VMS VMs"
+echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads: SQLite $SERVER_THREADS, PostgreSQL $PG_SERVER_THREADS, store threads ${STORE_THREADS:-default}, store nice ${STORE_NICE:-default}, $ROUNDS rounds, $VMS VMs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-58s %12s %10s %8s\n' "round" "run" "req/s" "p99" "non-2xx"
 for round in $(seq "$ROUNDS"); do
     read -r H HP HE < <(rate "http://127.0.0.1:$PORT/healthz")

@@ -122,6 +122,8 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
       n++;
     }
   }
+  if (cfg->allow_suspend)
+    flags |= MHD_ALLOW_SUSPEND_RESUME;
   if (cfg->ipv6)
     flags |= MHD_USE_IPv6;
   if (cfg->log_errors)

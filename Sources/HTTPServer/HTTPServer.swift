@@ -71,6 +71,13 @@ public final class HTTPServer: Sendable {
     /// keep-alive deadline (`expired`), evicted for a new connection past the
     /// limit (`evicted`), or refused at the limit (`refused`).
     public var guardCounts: (expired: Int, evicted: Int, refused: Int) { control.guardCounts() }
+
+    /// The offload pool (see `HTTPServerConfiguration.Offload`): requests
+    /// waiting for a thread, being handled, refused since `start()` (queue
+    /// full or stopping), and answered 503 after waiting past the queue timeout.
+    public var offloadCounts: (queued: Int, running: Int, rejected: Int, expired: Int) {
+        (core.load(.offloadQueued), core.load(.offloadRunning), core.load(.offloadRejected), core.load(.offloadExpired))
+    }
 }
 
 // MARK: - Shared state reached from the C callbacks
@@ -80,6 +87,7 @@ public final class HTTPServer: Sendable {
 final class ServerCore: @unchecked Sendable {
     enum Counter: Int, CaseIterable {
         case inFlight, openConnections, acceptedConnections, draining, running, port, bodyBytesInFlight
+        case offloadQueued, offloadRunning, offloadRejected, offloadExpired
     }
 
     let handler: any HTTPHandler
@@ -88,6 +96,11 @@ final class ServerCore: @unchecked Sendable {
     let maxRequestHeaderBytes: Int
     let tls: Bool
     let errorResponder: @Sendable (_ status: Int, _ detail: String) -> HTTPResponse
+    let offloadQueueTimeoutMillis: Int
+    /// The offload pool while the daemon runs (pool threading with
+    /// `Offload.threads` > 0), else nil. Set before the daemon starts and
+    /// cleared after it stopped, so no poll thread sees it change.
+    var offload: OpaquePointer?
     private let counters: UnsafeMutablePointer<Int>
 
     init(handler: any HTTPHandler, configuration c: HTTPServerConfiguration) {
@@ -97,6 +110,7 @@ final class ServerCore: @unchecked Sendable {
         self.maxRequestHeaderBytes = c.maxRequestHeaderBytes
         self.tls = c.tls != nil
         self.errorResponder = c.errorResponder
+        self.offloadQueueTimeoutMillis = c.offload.queueTimeoutMillis
         counters = .allocate(capacity: Counter.allCases.count)
         counters.initialize(repeating: 0, count: Counter.allCases.count)
     }
@@ -142,6 +156,7 @@ final class DaemonControl: @unchecked Sendable {
     private var tlsCertificate: PEMBuffer?
     private var tlsKey: PEMBuffer?
     private var guardHandle: OpaquePointer?
+    private var offloadPool: OpaquePointer?
 
     deinit {
         mhd_shim_lock_destroy(lock)
@@ -222,6 +237,22 @@ final class DaemonControl: @unchecked Sendable {
         cfg.ipv6 = isIPv6
 
         let retained = Unmanaged.passRetained(core)
+        // The offload pool before the daemon: a poll thread may offload its
+        // first request at once. Pool threading only (see Offload).
+        var pool: OpaquePointer?
+        if case .pool = c.threading, c.offload.threads > 0 {
+            pool = mhd_shim_offload_start(
+                UInt32(c.offload.threads), UInt32(c.offload.queueLimit), Int64(c.offload.queueTimeoutMillis) * 1_000_000,
+                Int32(c.offload.niceness), offloadCallback, retained.toOpaque())
+            guard pool != nil else {
+                retained.release()
+                mhd_shim_close(fd)
+                freeTLS()
+                throw .daemonStartFailed("cannot start \(c.offload.threads) offload threads")
+            }
+            cfg.allow_suspend = 1
+        }
+        core.offload = pool
         var startedGuard: OpaquePointer?
         let started: OpaquePointer? = withOptionalCString(certificate) { certPointer in
             withOptionalCString(key) { keyPointer in
@@ -238,6 +269,8 @@ final class DaemonControl: @unchecked Sendable {
             }
         }
         guard let started else {
+            mhd_shim_offload_destroy(pool)
+            core.offload = nil
             retained.release()
             mhd_shim_close(fd)
             freeTLS()
@@ -248,6 +281,7 @@ final class DaemonControl: @unchecked Sendable {
         }
         daemon = started
         guardHandle = startedGuard
+        offloadPool = pool
         listenFD = fd
         retainedCore = retained
         tlsCertificate = certificate
@@ -301,10 +335,18 @@ final class DaemonControl: @unchecked Sendable {
             }
         }
 
+        // Every offloaded request resumed before MHD_stop_daemon, which must
+        // not meet a suspended connection: queued ones are answered 503, the
+        // running ones finish (bounded by the handler's own timeouts), and a
+        // poll thread offloading from now on is refused and resumes at once.
+        mhd_shim_offload_stop(offloadPool)
         // Closes the remaining (idle keep-alive or overdue) connections,
         // firing NOTIFY_COMPLETED for their requests, and joins the threads.
         mhd_shim_guard_stop(guardHandle)
         MHD_stop_daemon(daemon)
+        mhd_shim_offload_destroy(offloadPool)
+        offloadPool = nil
+        core.offload = nil
         mhd_shim_guard_destroy(guardHandle)
         guardHandle = nil
         if quiesced >= 0 {
@@ -370,6 +412,11 @@ final class DaemonControl: @unchecked Sendable {
         }
         guard (1...65535).contains(c.listenBacklog) else {
             throw .invalidConfiguration("listenBacklog \(c.listenBacklog) is outside 1...65535")
+        }
+        guard (0...1024).contains(c.offload.threads), (1...1_000_000).contains(c.offload.queueLimit),
+              (0...86_400_000).contains(c.offload.queueTimeoutMillis), (0...19).contains(c.offload.niceness) else {
+            throw .invalidConfiguration(
+                "offload: threads 0...1024, queueLimit 1...1000000, queueTimeoutMillis 0...86400000, niceness 0...19")
         }
     }
 }

@@ -17,6 +17,42 @@ public struct HTTPServerConfiguration: Sendable {
         case threadPerConnection
     }
 
+    /// Where `handle(_:)` runs for requests whose admission asks to be
+    /// offloaded (`HTTPAdmission.offload`: handlers that may block, such as
+    /// store calls): on this small pool, not on the poll threads. Each poll
+    /// thread serves every connection it owns, so a handler waiting there on
+    /// a database round trip would stall them all, stateless requests
+    /// included. The connection is suspended (MHD_suspend_connection) while
+    /// its request waits in the queue and runs; a pool thread then hands the
+    /// response back and resumes it. Pool threading only: with
+    /// `.threadPerConnection` every connection has its own thread and
+    /// handlers run there.
+    public struct Offload: Sendable, Equatable {
+        /// Threads that run offloaded handlers; 0 runs them on the poll
+        /// threads (no offloading).
+        public var threads: Int
+        /// Requests that may wait for a pool thread; one more is answered
+        /// 503 with Retry-After at once (`HTTPHandler.unavailable`).
+        public var queueLimit: Int
+        /// A request that waited longer than this for a pool thread is
+        /// answered 503 instead of run (0 = no limit), milliseconds.
+        public var queueTimeoutMillis: Int
+        /// The pool threads' nice value (0...19; 0 = the process's): above
+        /// the poll threads', so that stateless requests win the CPU when
+        /// both compete for it.
+        public var niceness: Int
+
+        public init(threads: Int, queueLimit: Int = 256, queueTimeoutMillis: Int = 2000, niceness: Int = 5) {
+            self.threads = threads
+            self.queueLimit = queueLimit
+            self.queueTimeoutMillis = queueTimeoutMillis
+            self.niceness = niceness
+        }
+
+        /// No pool: offloaded handlers run on the poll threads.
+        public static let none = Offload(threads: 0)
+    }
+
     /// PEM files for HTTPS. Both are read when the server starts.
     public struct TLS: Sendable, Equatable {
         public var certificatePath: String
@@ -34,6 +70,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// Port to bind; 0 picks an ephemeral port (see `HTTPServer.port`).
     public var port: Int = 8080
     public var threading: Threading = .pool(threads: Int(mhd_shim_cpu_count()))
+    /// The pool for handlers that may block (see `Offload`). Default: one
+    /// thread per CPU.
+    public var offload = Offload(threads: Int(mhd_shim_cpu_count()))
     /// Maximum simultaneous connections. One more evicts the connection that
     /// has waited longest (over a second) for a request head, or, if none
     /// has, is answered 503 with Retry-After (HTTPS: closed) at once rather

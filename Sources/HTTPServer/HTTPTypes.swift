@@ -75,14 +75,19 @@ public struct HTTPAdmission: Sendable {
     public var principal: String? = nil
     /// When the checks started (the handler's clock), for its metrics.
     public var started: Int64 = 0
+    /// Run `handle(_:)` on the server's offload pool, off the poll threads
+    /// (`HTTPServerConfiguration.Offload`): for handlers that may block.
+    public var offload = false
 
     public init() {}
 }
 
-/// Handles requests. Both methods run synchronously on one of the server's
-/// worker threads: they must not block for long (every millisecond one
+/// Handles requests. The methods run synchronously on one of the server's
+/// poll threads: they must not block for long (every millisecond one
 /// blocks is a millisecond that thread serves nobody else), and must not
-/// call `HTTPServer.stop()`.
+/// call `HTTPServer.stop()`. A request that may block (a store call) sets
+/// `admission.offload` in `admit(_:)`; its `handle(_:)` then runs on the
+/// offload pool (`HTTPServerConfiguration.Offload`).
 public protocol HTTPHandler: Sendable {
     /// The early checks, run once per request as soon as its head is in and
     /// before any byte of its body is read (route, method, credentials,
@@ -93,10 +98,27 @@ public protocol HTTPHandler: Sendable {
     /// The default admits everything.
     func admit(_ request: inout HTTPRequest) -> HTTPResponse?
     func handle(_ request: HTTPRequest) -> HTTPResponse
+    /// The answer for an admitted request whose `handle(_:)` will not run
+    /// (it asked to be offloaded; `why` says what happened). nil: the
+    /// server's own 503 (`errorResponder`) with `detail`. A 503 without
+    /// Retry-After gets one. Runs on a poll thread or an offload thread;
+    /// must not block.
+    func unavailable(_ request: HTTPRequest, why: HTTPUnavailable, detail: String) -> HTTPResponse?
+}
+
+/// Why an offloaded request is not handled (`HTTPHandler.unavailable`).
+public enum HTTPUnavailable: Sendable, Equatable {
+    /// `Offload.queueLimit` requests were already waiting for a thread.
+    case queueFull
+    /// It waited longer than `Offload.queueTimeoutMillis` for a thread.
+    case queueTimeout
+    /// The server is stopping.
+    case stopping
 }
 
 extension HTTPHandler {
     public func admit(_ request: inout HTTPRequest) -> HTTPResponse? { nil }
+    public func unavailable(_ request: HTTPRequest, why: HTTPUnavailable, detail: String) -> HTTPResponse? { nil }
 }
 
 /// An `HTTPHandler` made from a closure.

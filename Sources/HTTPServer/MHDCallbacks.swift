@@ -52,6 +52,9 @@ struct RequestState {
     var responded = false
     /// The handler's `admit` has passed it (in the first call).
     var admitted = false
+    /// The response an offload thread left for the poll thread to queue
+    /// once the connection is resumed (see `Offload.swift`).
+    var pending: HTTPResponse?
 }
 
 let accessHandlerCallback: MHD_AccessHandlerCallback = {
@@ -311,6 +314,12 @@ extension ServerCore {
 
     @inline(__always)
     func finishRequest(_ connection: OpaquePointer, _ state: UnsafeMutablePointer<RequestState>) -> MHD_Result {
+        if state.pointee.pending != nil {
+            // Resumed after its handler ran on the offload pool.
+            var response: HTTPResponse? = nil
+            swap(&response, &state.pointee.pending)
+            return queueHandlerResponse(connection, response!)
+        }
         if state.pointee.responded {
             return .YES
         }
@@ -326,11 +335,15 @@ extension ServerCore {
             return queueHandlerResponse(connection, refusal)
         }
         swap(&request.body, &state.pointee.body)
+        if request.admission.offload, let offload {
+            self.offload(connection, state, request, to: offload)
+            return .YES
+        }
         return queueHandlerResponse(connection, handler.handle(request))
     }
 
     @inline(__always)
-    private func queueHandlerResponse(_ connection: OpaquePointer, _ response: HTTPResponse) -> MHD_Result {
+    func queueHandlerResponse(_ connection: OpaquePointer, _ response: HTTPResponse) -> MHD_Result {
         guard (200...999).contains(response.status) else {
             return queueError(
                 connection, 500, "The request handler returned the invalid status \(response.status).")

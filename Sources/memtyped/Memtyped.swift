@@ -29,7 +29,7 @@ enum Entry {
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_DB_TIMEOUT, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_STORE_THREADS, MEMTYPED_STORE_QUEUE, MEMTYPED_STORE_NICE, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_DB_TIMEOUT, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
         version: memtypedVersion
     )
 
@@ -39,8 +39,17 @@ struct Memtyped: ParsableCommand {
     @Option(help: "TCP port; 0 picks a free one (printed at start). [default: 8080]")
     var port: Int?
 
-    @Option(help: "Worker threads in the pool (each polls its own connections). [default: number of CPUs; with a PostgreSQL store 4x that, as workers wait on database round trips]")
+    @Option(help: "Worker threads in the pool (each polls its own connections and serves the stateless routes). [default: number of CPUs]")
     var threads: Int?
+
+    @Option(help: "Store threads: requests that touch the store run on these, off the worker threads, so a slow database never holds up a stateless decision (also the PostgreSQL store's connections). [default: number of CPUs; with a PostgreSQL store 2x that]")
+    var storeThreads: Int?
+
+    @Option(help: "Store requests that may wait for a store thread; past it, 503 with Retry-After (as is one that waited longer than --db-timeout or --store-busy-timeout). [default: 256]")
+    var storeQueue: Int?
+
+    @Option(help: "Nice value of the store threads, above the worker threads' so that stateless requests win the CPU; 0 = the same. [default: 5]")
+    var storeNice: Int?
 
     @Flag(help: "One thread per connection instead of the pool.")
     var threadPerConnection = false
@@ -140,12 +149,24 @@ struct Memtyped: ParsableCommand {
             http.threading = .threadPerConnection
         } else if let pool {
             http.threading = .pool(threads: pool)
-        } else if case .postgres = storeLocation, case .pool(let cpus) = http.threading {
-            // A worker waiting on a round trip holds no core but does hold the
-            // connections it polls; more workers keep decisions flowing
-            // beside store lookups (BENCHMARKS.md: 0.39x -> 0.59x healthz).
-            http.threading = .pool(threads: min(4 * cpus, 1024))
         }
+        // Store routes run on the store threads (HTTPServerConfiguration.Offload).
+        // A store thread waiting on a PostgreSQL round trip holds no core, so
+        // that backend gets more of them (BENCHMARKS.md, issue 12).
+        let cpus = http.offload.threads
+        let storeDefault = if case .postgres = storeLocation { min(2 * cpus, 1024) } else { cpus }
+        http.offload.threads = try storeThreads.map { n throws(ValidationError) in
+            guard (1...1024).contains(n) else { throw ValidationError("--store-threads must be from 1 to 1024") }
+            return n
+        } ?? env.int("MEMTYPED_STORE_THREADS", in: 1...1024) ?? storeDefault
+        http.offload.queueLimit = try storeQueue.map { n throws(ValidationError) in
+            guard (1...1_000_000).contains(n) else { throw ValidationError("--store-queue must be from 1 to 1000000") }
+            return n
+        } ?? env.int("MEMTYPED_STORE_QUEUE", in: 1...1_000_000) ?? http.offload.queueLimit
+        http.offload.niceness = try storeNice.map { n throws(ValidationError) in
+            guard (0...19).contains(n) else { throw ValidationError("--store-nice must be from 0 to 19") }
+            return n
+        } ?? env.int("MEMTYPED_STORE_NICE", in: 0...19) ?? http.offload.niceness
         http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
         http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int("MEMTYPED_PER_IP_CONNECTION_LIMIT", in: 0...1_000_000) ?? http.perIPConnectionLimit
         http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int("MEMTYPED_CONNECTION_MEMORY_LIMIT", in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
@@ -182,7 +203,9 @@ struct Memtyped: ParsableCommand {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
         }
         let location = storeLocation
-        let workers = if case .pool(let n) = http.threading { n } else { 8 }
+        // The threads that call the store: the store threads, or with a
+        // thread per connection, up to 8 connections' threads at once.
+        let workers = if case .pool = http.threading { http.offload.threads } else { 8 }
         // A store that cannot be used (a damaged SQLite file, an unreachable
         // database, a schema newer than this build) is refused here, in one
         // line and without the usage text (it is no usage error).
@@ -200,6 +223,8 @@ struct Memtyped: ParsableCommand {
                     guard (0...60_000).contains(n) else { throw ValidationError("--store-busy-timeout must be from 0 to 60000") }
                     return n
                 } ?? env.int("MEMTYPED_STORE_BUSY_TIMEOUT", in: 0...60_000) ?? Int(options.busyTimeoutMillis))
+                // A request waits for a store thread at most as long as for the lock.
+                http.offload.queueTimeoutMillis = max(Int(options.busyTimeoutMillis), 1)
                 let store = try SQLiteVMStore(path: path, options: options)
                 try store.quickCheck()
                 service.store = store
@@ -209,6 +234,8 @@ struct Memtyped: ParsableCommand {
                     guard (1...600_000).contains(n) else { throw ValidationError("--db-timeout must be from 1 to 600000") }
                     return n
                 } ?? env.int("MEMTYPED_DB_TIMEOUT", in: 1...600_000) ?? options.timeoutMillis
+                // A request waits for a store thread at most as long as for a connection.
+                http.offload.queueTimeoutMillis = options.timeoutMillis
                 service.store = try PostgresVMStore(conninfo: url, options: options)
             }
         } catch let error as ValidationError {

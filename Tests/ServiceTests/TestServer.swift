@@ -9,11 +9,13 @@ final class TestServer {
     let server: HTTPServer
     var port: Int { server.port }
 
-    init(maxBody: Int = 64 * 1024, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+    init(maxBody: Int = 64 * 1024, configure: (inout ServiceConfiguration) -> Void = { _ in },
+         http configureHTTP: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         var http = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         http.threading = .pool(threads: 2)
         http.maxBodyBytes = maxBody
         http.errorResponder = MemTypedService.errorResponder
+        configureHTTP(&http)
         var service = ServiceConfiguration()
         configure(&service)
         server = HTTPServer(configuration: http, handler: MemTypedService(configuration: service))

@@ -39,7 +39,8 @@ final class StoreServer {
     let store: SQLiteVMStore
 
     init(db: String? = nil, baseline: Baseline = .current, readAuth: Bool = false, dir: VMTempDir = VMTempDir(),
-         busyTimeoutMillis: Int32 = SQLiteVMStore.defaultBusyTimeoutMillis) throws {
+         busyTimeoutMillis: Int32 = SQLiteVMStore.defaultBusyTimeoutMillis,
+         http: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         self.dir = dir
         self.db = db ?? dir.dbPath
         var options = SQLiteVMStore.Options(currentBaseline: baseline)
@@ -47,10 +48,10 @@ final class StoreServer {
         let store = try SQLiteVMStore(path: self.db, options: options)
         self.store = store
         let auth = try TokenAuth(fileText: Tokens.file, readsRequireToken: readAuth)
-        server = try TestServer { config in
+        server = try TestServer(configure: { config in
             config.store = store
             config.auth = auth
-        }
+        }, http: http)
     }
 
     func stop() { server.server.stop() }

@@ -65,6 +65,11 @@ struct mhd_shim_config {
    */
   const char *overflow_response;
   size_t overflow_response_len;
+  /**
+   * Non-zero: MHD_ALLOW_SUSPEND_RESUME, so that the access handler may
+   * suspend a connection while its request runs on the offload pool.
+   */
+  int allow_suspend;
 };
 
 /**
@@ -105,6 +110,40 @@ void mhd_shim_guard_counts (struct mhd_shim_guard *guard, intptr_t *expired,
 MHD_AccessHandlerCallback mhd_shim_guard_access_handler (void);
 MHD_RequestCompletedCallback mhd_shim_guard_completed_handler (void);
 MHD_NotifyConnectionCallback mhd_shim_guard_notify_handler (void);
+
+/* --------------------------------------------------------------- offload */
+
+/** How an offloaded item reaches the run callback (mhd_offload.c). */
+enum mhd_shim_offload_how {
+  MHD_SHIM_OFFLOAD_RUN = 0,      /* a thread took it in time: run it */
+  MHD_SHIM_OFFLOAD_EXPIRED = 1,  /* it waited in the queue past max_wait_ns */
+  MHD_SHIM_OFFLOAD_STOPPING = 2  /* the pool stopped before a thread took it */
+};
+
+/** Called on a pool thread exactly once per submitted item. */
+typedef void (*mhd_shim_offload_fn) (void *cls, void *item, enum mhd_shim_offload_how how);
+
+struct mhd_shim_offload;
+
+/**
+ * Starts @a threads threads (each at nice value @a nice when non-zero) and
+ * a FIFO queue of at most @a queue_limit items. Items that waited longer
+ * than @a max_wait_ns (0: no limit) reach @a fn as _EXPIRED. NULL on failure.
+ */
+struct mhd_shim_offload *
+mhd_shim_offload_start (unsigned int threads, unsigned int queue_limit,
+                        int64_t max_wait_ns, int nice,
+                        mhd_shim_offload_fn fn, void *cls);
+
+/** Queues @a item; 0 (and nothing queued) when the queue is full or the pool stopping. */
+int mhd_shim_offload_submit (struct mhd_shim_offload *pool, void *item);
+
+/**
+ * Stops taking items, hands every queued one to fn as _STOPPING, waits for
+ * the running ones and joins the threads. Idempotent.
+ */
+void mhd_shim_offload_stop (struct mhd_shim_offload *pool);
+void mhd_shim_offload_destroy (struct mhd_shim_offload *pool);
 
 /* --------------------------------------------------------------- framing */
 

@@ -15,6 +15,10 @@ final class Route: Sendable {
     /// before the body is read; the handler gets the token's name as
     /// `RequestContext.actor`.
     let access: TokenAuth.Access?
+    /// It calls the store (which may wait on a database): the pipeline has
+    /// the server run it on its store threads, off the poll threads that
+    /// serve the stateless routes (`HTTPAdmission.offload`).
+    let usesStore: Bool
     let handler: Handler
 
     typealias Handler = @Sendable (MemTypedService, RequestContext) throws(Problem) -> HTTPResponse
@@ -30,7 +34,7 @@ final class Route: Sendable {
     var segmentCount: Int { segments.count }
 
     init(_ method: String, _ pattern: String, json: Bool = false, auth access: TokenAuth.Access? = nil,
-         _ handler: @escaping Handler) {
+         store usesStore: Bool = false, _ handler: @escaping Handler) {
         self.method = method
         self.pattern = pattern
         var segments: [(offset: Int, count: Int)] = []
@@ -50,6 +54,7 @@ final class Route: Sendable {
         self.captureNames = captureNames
         self.takesJSON = json
         self.access = access
+        self.usesStore = usesStore
         self.handler = handler
     }
 

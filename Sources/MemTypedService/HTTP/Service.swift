@@ -47,6 +47,7 @@ public final class MemTypedService: HTTPHandler {
                     request.admission.principal = try configuration.auth.authorize(request, for: access)
                 }
                 if route.takesJSON { try MemTypedService.requireJSON(request) }
+                request.admission.offload = route.usesStore && configuration.store != nil
                 request.admission.route = index
                 request.admission.parameters = captures
                 return nil
@@ -76,6 +77,20 @@ public final class MemTypedService: HTTPHandler {
         }
         id.echo(in: &response)
         finish(request, route: index, response: response, started: request.admission.started, id: &id)
+        return response
+    }
+
+    /// A store route the server will not run: its store threads are all
+    /// busy and the queue in front of them full, it waited there too long,
+    /// or the server is stopping. Counted and logged like any answer.
+    public func unavailable(_ request: HTTPRequest, why: HTTPUnavailable, detail: String) -> HTTPResponse? {
+        var id = RequestIDSlot(request)
+        var problem = Problem(status: 503, type: why == .stopping ? "about:blank" : "/problems/store-overloaded",
+                              title: "Service Unavailable", detail: detail)
+        problem.headers = [("Retry-After", "1")]
+        var response = problem.response(instance: request.path, requestID: id.value())
+        id.echo(in: &response)
+        finish(request, route: request.admission.route, response: response, started: request.admission.started, id: &id)
         return response
     }
 

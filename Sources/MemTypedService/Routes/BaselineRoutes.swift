@@ -15,9 +15,9 @@ import VMStore
 /// nothing: revision and history stay as they are.
 extension MemTypedService {
     static let baselineRoutes: [Route] = [
-        Route("GET", "/v1/baselines", auth: .read) { s, c throws(Problem) in try s.getBaselines(c) },
-        Route("POST", "/v1/vms/{id}/baseline-move", json: true, auth: .write) { s, c throws(Problem) in try s.postBaselineMove(c) },
-        Route("POST", "/v1/baseline-moves", json: true, auth: .write) { s, c throws(Problem) in try s.postBaselineMoves(c) },
+        Route("GET", "/v1/baselines", auth: .read, store: true) { s, c throws(Problem) in try s.getBaselines(c) },
+        Route("POST", "/v1/vms/{id}/baseline-move", json: true, auth: .write, store: true) { s, c throws(Problem) in try s.postBaselineMove(c) },
+        Route("POST", "/v1/baseline-moves", json: true, auth: .write, store: true) { s, c throws(Problem) in try s.postBaselineMoves(c) },
     ]
 
     /// The catalogue this build knows, oldest first; `current` marks the one

@@ -12,9 +12,9 @@ import VMStore
 /// call it and encode (`PlanWire`). Shapes are in openapi.yaml.
 extension MemTypedService {
     static let fleetRoutes: [Route] = [
-        Route("GET", "/v1/hosts/{name}/kernel-plan", auth: .read) { s, c throws(Problem) in try s.getKernelPlan(c) },
-        Route("GET", "/v1/vms/{id}/placements", auth: .read) { s, c throws(Problem) in try s.getPlacements(c) },
-        Route("GET", "/v1/risks", auth: .read) { s, c throws(Problem) in try s.getRisks(c) },
+        Route("GET", "/v1/hosts/{name}/kernel-plan", auth: .read, store: true) { s, c throws(Problem) in try s.getKernelPlan(c) },
+        Route("GET", "/v1/vms/{id}/placements", auth: .read, store: true) { s, c throws(Problem) in try s.getPlacements(c) },
+        Route("GET", "/v1/risks", auth: .read, store: true) { s, c throws(Problem) in try s.getRisks(c) },
     ]
 
     /// The baseline that ignores guest PAT: the fix a bochs risk offers.

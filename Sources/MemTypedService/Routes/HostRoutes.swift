@@ -10,11 +10,11 @@ import VMStore
 /// cannot be deleted (409).
 extension MemTypedService {
     static let hostRoutes: [Route] = [
-        Route("GET", "/v1/hosts/{name}", auth: .read) { s, c throws(Problem) in try s.getHost(c) },
-        Route("PUT", "/v1/hosts/{name}", json: true, auth: .write) { s, c throws(Problem) in try s.putHost(c) },
-        Route("DELETE", "/v1/hosts/{name}", auth: .write) { s, c throws(Problem) in try s.deleteHost(c) },
-        Route("GET", "/v1/hosts", auth: .read) { s, c throws(Problem) in try s.listHosts(c) },
-        Route("GET", "/v1/hosts/{name}/history", auth: .read) { s, c throws(Problem) in try s.hostHistory(c) },
+        Route("GET", "/v1/hosts/{name}", auth: .read, store: true) { s, c throws(Problem) in try s.getHost(c) },
+        Route("PUT", "/v1/hosts/{name}", json: true, auth: .write, store: true) { s, c throws(Problem) in try s.putHost(c) },
+        Route("DELETE", "/v1/hosts/{name}", auth: .write, store: true) { s, c throws(Problem) in try s.deleteHost(c) },
+        Route("GET", "/v1/hosts", auth: .read, store: true) { s, c throws(Problem) in try s.listHosts(c) },
+        Route("GET", "/v1/hosts/{name}/history", auth: .read, store: true) { s, c throws(Problem) in try s.hostHistory(c) },
     ]
 
     static func hostSubject(_ name: String) -> String { "host profile '\(name)'" }

@@ -6,8 +6,8 @@ import VMStore
 extension MemTypedService {
     static let operationalRoutes: [Route] = [
         Route("GET", "/healthz") { _, _ throws(Problem) in MemTypedService.healthy },
-        Route("GET", "/readyz") { s, _ throws(Problem) in try s.readiness() },
-        Route("GET", "/metrics") { s, _ throws(Problem) in
+        Route("GET", "/readyz", store: true) { s, _ throws(Problem) in try s.readiness() },
+        Route("GET", "/metrics", store: true) { s, _ throws(Problem) in
             HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: s.metrics.exposition() + s.scrapeTimeExposition())
         },
         Route("GET", "/openapi.yaml") { _, _ throws(Problem) in

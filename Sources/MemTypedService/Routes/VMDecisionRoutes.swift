@@ -11,9 +11,9 @@ import VMStore
 /// the request only says which access on which vCPU.
 extension MemTypedService {
     static let vmDecisionRoutes: [Route] = [
-        Route("GET", "/v1/vms/{id}/decision", auth: .read) { s, c throws(Problem) in try s.getVMDecision(c) },
-        Route("POST", "/v1/vms/{id}/decisions", json: true, auth: .read) { s, c throws(Problem) in try s.postVMDecision(c) },
-        Route("GET", "/v1/vms/{id}/kvm-quirks", auth: .read) { s, c throws(Problem) in try s.getVMKVMQuirks(c) },
+        Route("GET", "/v1/vms/{id}/decision", auth: .read, store: true) { s, c throws(Problem) in try s.getVMDecision(c) },
+        Route("POST", "/v1/vms/{id}/decisions", json: true, auth: .read, store: true) { s, c throws(Problem) in try s.postVMDecision(c) },
+        Route("GET", "/v1/vms/{id}/kvm-quirks", auth: .read, store: true) { s, c throws(Problem) in try s.getVMKVMQuirks(c) },
     ]
 
     /// The host `ref` describes: inline, or the named profile (one lookup),

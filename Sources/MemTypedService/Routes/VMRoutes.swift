@@ -16,13 +16,13 @@ extension MemTypedService {
     static let vmRoutes: [Route] = vmDecisionRoutes + vmRecordRoutes + hostRoutes + baselineRoutes + fleetRoutes
 
     static let vmRecordRoutes: [Route] = [
-        Route("GET", "/v1/vms/{id}", auth: .read) { s, c throws(Problem) in try s.getVM(c) },
-        Route("PUT", "/v1/vms/{id}", json: true, auth: .write) { s, c throws(Problem) in try s.putVM(c) },
-        Route("PATCH", "/v1/vms/{id}", json: true, auth: .write) { s, c throws(Problem) in try s.patchVM(c) },
-        Route("DELETE", "/v1/vms/{id}", auth: .write) { s, c throws(Problem) in try s.deleteVM(c) },
-        Route("PUT", "/v1/vms/{id}/applied", json: true, auth: .write) { s, c throws(Problem) in try s.putVMApplied(c) },
-        Route("GET", "/v1/vms", auth: .read) { s, c throws(Problem) in try s.listVMs(c) },
-        Route("GET", "/v1/vms/{id}/history", auth: .read) { s, c throws(Problem) in try s.vmHistory(c) },
+        Route("GET", "/v1/vms/{id}", auth: .read, store: true) { s, c throws(Problem) in try s.getVM(c) },
+        Route("PUT", "/v1/vms/{id}", json: true, auth: .write, store: true) { s, c throws(Problem) in try s.putVM(c) },
+        Route("PATCH", "/v1/vms/{id}", json: true, auth: .write, store: true) { s, c throws(Problem) in try s.patchVM(c) },
+        Route("DELETE", "/v1/vms/{id}", auth: .write, store: true) { s, c throws(Problem) in try s.deleteVM(c) },
+        Route("PUT", "/v1/vms/{id}/applied", json: true, auth: .write, store: true) { s, c throws(Problem) in try s.putVMApplied(c) },
+        Route("GET", "/v1/vms", auth: .read, store: true) { s, c throws(Problem) in try s.listVMs(c) },
+        Route("GET", "/v1/vms/{id}/history", auth: .read, store: true) { s, c throws(Problem) in try s.vmHistory(c) },
     ]
 
     /// The configured store, or 503 when the service runs without one.
