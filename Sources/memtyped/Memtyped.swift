@@ -42,7 +42,7 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Worker threads in the pool (each polls its own connections and serves the stateless routes). [default: number of CPUs]")
     var threads: Int?
 
-    @Option(help: "Store threads: requests that touch the store run on these, off the worker threads, so a slow database never holds up a stateless decision (also the PostgreSQL store's connections). [default: number of CPUs; with a PostgreSQL store 2x that]")
+    @Option(help: "Store threads: requests that touch the store run on these, off the worker threads, so a slow database never holds up a stateless decision (also the PostgreSQL store's connections); 0 runs them on the worker threads. [default: number of CPUs; with a PostgreSQL store 2x that]")
     var storeThreads: Int?
 
     @Option(help: "Store requests that may wait for a store thread; past it, 503 with Retry-After (as is one that waited longer than --db-timeout or --store-busy-timeout). [default: 256]")
@@ -156,9 +156,9 @@ struct Memtyped: ParsableCommand {
         let cpus = http.offload.threads
         let storeDefault = if case .postgres = storeLocation { min(2 * cpus, 1024) } else { cpus }
         http.offload.threads = try storeThreads.map { n throws(ValidationError) in
-            guard (1...1024).contains(n) else { throw ValidationError("--store-threads must be from 1 to 1024") }
+            guard (0...1024).contains(n) else { throw ValidationError("--store-threads must be from 0 to 1024") }
             return n
-        } ?? env.int("MEMTYPED_STORE_THREADS", in: 1...1024) ?? storeDefault
+        } ?? env.int("MEMTYPED_STORE_THREADS", in: 0...1024) ?? storeDefault
         http.offload.queueLimit = try storeQueue.map { n throws(ValidationError) in
             guard (1...1_000_000).contains(n) else { throw ValidationError("--store-queue must be from 1 to 1000000") }
             return n
@@ -203,9 +203,13 @@ struct Memtyped: ParsableCommand {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
         }
         let location = storeLocation
-        // The threads that call the store: the store threads, or with a
-        // thread per connection, up to 8 connections' threads at once.
-        let workers = if case .pool = http.threading { http.offload.threads } else { 8 }
+        // The threads that call the store: the store threads (or the worker
+        // threads without them), or with a thread per connection, up to 8
+        // connections' threads at once.
+        let workers = switch http.threading {
+        case .pool(let n): http.offload.threads > 0 ? http.offload.threads : n
+        case .threadPerConnection: 8
+        }
         // A store that cannot be used (a damaged SQLite file, an unreachable
         // database, a schema newer than this build) is refused here, in one
         // line and without the usage text (it is no usage error).

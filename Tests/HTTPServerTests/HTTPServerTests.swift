@@ -637,16 +637,9 @@ struct HTTPServerTests {
 
     @Test(.enabled(if: commandExists("openssl") && commandExists("curl")))
     func tlsRoundTrip() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memtyped-tls-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let cert = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let generated = run([
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-keyout", key, "-out", cert,
-        ])
-        try #require(generated?.status == 0, "openssl failed: \(generated?.output ?? "not run")")
+        let tls = try TestCertificate("memtyped-tls")
+        defer { tls.remove() }
+        let (directory, cert, key) = (tls.directory, tls.cert, tls.key)
 
         try withServer({ $0.tls = .init(certificatePath: cert, privateKeyPath: key) }) { server in
             let result = run([

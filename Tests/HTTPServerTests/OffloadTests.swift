@@ -190,16 +190,9 @@ final class PendingRequest: @unchecked Sendable {
 
     @Test(.enabled(if: commandExists("openssl") && commandExists("curl")))
     func offloadedRequestsAreResumedOverTLS() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memtyped-offload-tls-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let cert = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let generated = run([
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-keyout", key, "-out", cert,
-        ])
-        try #require(generated?.status == 0, "openssl failed: \(generated?.output ?? "not run")")
+        let tls = try TestCertificate("memtyped-offload-tls")
+        defer { tls.remove() }
+        let (cert, key) = (tls.cert, tls.key)
         let handler = GatedHandler()
         try withServer({
             oneThread(&$0)

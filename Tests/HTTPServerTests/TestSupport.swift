@@ -123,6 +123,26 @@ func run(_ arguments: [String]) -> (status: Int32, output: String)? {
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// A self-signed certificate for 127.0.0.1 and its key (PEM, made by
+/// openssl) in a fresh directory; `remove()` deletes it.
+struct TestCertificate {
+    let directory: URL
+    var cert: String { directory.appendingPathComponent("cert.pem").path }
+    var key: String { directory.appendingPathComponent("key.pem").path }
+
+    init(_ name: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let generated = run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-keyout", key, "-out", cert,
+        ])
+        try #require(generated?.status == 0, "openssl failed: \(generated?.output ?? "not run")")
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
+}
+
 func commandExists(_ name: String) -> Bool {
     ["/usr/bin/", "/bin/", "/usr/local/bin/"].contains { FileManager.default.isExecutableFile(atPath: $0 + name) }
 }
