@@ -7,8 +7,10 @@ internal import CMicroHTTPDShim
 /// is served; refused requests are answered at once and their body is never
 /// read. Admitted bodies are fully buffered (up to `maxBodyBytes`, and
 /// `maxBodyBytesInFlight` for all together) and handed to the handler
-/// synchronously on a libmicrohttpd worker thread; the returned response is
-/// copied into libmicrohttpd and sent. Keep-alive, pipelining,
+/// synchronously on a libmicrohttpd worker thread, or, for a request its
+/// `admit` marked `offload`, on the offload pool while the connection is
+/// suspended (`HTTPServerConfiguration.Offload`, Offload.swift); the
+/// returned response is copied into libmicrohttpd and sent. Keep-alive, pipelining,
 /// chunked request bodies and `Expect: 100-continue` are handled by
 /// libmicrohttpd.
 ///
