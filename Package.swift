@@ -4,7 +4,8 @@ import PackageDescription
 /// memtyped: KVM guest memory-type decisions and per-VM quirk records.
 ///
 /// Layering (each arrow is "depends on"):
-///   memtype (CLI) ─┐
+///   memtype (CLI) ─┬─> CCurlShim ─> CCurl (libcurl: memtype's HTTP client)
+///                  │
 ///   memtyped ──────┴─> MemTypedService ─> MemTypeWire ─> MemTypeEngine (pure)
 ///                           │                 └────────> JSON (pure)
 ///                           ├─> HTTPServer ─> CMicroHTTPDShim ─> CMicroHTTPD (libmicrohttpd)
@@ -88,10 +89,17 @@ let package = Package(
             ]
         ),
 
+        // libcurl, bridged from C, for memtype's HTTP client (HTTP and HTTPS).
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .executableTarget(
             name: "memtype",
             dependencies: [
-                "MemTypeWire", "MemTypeEngine", "JSON",
+                "MemTypeWire", "MemTypeEngine", "JSON", "CCurlShim", "CCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -103,41 +103,11 @@ extension MemTypedService {
     }
 
     func getEffectiveTypes() -> HTTPResponse {
-        .json(capacity: 8192) { w in
-            w.beginObject()
-            w.member("source", "SDM Vol. 3A Table 11-7")
-            w.key("rows")
-            w.beginArray()
-            for r in EffectiveTypeTable.rows { w.string(r.name) }
-            w.endArray()
-            w.key("columns")
-            w.beginArray()
-            for col in EffectiveTypeTable.columns { w.string(col.name) }
-            w.endArray()
-            w.key("cells")
-            w.beginArray()
-            for r in EffectiveTypeTable.rows {
-                for col in EffectiveTypeTable.columns { EffectiveTypeTable.cell(row: r, pat: col)!.write(to: &w) }
-            }
-            w.endArray()
-            w.key("footnotes")
-            w.beginArray()
-            for note in TableFootnote.allCases { note.write(to: &w) }
-            w.endArray()
-            w.endObject()
-        }
+        .json(capacity: 8192) { ReferenceWire.writeEffectiveTypeTable(to: &$0) }
     }
 
     func getModels() -> HTTPResponse {
-        .json { w in
-            w.beginObject()
-            w.member("newest", KVMModel.newest.rawValue)
-            w.key("models")
-            w.beginArray()
-            for m in KVMModel.allCases { m.write(to: &w, withCommits: true) }
-            w.endArray()
-            w.endObject()
-        }
+        .json { ReferenceWire.writeModels(to: &$0) }
     }
 
     func postMTRRResolve(_ c: RequestContext) throws(Problem) -> HTTPResponse {

@@ -1,0 +1,42 @@
+import ArgumentParser
+import JSON
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// `--json` / `--format`: a readable summary on a terminal, the API's JSON
+/// body otherwise (or when asked).
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the API's JSON body exactly as the server sent it (offline: as memtyped would send it), then a newline.")
+    var json = false
+
+    @Option(help: ArgumentHelp("text or json (default: text when stdout is a terminal, json otherwise).", valueName: "format"))
+    var format: OutputFormat?
+
+    func validate() throws {
+        if json && format == .text { throw ValidationError("--json and --format text contradict each other") }
+    }
+
+    var resolved: OutputFormat { json ? .json : format ?? (Terminal.stdoutIsTerminal ? .text : .json) }
+
+    /// Prints `body` as it is (json) or as `text` renders it.
+    func emit(_ body: [UInt8], text: (JSONValue) -> String) throws(Failure) {
+        try Self.emit(body, as: resolved, text: text)
+    }
+
+    static func emit(_ body: [UInt8], as format: OutputFormat, text: (JSONValue) -> String) throws(Failure) {
+        switch format {
+        case .json:
+            Terminal.print(bytes: body)
+        case .text:
+            guard let value = try? JSONParser.parse(body) else {
+                throw Failure(status: .unavailable, summary: "the server's answer is not JSON",
+                              detail: String(decoding: body.prefix(120), as: UTF8.self))
+            }
+            var rendered = text(value)
+            while rendered.hasSuffix("\n") { rendered.removeLast() }
+            Terminal.print(rendered)
+        }
+    }
+}
