@@ -15,7 +15,7 @@ struct AccessFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The raw paging entry instead of --pat-index (its PWT, PCD and PAT bits).", valueName: "entry"))
     var pte: String?
 
-    @Option(help: ArgumentHelp("Mapping level: 4k, 2m or 1g.", valueName: "level"))
+    @Option(help: ArgumentHelp("Mapping level: 4K, 2M or 1G.", valueName: "level"))
     var level: String?
 
     @Flag(help: "The host PFN is MMIO.")
