@@ -22,6 +22,7 @@ And the command line's own promises:
 - text output on a terminal (a pty), JSON in a pipe; decide at a terminal with
   no flags and nothing on stdin says what it expects and exits 2 at once;
 - --help shows the exit codes and how to register a VM and read its mask;
+  the README's walk-through runs as pasted and prints the masks it shows;
   --version; completion scripts for bash, zsh and fish.
 
 Usage: tests/cli_test.py --bin DIR   (DIR holds memtyped and memtype)
@@ -62,13 +63,14 @@ def check(cond, what):
 # --- memtyped -----------------------------------------------------------------
 
 class Server:
-    def __init__(self, binary, name, args=()):
+    def __init__(self, binary, name, args=(), tokens=None):
         self.db = os.path.join(WORK, name + ".sqlite")
         self.log = os.path.join(WORK, name + ".log")
-        tokens = os.path.join(WORK, "tokens")
-        with open(tokens, "w") as f:
-            f.write(f"ops {WRITE_TOKEN}\nviewer {READ_TOKEN} read\n")
-        os.chmod(tokens, 0o600)
+        if tokens is None:
+            tokens = os.path.join(WORK, "tokens")
+            with open(tokens, "w") as f:
+                f.write(f"ops {WRITE_TOKEN}\nviewer {READ_TOKEN} read\n")
+            os.chmod(tokens, 0o600)
         self.proc = subprocess.Popen([binary, "--port", "0", "--threads", "2", "--db", self.db, "--tokens", tokens, *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
         started.append(self.proc)
@@ -478,6 +480,26 @@ def test_terminal(c):
     check(r.code == 0 and r.out.startswith(b"{"), "vm get in a pipe prints JSON")
 
 
+def test_readme(binary):
+    """The README's memtype walk-through as pasted (its server URL pointed at
+    a fresh memtyped with deploy/dev.tokens): each `--format mask` prints
+    the mask its comment shows."""
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", open(os.path.join(ROOT, "README.md")).read(), re.S)
+              if "memtype vm kvm-quirks" in b and "--format mask" in b]
+    if not check(len(blocks) == 1, "the README has one memtype walk-through"):
+        return
+    block = blocks[0]
+    expected = re.findall(r"--format mask\s+# (0x[0-9a-f]+)", block)
+    server = Server(binary, "readme", tokens=os.path.join(ROOT, "deploy/dev.tokens"))
+    script = block.replace("http://127.0.0.1:8080", f"http://127.0.0.1:{server.port}")
+    r = subprocess.run(["bash", "-e", "-c", script], capture_output=True, timeout=120,
+                       env={"PATH": os.path.dirname(MEMTYPE) + ":" + os.environ.get("PATH", "")})
+    masks = re.findall(rb"^(0x[0-9a-f]+)$", r.stdout, re.M)
+    check(r.returncode == 0 and expected and [m.decode() for m in masks] == expected,
+          f"the README's walk-through runs as pasted and prints {expected} ({r.returncode}, {masks}, {r.stderr[-200:]!r})")
+    check(server.stop() == 0, "the README's memtyped stops cleanly")
+
+
 def main():
     global MEMTYPE
     ap = argparse.ArgumentParser()
@@ -494,6 +516,7 @@ def main():
     test_engine_commands(c)
     test_terminal(c)
     test_unavailable(memtyped)
+    test_readme(memtyped)
     for p in c.contract_problems:
         print("     " + p)
     check(not c.contract_problems, f"{len(proxy.exchanges)} exchanges keep openapi.yaml")
