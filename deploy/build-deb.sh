@@ -4,6 +4,7 @@
 #   /lib/systemd/system/memtyped.service    deploy/memtyped.service
 #   /etc/memtyped/memtyped.env              deploy/memtyped.env (a conffile)
 #   /usr/share/man/man1/memtype*.1.gz       swift-argument-parser's generate-manual plugin
+#   memtype's shell completions             bash, zsh and fish, from memtype --generate-completion-script
 #   Depends:                                the packages owning what the binaries link (ldd, dpkg -S)
 # VERSION is what the built `memtyped --version` prints (the one constant,
 # Sources/MemTypeEngine/Version.swift). Debian 12 with the Swift toolchain and
@@ -35,6 +36,15 @@ install -D -m 0644 deploy/dev.tokens "$ROOT/usr/share/doc/memtyped/examples/dev.
 for f in deploy/prometheus/*.yml deploy/grafana/*.json; do
     install -D -m 0644 "$f" "$ROOT/usr/share/doc/memtyped/examples/$(basename "$(dirname "$f")")/$(basename "$f")"
 done
+
+echo "== memtype's shell completions (memtype --generate-completion-script)"
+install -d "$ROOT/usr/share/bash-completion/completions" "$ROOT/usr/share/zsh/vendor-completions" \
+    "$ROOT/usr/share/fish/vendor_completions.d"
+"$BIN/memtype" --generate-completion-script bash > "$ROOT/usr/share/bash-completion/completions/memtype"
+"$BIN/memtype" --generate-completion-script zsh > "$ROOT/usr/share/zsh/vendor-completions/_memtype"
+"$BIN/memtype" --generate-completion-script fish > "$ROOT/usr/share/fish/vendor_completions.d/memtype.fish"
+chmod 0644 "$ROOT"/usr/share/bash-completion/completions/memtype "$ROOT"/usr/share/zsh/vendor-completions/_memtype \
+    "$ROOT"/usr/share/fish/vendor_completions.d/memtype.fish
 
 echo "== man pages (swift package generate-manual)"
 # The plugin builds the package in debug mode and runs each executable with

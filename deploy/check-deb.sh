@@ -2,7 +2,8 @@
 # CI for the package and the container (run by .ci/run): builds the .deb
 # (deploy/build-deb.sh), unpacks it with dpkg-deb -x, and runs the unpacked
 # memtyped and memtype with an empty environment (no LD_LIBRARY_PATH, no
-# toolchain on any path: the Swift runtime must be linked in); checks the
+# toolchain on any path: the Swift runtime must be linked in; memtype's
+# client reaches libcurl and reports a closed port); checks the
 # version in the file name is the binaries', that nothing links the
 # toolchain, that the unpacked memtyped serves /healthz, then the Dockerfile's
 # runtime packages against the same binary (deploy/check-docker.sh) and the
@@ -25,6 +26,16 @@ for tool in memtyped memtype; do
     if ldd "$X/$tool" | grep -E 'swift|not found'; then echo "$tool links the toolchain or a missing library" >&2; exit 1; fi
     echo "unpacked $tool: --version $version, --help ok, links no toolchain library"
 done
+for f in usr/share/bash-completion/completions/memtype usr/share/zsh/vendor-completions/_memtype \
+         usr/share/fish/vendor_completions.d/memtype.fish; do
+    grep -q kvm-quirks "$WORK/root/$f" || { echo "the package's $f does not complete memtype's commands" >&2; exit 1; }
+done
+echo "memtype's completions for bash, zsh and fish are in the package"
+# memtype as a client from the package: libcurl (its one added library) resolves with no toolchain.
+rc=0
+env -i "$X/memtype" --server http://127.0.0.1:1 table >/dev/null 2>"$WORK/client-err" || rc=$?
+[ "$rc" = 5 ] || { echo "the unpacked memtype asked a closed port: exit $rc, not 5: $(cat "$WORK/client-err")" >&2; exit 1; }
+echo "unpacked memtype as a client: libcurl loads, a closed port is exit 5"
 env -i "$X/memtyped" --port 0 --db "$WORK/db.sqlite" </dev/null >/dev/null 2>"$WORK/log" &
 pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$WORK/log" && break; sleep 0.1; done

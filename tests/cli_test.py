@@ -17,7 +17,8 @@ And the command line's own promises:
   would refuse exits 4 with the mask KVM would accept still printed;
 - exit codes: 0 ok, 2 bad input (a bad flag, a usage error, 401, 422), 3 not
   found, 4 conflict or failed precondition (412), 5 server unreachable (closed
-  port, no answer within --timeout) or failing (503 from a locked SQLite store);
+  port, no answer within --timeout, an HTTPS certificate it cannot verify) or
+  failing (503 from a locked SQLite store); HTTPS with --cacert;
 - errors are one line on stderr with the problem's detail and pointer;
 - text output on a terminal (a pty), JSON in a pipe; decide at a terminal with
   no flags and nothing on stdin says what it expects and exits 2 at once;
@@ -76,7 +77,7 @@ class Server:
         started.append(self.proc)
         deadline = time.time() + 20
         while time.time() < deadline:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(self.log).read())
+            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)", open(self.log).read())
             if m:
                 self.port = int(m.group(1))
                 return
@@ -415,7 +416,7 @@ def test_unavailable(binary):
     s.bind(("127.0.0.1", 0))
     closed = s.getsockname()[1]
     s.close()
-    r = run(["vm", "get", "web-01", "--server", f"http://127.0.0.1:{closed}"])
+    r = run(["--server", f"http://127.0.0.1:{closed}", "vm", "get", "web-01"])
     check(r.code == 5, f"server down: exit {r.code}")
     one_line_error(r, "cannot reach", what="server down")
     # A listener that never answers: --timeout.
@@ -480,6 +481,26 @@ def test_terminal(c):
     check(r.code == 0 and r.out.startswith(b"{"), "vm get in a pipe prints JSON")
 
 
+def test_https(binary):
+    """memtype over TLS: a self-signed memtyped verified with --cacert, refused without it (5)."""
+    if not shutil.which("openssl"):
+        check(False, "openssl is needed for the HTTPS check")
+        return
+    key, cert = os.path.join(WORK, "tls.key"), os.path.join(WORK, "tls.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    server = Server(binary, "tls", ["--tls-cert", cert, "--tls-key", key])
+    url = f"https://127.0.0.1:{server.port}"
+    r = run(["models", "--server", url, "--cacert", cert, "--json"])
+    offline = run(["models", "--json"])
+    check(r.code == 0 and r.out == offline.out, f"models over HTTPS with --cacert: exit {r.code}, the server's bytes")
+    r = run(["models", "--server", url])
+    check(r.code == 5, f"HTTPS without the CA: exit {r.code}")
+    one_line_error(r, "cannot reach", "certificate", what="HTTPS without the CA")
+    check(server.stop() == 0, "the HTTPS memtyped stops cleanly")
+
+
 def test_readme(binary):
     """The README's memtype walk-through as pasted (its server URL pointed at
     a fresh memtyped with deploy/dev.tokens): each `--format mask` prints
@@ -516,6 +537,7 @@ def main():
     test_engine_commands(c)
     test_terminal(c)
     test_unavailable(memtyped)
+    test_https(memtyped)
     test_readme(memtyped)
     for p in c.contract_problems:
         print("     " + p)

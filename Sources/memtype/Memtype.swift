@@ -35,6 +35,11 @@ struct Memtype: ParsableCommand {
         subcommands: [Decide.self, Table.self, Models.self, VMCommand.self, HostCommand.self, Baselines.self]
     )
 
+    /// Also accepted before the subcommand (`memtype --server URL vm list`):
+    /// ArgumentParser hands them to each command's own `ServerOptions`.
+    @OptionGroup(title: "Server")
+    var server: ServerOptions
+
     /// ArgumentParser's main, with its usage errors (its exit code 64)
     /// mapped to `ExitStatus.badInput` and `Failure`s printed as one line.
     static func main() {

@@ -36,18 +36,17 @@ struct HostPut: ParsableCommand {
     @OptionGroup(title: "Host") var host: HostFlags
     @Option(help: ArgumentHelp("The host's kernel version: selects the KVM model.", valueName: "version")) var kernel: String?
     @Option(help: ArgumentHelp("The KVM model (A-E) instead, for vendor kernels.", valueName: "model")) var kvmModel: String?
-    @Option(help: ArgumentHelp("Only if the profile is at this revision (else exit 4).", valueName: "revision")) var ifMatch: String?
-    @Option(name: .shortAndLong, help: ArgumentHelp("Read the profile (JSON, schema HostProfileInput) from this file; - is stdin.", valueName: "path"))
-    var file: String?
+    @OptionGroup var precondition: PreconditionOptions
+    @OptionGroup var file: BodyFileOption
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Server") var server: ServerOptions
 
     func run() throws {
-        var body = try file.map { path throws(Failure) in try FileInput.json(path: path) } ?? JSONInput()
+        var body = try file.body()
         try host.apply(to: &body, at: [])
         body.set(["kernel"], kernel.map(JSONValue.string))
         body.set(["kvm_model"], kvmModel.map(JSONValue.string))
-        let response = try server.requireClient().call(.putHostProfile, name, body: body.bytes, headers: try Revision.ifMatch(ifMatch))
+        let response = try server.requireClient().call(.putHostProfile, name, body: body.bytes, headers: try precondition.headers())
         try output.emit(response.body, text: RecordText.host)
     }
 }

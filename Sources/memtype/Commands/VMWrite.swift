@@ -15,13 +15,12 @@ struct VMCreate: ParsableCommand {
 
     @Argument(help: "The VM's id: 1-64 of [A-Za-z0-9._-], e.g. its libvirt UUID.") var id: String
     @OptionGroup(title: "VM") var spec: VMSpecFlags
-    @Option(name: .shortAndLong, help: ArgumentHelp("Read the VM (JSON, schema VMInput) from this file; - is stdin.", valueName: "path"))
-    var file: String?
+    @OptionGroup var file: BodyFileOption
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Server") var server: ServerOptions
 
     func run() throws {
-        var body = try file.map { path throws(Failure) in try FileInput.json(path: path) } ?? JSONInput()
+        var body = try file.body()
         try spec.apply(to: &body)
         let response: HTTPResponse
         do throws(Failure) {
@@ -51,22 +50,20 @@ struct VMPatch: ParsableCommand {
     var removeLabels: [String] = []
     @Option(name: .customLong("revert-quirk"), help: ArgumentHelp("Revert this quirk to its baseline's choice (repeatable).", valueName: "quirk"))
     var revertQuirks: [String] = []
-    @Option(help: ArgumentHelp("Only if the VM is at this revision (else exit 4).", valueName: "revision"))
-    var ifMatch: String?
-    @Option(name: .shortAndLong, help: ArgumentHelp("Read the patch (JSON, schema VMPatch) from this file; - is stdin.", valueName: "path"))
-    var file: String?
+    @OptionGroup var precondition: PreconditionOptions
+    @OptionGroup var file: BodyFileOption
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Server") var server: ServerOptions
 
     func run() throws {
-        var body = try file.map { path throws(Failure) in try FileInput.json(path: path) } ?? JSONInput()
+        var body = try file.body()
         try spec.apply(to: &body)
         for key in removeLabels { body.set(["labels", key], .null) }
         for quirk in revertQuirks { body.set(["quirks", quirk], .null) }
-        if file == nil && spec.isEmpty && removeLabels.isEmpty && revertQuirks.isEmpty {
+        if file.file == nil && spec.isEmpty && removeLabels.isEmpty && revertQuirks.isEmpty {
             throw Failure.badInput("nothing to change: give flags (see memtype vm patch --help) or --file")
         }
-        let response = try server.requireClient().call(.patchVM, id, body: body.bytes, headers: try Revision.ifMatch(ifMatch))
+        let response = try server.requireClient().call(.patchVM, id, body: body.bytes, headers: try precondition.headers())
         try output.emit(response.body, text: RecordText.vm)
     }
 }
@@ -85,7 +82,7 @@ struct VMMove: ParsableCommand {
     @Argument(help: "The VM's id.") var id: String
     @Option(help: ArgumentHelp("The target baseline (memtype baselines lists them).", valueName: "baseline")) var to: String
     @Flag(help: "Report what the move would do, and write nothing.") var dryRun = false
-    @Option(help: ArgumentHelp("Only if the VM is at this revision (else exit 4).", valueName: "revision")) var ifMatch: String?
+    @OptionGroup var precondition: PreconditionOptions
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Server") var server: ServerOptions
 
@@ -93,7 +90,7 @@ struct VMMove: ParsableCommand {
         var body = JSONInput()
         body.set(["baseline"], .string(to))
         if dryRun { body.set(["dry_run"], .bool(true)) }
-        let response = try server.requireClient().call(.moveVMBaseline, id, body: body.bytes, headers: try Revision.ifMatch(ifMatch))
+        let response = try server.requireClient().call(.moveVMBaseline, id, body: body.bytes, headers: try precondition.headers())
         try output.emit(response.body, text: RecordText.move)
     }
 }

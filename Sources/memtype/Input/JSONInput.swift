@@ -1,3 +1,4 @@
+import ArgumentParser
 import JSON
 
 /// A request body being put together: parsed from a file or stdin, and/or
@@ -54,5 +55,17 @@ extension JSONValue {
             return .number(n)
         }
         return .string(text)
+    }
+}
+
+/// `--file`: a JSON body to start from (`-` is stdin); flags are set over it.
+struct BodyFileOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("Start the request body from this JSON file; - is stdin. Flags are set over it.", valueName: "path"))
+    var file: String?
+
+    /// The file's object, or an empty one.
+    func body() throws(Failure) -> JSONInput {
+        guard let file else { return JSONInput() }
+        return try FileInput.json(path: file)
     }
 }

@@ -66,10 +66,13 @@ struct VMSpecFlags: ParsableArguments {
     }
 }
 
-/// `--if-match`: a revision (`7`) or an entity tag (`"r7"`, `r7`) as the `If-Match` header.
-enum Revision {
-    static func ifMatch(_ given: String?) throws(Failure) -> [(name: String, value: String)] {
-        guard let given else { return [] }
+/// `--if-match`: a revision (`7`) or an entity tag (`"r7"`, `r7`), sent as `If-Match`.
+struct PreconditionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Only if the record is at this revision (else exit 4).", valueName: "revision"))
+    var ifMatch: String?
+
+    func headers() throws(Failure) -> [(name: String, value: String)] {
+        guard let given = ifMatch else { return [] }
         var tag = given
         if tag.hasPrefix("\"") && tag.hasSuffix("\"") && tag.count >= 2 { tag = String(tag.dropFirst().dropLast()) }
         if tag.hasPrefix("r") { tag.removeFirst() }
