@@ -349,7 +349,7 @@ def test_workflow(c):
     r = c("vm", "decision", "web-01", "--gpa", "0xzz", expect=2, what="vm decision with a bad --gpa")
     one_line_error(r, "0xzz", "(at /query/gpa, --gpa)", what="vm decision with a bad --gpa")
     r = c("vm", "list", "--label", "team=web", "--quirk", "IGNORE_GUEST_PAT:disable", "--host-profile", "spr",
-          "--baseline", "legacy-ignore-guest-pat", "--limit", "5", "--json")
+          "--baseline", "legacy-ignore-guest-pat", "--no-restart-required", "--limit", "5", "--json")
     json_is_body(r, "vm list")
     check([v["id"] for v in json.loads(r.out)["items"]] == ["web-01"], "vm list filters")
     json_is_body(c("vm", "history", "web-01", "--limit", "2", "--json"), "vm history")

@@ -34,6 +34,8 @@ struct VMList: ParsableCommand {
     var quirks: [String] = []
     @Option(name: .customLong("label"), help: ArgumentHelp("Only VMs with this label (repeatable).", valueName: "key=value"))
     var labels: [String] = []
+    @Flag(inversion: .prefixedNo, help: "Only VMs whose quirks changed since their last start (or, with --no-, those that did not).")
+    var restartRequired: Bool?
     @OptionGroup var page: PageOptions
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Server") var server: ServerOptions
@@ -42,6 +44,7 @@ struct VMList: ParsableCommand {
         var query: [(name: String, value: String)] = []
         if let baseline { query.append(("baseline", baseline)) }
         if let hostProfile { query.append(("host_profile", hostProfile)) }
+        if let restartRequired { query.append(("restart_required", restartRequired ? "true" : "false")) }
         query += quirks.map { ("quirk", $0) } + labels.map { ("label", $0) } + page.query
         try output.emit(try server.requireClient().call(.listVMs, query: query).body, text: RecordText.vmList)
     }

@@ -42,9 +42,13 @@ enum RecordText {
         s.add("display", displays.isEmpty ? "none" : displays.joined(separator: ", "))
         s.add("guest kernel", v["guest_kernel"].text)
         s.add("labels", labels(v["labels"]))
+        if let applied = v["applied_revision"] {
+            s.add("started at", applied.isNull ? "never reported" : "revision \(applied.text)"
+                  + (v["restart_required"]?.boolValue == true ? "; quirks changed since: restart required" : ""))
+        }
         for (key, value) in v.members where !["id", "revision", "baseline", "disabled_quirks", "quirks", "host", "host_profile",
                                                 "type", "noncoherent_dma", "display_devices", "guest_kernel", "labels",
-                                                "created_at", "updated_at"].contains(key) {
+                                                "applied_revision", "restart_required", "created_at", "updated_at"].contains(key) {
             s.add(key.replacingUnderscores, value.text)  // members added to VM since this renderer
         }
         s.add("updated", "\(v["updated_at"].text) (created \(v["created_at"].text))")
@@ -52,11 +56,12 @@ enum RecordText {
     }
 
     static func vmList(_ page: JSONValue) -> String {
-        var t = TextTable("ID", "BASELINE", "DISABLED", "HOST", "DISPLAY", "LABELS", "REV")
+        var t = TextTable("ID", "BASELINE", "DISABLED", "HOST", "DISPLAY", "LABELS", "REV", "RESTART")
         for v in page["items"].items {
             let host = v["host_profile"]?.isNull == false ? v["host_profile"].text : "inline: " + hostLine(v["host"])
             t.add(v["id"].text, v["baseline"].text, v["disabled_quirks"].text, host,
-                  v["display_devices"].items.map(\.text).joined(separator: ","), labels(v["labels"]), v["revision"].text)
+                  v["display_devices"].items.map(\.text).joined(separator: ","), labels(v["labels"]), v["revision"].text,
+                  v["restart_required"]?.boolValue == true ? "required" : "-")
         }
         return t.rendered + nextPage(page)
     }
