@@ -28,7 +28,7 @@ struct HostPut: ParsableCommand {
         discussion: """
             Members left out take the inline host's defaults. VMs on the profile see \
             the new spec at once.
-              memtype host put spr-6-16 --vendor intel --self-snoop --cpu 6:0x8f:8 --kernel 6.16
+              memtype host put spr --vendor intel --self-snoop --cpu 6:0x8f:8 --kernel 6.16
             """
     )
 

@@ -7,7 +7,7 @@ struct VMCommand: ParsableCommand {
         discussion: """
             Register a VM and read back the quirk mask its VMM passes to \
             KVM_ENABLE_CAP(KVM_CAP_DISABLE_QUIRKS2):
-              memtype vm create web-01 --host-profile spr-6-16 --display VGA --guest-kernel 6.1
+              memtype vm create web-01 --host-profile spr --display VGA --guest-kernel 6.1
               memtype vm kvm-quirks web-01 --format mask
             """,
         subcommands: [

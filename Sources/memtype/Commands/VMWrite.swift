@@ -9,7 +9,7 @@ struct VMCreate: ParsableCommand {
             The VM takes its baseline's quirk mask (default: the server's current \
             baseline), then --disable/--keep-enabled on top; the record keeps every \
             choice, so later changes of defaults never change it.
-              memtype vm create web-01 --host-profile spr-6-16 --display VGA --guest-kernel 6.1 --label team=web
+              memtype vm create web-01 --host-profile spr --display VGA --guest-kernel 6.1 --label team=web
             """
     )
 
