@@ -13,7 +13,8 @@ struct Decide: ParsableCommand {
             the engine in this binary: both answer the same JSON.
 
             Example (the bochs framebuffer under Linux 6.16 with guest PAT honored):
-              memtype decide --kernel 6.16 --pat linux --pat-index 2 --gpa 0xfd000000 --disable IGNORE_GUEST_PAT
+              memtype decide --kernel 6.16 --pat linux --pat-index 2 --gpa 0xfd000000 \\
+                  --disable IGNORE_GUEST_PAT
             """
     )
 

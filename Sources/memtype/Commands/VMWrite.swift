@@ -9,7 +9,8 @@ struct VMCreate: ParsableCommand {
             The VM takes its baseline's quirk mask (default: the server's current \
             baseline), then --disable/--keep-enabled on top; the record keeps every \
             choice, so later changes of defaults never change it.
-              memtype vm create web-01 --host-profile spr --display VGA --guest-kernel 6.1 --label team=web
+              memtype vm create web-01 --host-profile spr --display VGA \\
+                  --guest-kernel 6.1 --label team=web
             """
     )
 
@@ -40,7 +41,8 @@ struct VMPatch: ParsableCommand {
         discussion: """
             Flags and --file build one RFC 7386 merge patch: members named change, the \
             rest stay. --baseline moves the VM to another baseline's mask.
-              memtype vm patch web-01 --guest-kernel 6.13 --disable IGNORE_GUEST_PAT --if-match 1
+              memtype vm patch web-01 --guest-kernel 6.13 --disable IGNORE_GUEST_PAT \\
+                  --if-match 1
             """
     )
 
