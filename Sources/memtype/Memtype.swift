@@ -12,7 +12,8 @@ struct Memtype: ParsableCommand {
         abstract: "KVM guest memory-type decisions, and memtyped's VM records, from the command line.",
         discussion: """
             decide, table and models run the engine in this binary, or ask memtyped \
-            when a server is named; vm, host and baselines talk to memtyped.
+            when a server is named; vm, host, baselines, plan, placements and risks \
+            talk to memtyped.
 
             Server: --server URL or MEMTYPE_SERVER; token: --token-file PATH or \
             MEMTYPE_TOKEN (writes need one).
@@ -32,7 +33,10 @@ struct Memtype: ParsableCommand {
             Completions: memtype --generate-completion-script bash|zsh|fish (see the README).
             """,
         version: memtypedVersion,
-        subcommands: [Decide.self, Table.self, Models.self, VMCommand.self, HostCommand.self, Baselines.self]
+        subcommands: [
+            Decide.self, Table.self, Models.self, VMCommand.self, HostCommand.self, Baselines.self,
+            Plan.self, Placements.self, Risks.self,
+        ]
     )
 
     /// Also accepted before the subcommand (`memtype --server URL vm list`):

@@ -32,6 +32,9 @@ enum APIOperation: String, CaseIterable {
     case getHostProfile
     case putHostProfile
     case listHostProfiles
+    case getKernelPlan
+    case getVMPlacements
+    case listRisks
 
     var method: String {
         switch self {
@@ -39,7 +42,7 @@ enum APIOperation: String, CaseIterable {
         case .putVM, .putHostProfile: "PUT"
         case .patchVM: "PATCH"
         case .effectiveTypeTable, .listModels, .getVM, .listVMs, .getVMHistory, .getVMDecision, .getVMKVMQuirks,
-             .listBaselines, .getHostProfile, .listHostProfiles: "GET"
+             .listBaselines, .getHostProfile, .listHostProfiles, .getKernelPlan, .getVMPlacements, .listRisks: "GET"
         }
     }
 
@@ -58,6 +61,9 @@ enum APIOperation: String, CaseIterable {
         case .listBaselines: "/v1/baselines"
         case .getHostProfile, .putHostProfile: "/v1/hosts/{name}"
         case .listHostProfiles: "/v1/hosts"
+        case .getKernelPlan: "/v1/hosts/{name}/kernel-plan"
+        case .getVMPlacements: "/v1/vms/{id}/placements"
+        case .listRisks: "/v1/risks"
         }
     }
 
