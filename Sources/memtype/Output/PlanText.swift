@@ -5,11 +5,14 @@ import JSON
 enum PlanText {
     static func side(_ s: JSONValue?) -> String {
         let cap = s["enable_cap"]
-        var text = "model \(s["model"].text)"
-        if s["kernel"]?.isNull == false { text += " (\(s["kernel"].text))" }
-        text += ", mask \(cap["mask"].text)" + (cap["fails"]?.boolValue == true ? " fails (\(cap["error"].text))" : "")
+        var text = kernel(s) + ", mask \(cap["mask"].text)" + (cap["fails"]?.boolValue == true ? " fails (\(cap["error"].text))" : "")
         if let probe = s["bochs_probe"], !probe.isNull { text += ", bochs " + probeText(probe) }
         return text
+    }
+
+    /// `model E (6.16)`: a plan side's model and, if named, kernel.
+    static func kernel(_ k: JSONValue?) -> String {
+        "model \(k["model"].text)" + (k["kernel"]?.isNull == false ? " (\(k["kernel"].text))" : "")
     }
 
     static func probeText(_ p: JSONValue?) -> String {
@@ -17,7 +20,7 @@ enum PlanText {
     }
 
     static func plan(_ page: JSONValue) -> String {
-        var out = "host profile \(page["host_profile"].text): model \(page[path: "before", "model"].text) -> model \(page[path: "after", "model"].text)\n"
+        var out = "host profile \(page["host_profile"].text): \(kernel(page["before"])) -> \(kernel(page["after"]))\n"
         if let s = page["summary"], !s.isNull {
             out += "\(s["vms"].text) VMs, \(s["unchanged"].text) unchanged; memory types change for \(s[path: "changes", "memory_types"].text), "
                 + "the VMM's call fails for \(s[path: "changes", "enable_cap_fails"].text); actions: "
