@@ -150,6 +150,64 @@ print(f"== api-check: {checked} examples match their schemas" if not bad else f"
 sys.exit(1 if bad else 0)
 PY
 
+# Client generators read neither `anyOf: [{$ref: X}, {type: 'null'}]` nor a
+# `$ref` into another schema's properties, so the document writes some
+# schemas out twice: each `XOrNull` is `X` with null allowed, and
+# `HostProfileInput` is `HostInput` plus `name`. The copies must not drift.
+"$VENV/bin/python" - "$SPEC" <<'PY' || die "a schema written out twice for client generators differs from its original in $SPEC"
+import copy, sys, yaml
+
+schemas = yaml.safe_load(open(sys.argv[1]))["components"]["schemas"]
+DOC_ONLY = ("description", "examples", "title")
+
+def flat(schema):
+    """The schema's validation keywords, with an allOf of $refs merged in."""
+    out = {}
+    for part in schema.get("allOf", []):
+        out.update(flat(schemas[part["$ref"].rsplit("/", 1)[1]]))
+    out.update({k: copy.deepcopy(v) for k, v in schema.items() if k not in DOC_ONLY + ("allOf",)})
+    if out.pop("unevaluatedProperties", True) is False:
+        out["additionalProperties"] = False
+    return out
+
+def strip_docs(value):
+    if isinstance(value, dict):
+        return {k: strip_docs(v) for k, v in value.items() if k not in DOC_ONLY}
+    if isinstance(value, list):
+        return [strip_docs(v) for v in value]
+    return value
+
+def nullable(schema):
+    """X with null allowed: null added to its type (and enum), or to its first oneOf branch."""
+    s = flat(schema)
+    if "oneOf" in s:
+        s["oneOf"] = [nullable(s["oneOf"][0])] + s["oneOf"][1:]
+        return s
+    s["type"] = [s["type"], "null"]
+    if "enum" in s:
+        s["enum"] = s["enum"] + [None]
+    return s
+
+bad = 0
+pairs = [(name, name[: -len("OrNull")]) for name in schemas if name.endswith("OrNull")]
+for copy_name, original in pairs:
+    if original not in schemas:
+        print(f"{copy_name}: no schema {original}", file=sys.stderr)
+        bad += 1
+    elif strip_docs(flat(schemas[copy_name])) != strip_docs(nullable(schemas[original])):
+        print(f"{copy_name} is not {original} with null allowed", file=sys.stderr)
+        bad += 1
+host = strip_docs(schemas["HostInput"]["properties"])
+profile = strip_docs(schemas["HostProfileInput"]["properties"])
+profile.pop("name", None)
+if profile != host:
+    print("HostProfileInput's members other than name are not HostInput's", file=sys.stderr)
+    bad += 1
+if not bad:
+    print(f"== api-check: the {len(pairs) + 1} schemas written out twice match their originals", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+
 # --- 3. The server ---------------------------------------------------------
 if [ -z "${MEMTYPED_BIN:-}" ]; then
     build=(swift build --product memtyped)
