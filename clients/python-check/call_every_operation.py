@@ -43,7 +43,9 @@ TOKEN = secrets.token_hex(16)
 # Every operation once, in an order that makes each succeed: profiles and VMs
 # are created before they are read, and deleted last. Each entry is
 # (operationId, expected status, keyword arguments for sync_detailed).
-# `body` is filled from the document's first example of the request body.
+# `body` is filled from the document's first example of the request body,
+# unless the arguments give it; an argument may be a function of the answers
+# so far (operationId -> the generated Response), called just before the call.
 CALLS = [
     ("health", 200, {}),
     ("ready", 200, {}),
@@ -70,6 +72,9 @@ CALLS = [
     ("decideForVM", 200, {"id": "web-01"}),
     ("getVMDecision", 200, {"id": "web-01", "gpa": "0xfd000000", "pat_index": 2}),
     ("getVMKVMQuirks", 200, {"id": "web-01"}),
+    # The VMM applied the mask of the revision kvm-quirks reported.
+    ("putVMApplied", 200, {"id": "web-01",
+                           "body": lambda answers: {"revision": answers["getVMKVMQuirks"].parsed.vm.revision}}),
     ("moveVMBaseline", 200, {"id": "web-01"}),
     ("moveBaselines", 200, {}),
     ("deleteVM", 204, {"id": "web-01"}),
@@ -235,6 +240,7 @@ def main():
 
     failures = [f"generated enum loses a value of openapi.yaml's: {e}" for e in lossy_enums(spec)]
     passed = 0
+    answers = {}
     with tempfile.TemporaryDirectory() as work:
         proc, port, log = start_server(os.path.abspath(args.bin), work)
         try:
@@ -250,10 +256,10 @@ def main():
                     failures.append(f"{label}: the generated client has no module for it")
                     continue
                 module = importlib.import_module(modules[(method, path)])
-                kwargs = dict(kwargs)
+                kwargs = {k: v(answers) if callable(v) else v for k, v in kwargs.items()}
                 model = body_model(module)
                 if model is not None:
-                    example = request_example(spec, op)
+                    example = kwargs.pop("body", None) or request_example(spec, op)
                     if example is None:
                         failures.append(f"{label}: openapi.yaml has no request example to send")
                         continue
@@ -275,6 +281,7 @@ def main():
                 if "json" in ctype and response.parsed is None:
                     failures.append(f"{label}: the JSON answer was not parsed into a model")
                 failures += [f"{label}: {p}" for p in unknown_members(response.parsed)]
+                answers[op_id] = response
                 passed += 1
                 print(f"ok   {status}  {label}")
         finally:
