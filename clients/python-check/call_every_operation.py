@@ -75,6 +75,9 @@ CALLS = [
     # The VMM applied the mask of the revision kvm-quirks reported.
     ("putVMApplied", 200, {"id": "web-01",
                            "body": lambda answers: {"revision": answers["getVMKVMQuirks"].parsed.vm.revision}}),
+    ("getKernelPlan", 200, {"name": "spr-6-16", "kernel": "6.15"}),
+    ("getVMPlacements", 200, {"id": "web-01"}),
+    ("listRisks", 200, {}),
     ("moveVMBaseline", 200, {"id": "web-01"}),
     ("moveBaselines", 200, {}),
     ("deleteVM", 204, {"id": "web-01"}),
