@@ -51,6 +51,8 @@ CALLS = [
     ("ready", 200, {}),
     ("metrics", 200, {}),
     ("openapi", 200, {}),
+    ("webPage", 200, {}),
+    ("webFile", 200, {"file": "memtyped.js"}),
     ("listModels", 200, {}),
     ("effectiveTypeTable", 200, {}),
     ("effectiveType", 200, {}),
