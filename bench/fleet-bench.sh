@@ -14,8 +14,8 @@
 # Usage: bash bench/fleet-bench.sh [seconds-per-run] [connections]
 #        ROUNDS=n (default 3; medians reported), SERVER_THREADS (poll
 #        threads, default 2), PG_SERVER_THREADS (the PostgreSQL instance's,
-#        default SERVER_THREADS), STORE_THREADS and STORE_NICE (both
-#        instances' --store-threads and --store-nice; default memtyped's own).
+#        default SERVER_THREADS), STORE_THREADS and STORE_PRIORITY (both
+#        instances' --store-threads and --store-priority; default memtyped's own).
 # PostgreSQL: MEMTYPED_BENCH_PG_URL, else a throwaway cluster from
 # scripts/pg-test-cluster.sh (removed at exit). The seeded SQLite file is
 # kept in bench-out/ (shared with http-bench.sh); the PostgreSQL store is
@@ -60,7 +60,7 @@ fi
 
 start() { # name port threads db
     "$BIN" --port "$2" --threads "$3" --db "$4" ${STORE_THREADS:+--store-threads "$STORE_THREADS"} \
-        ${STORE_NICE:+--store-nice "$STORE_NICE"} 2>"$WORK/$1.log" &
+        ${STORE_PRIORITY:+--store-priority "$STORE_PRIORITY"} 2>"$WORK/$1.log" &
     echo $! >"$WORK/$1.pid"
     for _ in $(seq 100); do curl -sf "localhost:$2/healthz" >/dev/null && return; sleep 0.1; done
     echo "memtyped ($1) did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1
@@ -95,7 +95,7 @@ pgrate() {
 }
 
 ROUNDS=${ROUNDS:-3}
-echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads: SQLite $SERVER_THREADS, PostgreSQL $PG_SERVER_THREADS, store threads ${STORE_THREADS:-default}, store nice ${STORE_NICE:-default}, $ROUNDS rounds, $VMS VMs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, server threads: SQLite $SERVER_THREADS, PostgreSQL $PG_SERVER_THREADS, store threads ${STORE_THREADS:-default}, store priority ${STORE_PRIORITY:-default}, $ROUNDS rounds, $VMS VMs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-58s %12s %10s %8s\n' "round" "run" "req/s" "p99" "non-2xx"
 for round in $(seq "$ROUNDS"); do
     read -r H HP HE < <(rate "http://127.0.0.1:$PORT/healthz")
@@ -135,4 +135,5 @@ print(f"  per-VM PostgreSQL / healthz                 = {ratio(2, 8)}  (target >
 print(f"  per-VM SQLite / healthz                     = {ratio(1, 0)}")
 print(f"  decisions with SQLite lookups / healthz     = {ratio(4, 0)}  (target >= 0.70)")
 print(f"  decisions with PostgreSQL lookups / healthz = {ratio(6, 8)}  (target >= 0.70)")
+print(f"  decisions with PostgreSQL lookups / decisions alone = {ratio(6, 3)}")
 PY

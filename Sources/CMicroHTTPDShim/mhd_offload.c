@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -24,9 +25,14 @@
  *
  * The queue is bounded (submit fails when it is full: the caller answers 503
  * at once), an item that waited longer than max_wait_ns is not run, and the
- * threads may run at a lower scheduling priority than the poll threads
- * (setpriority on the thread: Linux's nice is per thread), so that the
- * stateless requests win the CPU when both kinds compete for it.
+ * threads run at a lower scheduling priority than the poll threads, so that
+ * the stateless requests win the CPU when both kinds compete for it: either
+ * SCHED_IDLE (they run on CPU time nothing else at normal priority wants,
+ * sched(7)) or SCHED_OTHER at a higher nice value (setpriority on the thread:
+ * Linux's nice is per thread). Neither needs a privilege. A lower priority is
+ * all it is: a thread preempted inside one of the short locked sections it
+ * shares with the poll threads (this queue's lock) holds them up until it
+ * runs again, which the poll threads' own blocking makes room for.
  *
  * Every submitted item reaches the run callback exactly once, with how:
  * MHD_SHIM_OFFLOAD_RUN, _EXPIRED (waited too long) or _STOPPING (the pool
@@ -51,24 +57,47 @@ struct mhd_shim_offload {
   unsigned int head;
   unsigned int count;
   int stopping;
+  enum mhd_shim_offload_policy policy;
   int nice;
+  unsigned int ready;         /* threads past their priority change */
+  int priority_errno;         /* the first failure, else 0 */
   int64_t max_wait_ns;
   mhd_shim_offload_fn fn;
   void *cls;
 };
 
-static void *
-offload_main (void *arg)
+/* Lowers the calling thread's priority as configured: 0, or the errno of
+   the call that failed (the thread then keeps the process's priority). */
+static int
+lower_priority (const struct mhd_shim_offload *p)
 {
-  struct mhd_shim_offload *p = arg;
+  if (MHD_SHIM_OFFLOAD_SCHED_IDLE == p->policy)
+  {
+    /* Linux: pid 0 is the calling thread; an unprivileged thread may switch
+       itself to SCHED_IDLE (sched_setscheduler(2), since 2.6.39). */
+    struct sched_param param = { .sched_priority = 0 };
+    return (0 == sched_setscheduler (0, SCHED_IDLE, &param)) ? 0 : errno;
+  }
   if (0 != p->nice)
   {
     /* Linux: nice values are per thread, and PRIO_PROCESS with who = 0 is
        the calling thread (setpriority(2), NOTES). Raising it needs no
-       privilege; a failure leaves the default. */
-    (void) setpriority (PRIO_PROCESS, 0, p->nice);
+       privilege. */
+    return (0 == setpriority (PRIO_PROCESS, 0, p->nice)) ? 0 : errno;
   }
+  return 0;
+}
+
+static void *
+offload_main (void *arg)
+{
+  struct mhd_shim_offload *p = arg;
+  int err = lower_priority (p);
   pthread_mutex_lock (&p->lock);
+  if ( (0 != err) && (0 == p->priority_errno) )
+    p->priority_errno = err;
+  p->ready++;
+  pthread_cond_broadcast (&p->wake);
   while (1)
   {
     struct offload_item it;
@@ -97,7 +126,8 @@ offload_main (void *arg)
 
 struct mhd_shim_offload *
 mhd_shim_offload_start (unsigned int threads, unsigned int queue_limit,
-                        int64_t max_wait_ns, int nice,
+                        int64_t max_wait_ns,
+                        enum mhd_shim_offload_policy policy, int nice,
                         mhd_shim_offload_fn fn, void *cls)
 {
   struct mhd_shim_offload *p;
@@ -120,6 +150,7 @@ mhd_shim_offload_start (unsigned int threads, unsigned int queue_limit,
   p->thread_count = threads;
   p->capacity = queue_limit;
   p->max_wait_ns = max_wait_ns;
+  p->policy = policy;
   p->nice = nice;
   p->fn = fn;
   p->cls = cls;
@@ -133,7 +164,23 @@ mhd_shim_offload_start (unsigned int threads, unsigned int queue_limit,
     }
     p->started++;
   }
+  /* Return once every thread has set its priority, so that the caller can
+     report a failure (mhd_shim_offload_priority_errno) as it starts. */
+  pthread_mutex_lock (&p->lock);
+  while (p->ready < p->started)
+    pthread_cond_wait (&p->wake, &p->lock);
+  pthread_mutex_unlock (&p->lock);
   return p;
+}
+
+int
+mhd_shim_offload_priority_errno (struct mhd_shim_offload *p)
+{
+  int err;
+  pthread_mutex_lock (&p->lock);
+  err = p->priority_errno;
+  pthread_mutex_unlock (&p->lock);
+  return err;
 }
 
 int

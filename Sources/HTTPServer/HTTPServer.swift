@@ -80,6 +80,15 @@ public final class HTTPServer: Sendable {
     public var offloadCounts: (queued: Int, running: Int, rejected: Int, expired: Int) {
         (core.load(.offloadQueued), core.load(.offloadRunning), core.load(.offloadRejected), core.load(.offloadExpired))
     }
+
+    /// After `start()`: the errno of the call that failed to give the offload
+    /// threads `Offload.priority` (EPERM under a seccomp filter that refuses
+    /// sched_setscheduler or setpriority), which then run at the process's
+    /// own priority; nil when it applied.
+    public var offloadPriorityErrno: Int32? {
+        let e = core.load(.offloadPriorityErrno)
+        return e == 0 ? nil : Int32(e)
+    }
 }
 
 // MARK: - Shared state reached from the C callbacks
@@ -89,7 +98,7 @@ public final class HTTPServer: Sendable {
 final class ServerCore: @unchecked Sendable {
     enum Counter: Int, CaseIterable {
         case inFlight, openConnections, acceptedConnections, draining, running, port, bodyBytesInFlight
-        case offloadQueued, offloadRunning, offloadRejected, offloadExpired
+        case offloadQueued, offloadRunning, offloadRejected, offloadExpired, offloadPriorityErrno
     }
 
     let handler: any HTTPHandler
@@ -243,9 +252,13 @@ final class DaemonControl: @unchecked Sendable {
         // first request at once. Pool threading only (see Offload).
         var pool: OpaquePointer?
         if case .pool = c.threading, c.offload.threads > 0 {
+            let (policy, nice): (mhd_shim_offload_policy, Int32) = switch c.offload.priority {
+            case .idle: (MHD_SHIM_OFFLOAD_SCHED_IDLE, 0)
+            case .nice(let n): (MHD_SHIM_OFFLOAD_SCHED_NICE, Int32(n))
+            }
             pool = mhd_shim_offload_start(
                 UInt32(c.offload.threads), UInt32(c.offload.queueLimit), Int64(c.offload.queueTimeoutMillis) * 1_000_000,
-                Int32(c.offload.niceness), offloadCallback, retained.toOpaque())
+                policy, nice, offloadCallback, retained.toOpaque())
             guard pool != nil else {
                 retained.release()
                 mhd_shim_close(fd)
@@ -253,6 +266,7 @@ final class DaemonControl: @unchecked Sendable {
                 throw .daemonStartFailed("cannot start \(c.offload.threads) offload threads")
             }
             cfg.allow_suspend = 1
+            core.add(.offloadPriorityErrno, Int(mhd_shim_offload_priority_errno(pool)))
         }
         core.offload = pool
         var startedGuard: OpaquePointer?
@@ -416,9 +430,12 @@ final class DaemonControl: @unchecked Sendable {
             throw .invalidConfiguration("listenBacklog \(c.listenBacklog) is outside 1...65535")
         }
         guard (0...1024).contains(c.offload.threads), (1...1_000_000).contains(c.offload.queueLimit),
-              (0...86_400_000).contains(c.offload.queueTimeoutMillis), (0...19).contains(c.offload.niceness) else {
+              (0...86_400_000).contains(c.offload.queueTimeoutMillis) else {
             throw .invalidConfiguration(
-                "offload: threads 0...1024, queueLimit 1...1000000, queueTimeoutMillis 0...86400000, niceness 0...19")
+                "offload: threads 0...1024, queueLimit 1...1000000, queueTimeoutMillis 0...86400000")
+        }
+        if case .nice(let n) = c.offload.priority, !HTTPServerConfiguration.Offload.Priority.niceRange.contains(n) {
+            throw .invalidConfiguration("offload: nice \(n) is outside 0...19")
         }
     }
 }

@@ -37,16 +37,43 @@ public struct HTTPServerConfiguration: Sendable {
         /// A request that waited longer than this for a pool thread is
         /// answered 503 instead of run (0 = no limit), milliseconds.
         public var queueTimeoutMillis: Int
-        /// The pool threads' nice value (0...19; 0 = the process's): above
-        /// the poll threads', so that stateless requests win the CPU when
-        /// both compete for it.
-        public var niceness: Int
+        /// The pool threads' scheduling priority, below the poll threads' so
+        /// that stateless requests win the CPU when both compete for it.
+        public var priority: Priority
 
-        public init(threads: Int, queueLimit: Int = 256, queueTimeoutMillis: Int = 2000, niceness: Int = 5) {
+        public init(threads: Int, queueLimit: Int = 256, queueTimeoutMillis: Int = 2000, priority: Priority = .idle) {
             self.threads = threads
             self.queueLimit = queueLimit
             self.queueTimeoutMillis = queueTimeoutMillis
-            self.niceness = niceness
+            self.priority = priority
+        }
+
+        /// How the pool threads are scheduled against the poll threads.
+        public enum Priority: Sendable, Equatable, CustomStringConvertible {
+            /// SCHED_IDLE: the pool runs on CPU time that nothing at normal
+            /// priority wants, so offloaded work never slows a stateless
+            /// request; on a host whose CPUs are saturated it slows instead
+            /// (and waits past the queue timeout are answered 503).
+            case idle
+            /// SCHED_OTHER at this nice value (0...19; 0 = the process's own):
+            /// a smaller share of a contended CPU, never none.
+            case nice(Int)
+
+            /// Parses `idle` or a nice value 0...19; nil for anything else.
+            public init?(_ text: String) {
+                if text == "idle" { self = .idle; return }
+                guard let n = Int(text), Self.niceRange.contains(n) else { return nil }
+                self = .nice(n)
+            }
+
+            public static let niceRange = 0...19
+
+            public var description: String {
+                switch self {
+                case .idle: "idle"
+                case .nice(let n): String(n)
+                }
+            }
         }
 
         /// No pool: offloaded handlers run on the poll threads.

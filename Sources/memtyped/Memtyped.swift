@@ -29,7 +29,7 @@ enum Entry {
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_STORE_THREADS, MEMTYPED_STORE_QUEUE, MEMTYPED_STORE_NICE, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_DB_TIMEOUT, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
+        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_STORE_THREADS, MEMTYPED_STORE_QUEUE, MEMTYPED_STORE_PRIORITY, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_DB_TIMEOUT, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
         version: memtypedVersion
     )
 
@@ -48,8 +48,8 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Store requests that may wait for a store thread; past it, 503 with Retry-After (as is one that waited longer than --db-timeout or --store-busy-timeout). [default: 256]")
     var storeQueue: Int?
 
-    @Option(help: "Nice value of the store threads, above the worker threads' so that stateless requests win the CPU; 0 = the same. [default: 5]")
-    var storeNice: Int?
+    @Option(help: "Scheduling priority of the store threads, below the worker threads' so that stateless requests win the CPU: `idle` (SCHED_IDLE: store work runs on CPU time the rest leaves; on a saturated host it slows, and past the queue wait answers 503) or a nice value 0-19 (a smaller share, never none; 0 = the worker threads' own). [default: idle]")
+    var storePriority: String?
 
     @Flag(help: "One thread per connection instead of the pool.")
     var threadPerConnection = false
@@ -163,10 +163,12 @@ struct Memtyped: ParsableCommand {
             guard (1...1_000_000).contains(n) else { throw ValidationError("--store-queue must be from 1 to 1000000") }
             return n
         } ?? env.int("MEMTYPED_STORE_QUEUE", in: 1...1_000_000) ?? http.offload.queueLimit
-        http.offload.niceness = try storeNice.map { n throws(ValidationError) in
-            guard (0...19).contains(n) else { throw ValidationError("--store-nice must be from 0 to 19") }
-            return n
-        } ?? env.int("MEMTYPED_STORE_NICE", in: 0...19) ?? http.offload.niceness
+        http.offload.priority = try (storePriority ?? env.string("MEMTYPED_STORE_PRIORITY")).map { text throws(ValidationError) in
+            guard let priority = HTTPServerConfiguration.Offload.Priority(text) else {
+                throw ValidationError("--store-priority (MEMTYPED_STORE_PRIORITY) must be idle or a nice value from 0 to 19, not '\(text)'")
+            }
+            return priority
+        } ?? http.offload.priority
         http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
         http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int("MEMTYPED_PER_IP_CONNECTION_LIMIT", in: 0...1_000_000) ?? http.perIPConnectionLimit
         http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int("MEMTYPED_CONNECTION_MEMORY_LIMIT", in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
@@ -281,6 +283,9 @@ struct Memtyped: ParsableCommand {
         let scheme = http.tls == nil ? "http" : "https"
         let shownHost = http.host.contains(":") ? "[\(http.host)]" : http.host
         logger.notice("memtyped listening on \(scheme)://\(shownHost):\(server.port)")
+        if let errno = server.offloadPriorityErrno {
+            logger.warning("store threads: cannot lower their priority to \(http.offload.priority) (\(String(cString: strerror(errno)))); they run at the worker threads' priority, so store calls compete with stateless requests for the CPU")
+        }
 
         // Listening and the store open: tell systemd (Type=notify).
         let notifier = SystemdNotifier(environment: env)

@@ -5,8 +5,9 @@ import Testing
 
 /// A handler whose `/store/...` requests ask to be offloaded; `/store/held`
 /// waits until the test opens the gate (a handler stuck on a database).
-/// Every answer says the nice value of the thread that ran it (X-Nice), so a
-/// test sees where it ran: the offload threads run at `Offload.niceness`.
+/// Every answer says the scheduling priority of the thread that ran it
+/// (X-Priority: `idle` under SCHED_IDLE, else its nice value), so a test sees
+/// where it ran: the offload threads run at `Offload.priority`.
 struct GatedHandler: HTTPHandler {
     let gate = DispatchSemaphore(value: 0)
 
@@ -17,8 +18,11 @@ struct GatedHandler: HTTPHandler {
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
         if request.path == "/store/held" { gate.wait() }
-        let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)  // Linux: 0 is the calling thread
-        return HTTPResponse(status: 200, headers: [(name: "X-Nice", value: String(nice))], text: "done " + request.path)
+        // Linux: 0 is the calling thread for both calls. SCHED_IDLE is 5
+        // (include/uapi/linux/sched.h); glibc names it only under _GNU_SOURCE.
+        let priority = sched_getscheduler(0) == 5
+            ? "idle" : String(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        return HTTPResponse(status: 200, headers: [(name: "X-Priority", value: priority)], text: "done " + request.path)
     }
 
     func open(_ count: Int) { for _ in 0..<count { gate.signal() } }
@@ -52,7 +56,7 @@ final class PendingRequest: @unchecked Sendable {
     /// it (a store call on a slow database) stalled every other request.
     func oneThread(_ c: inout HTTPServerConfiguration) {
         c.threading = .pool(threads: 1)
-        c.offload = .init(threads: 1, queueLimit: 4, queueTimeoutMillis: 0, niceness: 5)
+        c.offload = .init(threads: 1, queueLimit: 4, queueTimeoutMillis: 0, priority: .nice(5))
         c.errorResponder = problemResponder
     }
 
@@ -68,15 +72,47 @@ final class PendingRequest: @unchecked Sendable {
             for _ in 0..<20 {
                 let r = try client.request("GET", "/fast")
                 #expect(r.status == 200)
-                #expect(r.header("X-Nice") == "0")
+                #expect(r.header("X-Priority") == "0")
             }
             #expect(server.offloadCounts.running == 1)
             handler.open(1)
             let r = try held.response().get()
             #expect(r.status == 200)
             #expect(r.bodyText == "done /store/held")
-            #expect(r.header("X-Nice") == "5")  // ran on an offload thread, at its nice value
+            #expect(r.header("X-Priority") == "5")  // ran on an offload thread, at its nice value
         }
+    }
+
+    /// The default: offloaded work runs under SCHED_IDLE, the poll threads
+    /// at the process's own priority.
+    @Test func offloadThreadsRunUnderSchedIdleByDefault() throws {
+        #expect(HTTPServerConfiguration.Offload(threads: 1).priority == .idle)
+        try withServer({ oneThread(&$0); $0.offload.priority = .idle }, handler: GatedHandler()) { server in
+            #expect(server.offloadPriorityErrno == nil)
+            let client = try RawHTTPClient(port: server.port)
+            defer { client.close() }
+            #expect(try client.request("GET", "/store/x").header("X-Priority") == "idle")
+            #expect(try client.request("GET", "/fast").header("X-Priority") == "0")
+        }
+    }
+
+    @Test func priorityParsesIdleOrANiceValue() {
+        typealias Priority = HTTPServerConfiguration.Offload.Priority
+        #expect(Priority("idle") == .idle)
+        #expect(Priority("0") == .nice(0))
+        #expect(Priority("19") == .nice(19))
+        for bad in ["20", "-1", "", "IDLE", "5x", " 5"] { #expect(Priority(bad) == nil, "\(bad)") }
+        #expect(Priority.idle.description == "idle")
+        #expect(Priority.nice(7).description == "7")
+    }
+
+    @Test func aNiceValueOutside0To19IsRefusedAtStart() throws {
+        var c = HTTPServerConfiguration()
+        c.port = 0
+        c.threading = .pool(threads: 1)
+        c.offload = .init(threads: 1, priority: .nice(20))
+        let server = HTTPServer(configuration: c, handler: GatedHandler())
+        #expect(throws: HTTPServerError.self) { try server.start() }
     }
 
     @Test func keptAliveConnectionsCarryOffloadedRequestsInTurn() throws {
@@ -183,7 +219,7 @@ final class PendingRequest: @unchecked Sendable {
             handler.open(1)
             let h = try held.response().get()
             #expect(h.status == 200)
-            #expect(h.header("X-Nice") == "0")
+            #expect(h.header("X-Priority") == "0")
             #expect(server.offloadCounts == (0, 0, 0, 0))
         }
     }
@@ -211,7 +247,7 @@ final class PendingRequest: @unchecked Sendable {
             #expect(result?.status == 0)
             #expect(result?.output.contains("done /store/a") == true)
             #expect(result?.output.contains("done /fast") == true)
-            #expect(result?.output.lowercased().contains("x-nice: 5") == true)
+            #expect(result?.output.lowercased().contains("x-priority: 5") == true)
             handler.open(1)
             held.join()
         }

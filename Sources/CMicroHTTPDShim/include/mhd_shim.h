@@ -125,15 +125,28 @@ typedef void (*mhd_shim_offload_fn) (void *cls, void *item, enum mhd_shim_offloa
 
 struct mhd_shim_offload;
 
+/** The pool threads' scheduling: SCHED_IDLE, or SCHED_OTHER at a nice value. */
+enum mhd_shim_offload_policy
+{
+  MHD_SHIM_OFFLOAD_SCHED_NICE = 0,
+  MHD_SHIM_OFFLOAD_SCHED_IDLE = 1
+};
+
 /**
- * Starts @a threads threads (each at nice value @a nice when non-zero) and
- * a FIFO queue of at most @a queue_limit items. Items that waited longer
- * than @a max_wait_ns (0: no limit) reach @a fn as _EXPIRED. NULL on failure.
+ * Starts @a threads threads (each under @a policy; with _SCHED_NICE at nice
+ * value @a nice when non-zero) and a FIFO queue of at most @a queue_limit
+ * items. Items that waited longer than @a max_wait_ns (0: no limit) reach
+ * @a fn as _EXPIRED. Returns once every thread has set its priority; NULL
+ * on failure.
  */
 struct mhd_shim_offload *
 mhd_shim_offload_start (unsigned int threads, unsigned int queue_limit,
-                        int64_t max_wait_ns, int nice,
+                        int64_t max_wait_ns,
+                        enum mhd_shim_offload_policy policy, int nice,
                         mhd_shim_offload_fn fn, void *cls);
+
+/** 0 if every thread took the configured priority, else the first errno. */
+int mhd_shim_offload_priority_errno (struct mhd_shim_offload *pool);
 
 /** Queues @a item; 0 (and nothing queued) when the queue is full or the pool stopping. */
 int mhd_shim_offload_submit (struct mhd_shim_offload *pool, void *item);
