@@ -10,6 +10,7 @@
 #   6. pgbench running the per-VM lookup's SELECT alone (prepared, random
 #      ids, PGBENCH_CLIENTS clients, default 8): the database's ceiling for
 #      one round trip per lookup, with no HTTP in the loop
+# and, per round, where the CPU went during 5 with PostgreSQL (bench/cpu-split.py).
 #
 # Usage: bash bench/fleet-bench.sh [seconds-per-run] [connections]
 #        ROUNDS=n (default 3; medians reported), SERVER_THREADS (poll
@@ -74,12 +75,15 @@ for p in "$PORT" "$PG_PORT"; do
         || { echo "the store on port $p does not hold vm-$((VMS - 1))" >&2; exit 1; }
 done
 
-# Decisions and per-VM lookups at once on one instance: $1 = port.
+# Decisions and per-VM lookups at once on one instance: $1 = port; the CPU
+# split over the middle of the run goes to $WORK/cpu.
 together() {
     rate -s "$WORK/vm.lua" "http://127.0.0.1:$1/" >"$WORK/bg" &
     local bg=$!
+    (sleep 1; python3 bench/cpu-split.py "$((DURATION > 3 ? DURATION - 2 : 1))" >"$WORK/cpu") &
+    local split=$!
     rate -s "$WORK/decision.lua" "http://127.0.0.1:$1/v1/decisions"
-    wait "$bg"
+    wait "$bg" "$split"
     cat "$WORK/bg"
 }
 
@@ -116,6 +120,7 @@ for round in $(seq "$ROUNDS"); do
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "POST /v1/decisions with lookups running, PostgreSQL" "$DQ" "$DQP" "$DQE"
     printf '%-6s %-58s %12s %10s %8s\n' "$round" "  ... the lookups meanwhile, PostgreSQL" "$LQ" "$LQP" "$LQE"
     printf '%-6s %-58s %12s\n' "$round" "pgbench: the lookup's SELECT alone" "$G"
+    printf '%-6s %s\n' "$round" "CPU during decisions with PostgreSQL lookups: $(cat "$WORK/cpu")"
     echo "$H $S $P $D $DS $LS $DQ $LQ $HQ $G" >>"$WORK/rates"
 done
 python3 - "$WORK/rates" <<'PY'
