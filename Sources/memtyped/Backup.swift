@@ -17,7 +17,7 @@ struct Backup: ParsableCommand {
     var to: String
 
     func run() throws {
-        let source = db ?? Environment().string("MEMTYPED_DB") ?? "memtyped.sqlite"
+        let source = db ?? Environment().string(.db) ?? "memtyped.sqlite"
         do {
             let summary = try SQLiteBackup.copy(from: source, to: to)
             print("backed up \(source) to \(to): \(summary.pages) pages, \(summary.bytes) bytes")

@@ -29,7 +29,7 @@ enum Entry {
 struct Memtyped: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve KVM guest memory-type decisions and per-VM quirk records over HTTP.",
-        discussion: "Environment: MEMTYPED_HOST, MEMTYPED_PORT, MEMTYPED_THREADS, MEMTYPED_STORE_THREADS, MEMTYPED_STORE_QUEUE, MEMTYPED_STORE_PRIORITY, MEMTYPED_THREAD_PER_CONNECTION, MEMTYPED_CONNECTION_LIMIT, MEMTYPED_PER_IP_CONNECTION_LIMIT, MEMTYPED_CONNECTION_MEMORY_LIMIT, MEMTYPED_MAX_BODY, MEMTYPED_MAX_BODY_IN_FLIGHT, MEMTYPED_IDLE_TIMEOUT, MEMTYPED_HEADER_TIMEOUT, MEMTYPED_BODY_TIMEOUT, MEMTYPED_TLS_CERT, MEMTYPED_TLS_KEY, MEMTYPED_ACCESS_LOG, MEMTYPED_LOG_LEVEL, MEMTYPED_LOG_FORMAT, MEMTYPED_MAX_BATCH, MEMTYPED_DB, MEMTYPED_DB_TIMEOUT, MEMTYPED_BASELINE, MEMTYPED_TOKENS, MEMTYPED_READ_AUTH, MEMTYPED_DECISION_MEMO, MEMTYPED_STORE_BUSY_TIMEOUT. Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
+        discussion: "Environment: " + Setting.allCases.map(\.environmentName).joined(separator: ", ") + ". Under systemd: the tokens come from $CREDENTIALS_DIRECTORY/tokens (LoadCredential=tokens:PATH) unless --tokens is given; READY=1, STOPPING=1 and WATCHDOG=1 go to $NOTIFY_SOCKET (Type=notify). SIGHUP re-reads the tokens file. `memtyped backup --db PATH --to FILE` copies a live store (see `memtyped backup --help`).",
         version: memtypedVersion
     )
 
@@ -139,12 +139,12 @@ struct Memtyped: ParsableCommand {
 
     private func serve() throws {
         let env = Environment()
-        let storeLocation = StoreLocation(db ?? env.string("MEMTYPED_DB") ?? "memtyped.sqlite")
+        let storeLocation = StoreLocation(db ?? env.string(.db) ?? "memtyped.sqlite")
         var http = HTTPServerConfiguration()
-        http.host = host ?? env.string("MEMTYPED_HOST") ?? http.host
-        http.port = try port ?? env.int("MEMTYPED_PORT", in: 0...65535) ?? http.port
-        let pool = try threads ?? env.int("MEMTYPED_THREADS", in: 1...1024)
-        let perConnection = try env.bool("MEMTYPED_THREAD_PER_CONNECTION") ?? false
+        http.host = host ?? env.string(.host) ?? http.host
+        http.port = try port ?? env.int(.port, in: 0...65535) ?? http.port
+        let pool = try threads ?? env.int(.threads, in: 1...1024)
+        let perConnection = try env.bool(.threadPerConnection) ?? false
         if threadPerConnection || perConnection {
             http.threading = .threadPerConnection
         } else if let pool {
@@ -158,26 +158,26 @@ struct Memtyped: ParsableCommand {
         http.offload.threads = try storeThreads.map { n throws(ValidationError) in
             guard (0...1024).contains(n) else { throw ValidationError("--store-threads must be from 0 to 1024") }
             return n
-        } ?? env.int("MEMTYPED_STORE_THREADS", in: 0...1024) ?? storeDefault
+        } ?? env.int(.storeThreads, in: 0...1024) ?? storeDefault
         http.offload.queueLimit = try storeQueue.map { n throws(ValidationError) in
             guard (1...1_000_000).contains(n) else { throw ValidationError("--store-queue must be from 1 to 1000000") }
             return n
-        } ?? env.int("MEMTYPED_STORE_QUEUE", in: 1...1_000_000) ?? http.offload.queueLimit
-        http.offload.priority = try (storePriority ?? env.string("MEMTYPED_STORE_PRIORITY")).map { text throws(ValidationError) in
+        } ?? env.int(.storeQueue, in: 1...1_000_000) ?? http.offload.queueLimit
+        http.offload.priority = try (storePriority ?? env.string(.storePriority)).map { text throws(ValidationError) in
             guard let priority = HTTPServerConfiguration.Offload.Priority(text) else {
-                throw ValidationError("--store-priority (MEMTYPED_STORE_PRIORITY) must be idle or a nice value from 0 to 19, not '\(text)'")
+                throw ValidationError("--store-priority (\(Setting.storePriority.environmentName)) must be idle or a nice value from 0 to 19, not '\(text)'")
             }
             return priority
         } ?? http.offload.priority
-        http.connectionLimit = try connectionLimit ?? env.int("MEMTYPED_CONNECTION_LIMIT", in: 1...1_000_000) ?? http.connectionLimit
-        http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int("MEMTYPED_PER_IP_CONNECTION_LIMIT", in: 0...1_000_000) ?? http.perIPConnectionLimit
-        http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int("MEMTYPED_CONNECTION_MEMORY_LIMIT", in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
-        http.maxBodyBytes = try maxBody ?? env.int("MEMTYPED_MAX_BODY", in: 1...(1 << 30)) ?? http.maxBodyBytes
-        http.maxBodyBytesInFlight = try maxBodyInFlight ?? env.int("MEMTYPED_MAX_BODY_IN_FLIGHT", in: 1...(1 << 40)) ?? max(http.maxBodyBytesInFlight, http.maxBodyBytes)
-        http.idleTimeoutSeconds = try idleTimeout ?? env.int("MEMTYPED_IDLE_TIMEOUT", in: 1...86400) ?? http.idleTimeoutSeconds
-        http.headerTimeoutSeconds = try headerTimeout ?? env.int("MEMTYPED_HEADER_TIMEOUT", in: 1...86400) ?? http.headerTimeoutSeconds
-        http.bodyTimeoutSeconds = try bodyTimeout ?? env.int("MEMTYPED_BODY_TIMEOUT", in: 1...86400) ?? http.bodyTimeoutSeconds
-        switch (tlsCert ?? env.string("MEMTYPED_TLS_CERT"), tlsKey ?? env.string("MEMTYPED_TLS_KEY")) {
+        http.connectionLimit = try connectionLimit ?? env.int(.connectionLimit, in: 1...1_000_000) ?? http.connectionLimit
+        http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int(.perIpConnectionLimit, in: 0...1_000_000) ?? http.perIPConnectionLimit
+        http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int(.connectionMemoryLimit, in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
+        http.maxBodyBytes = try maxBody ?? env.int(.maxBody, in: 1...(1 << 30)) ?? http.maxBodyBytes
+        http.maxBodyBytesInFlight = try maxBodyInFlight ?? env.int(.maxBodyInFlight, in: 1...(1 << 40)) ?? max(http.maxBodyBytesInFlight, http.maxBodyBytes)
+        http.idleTimeoutSeconds = try idleTimeout ?? env.int(.idleTimeout, in: 1...86400) ?? http.idleTimeoutSeconds
+        http.headerTimeoutSeconds = try headerTimeout ?? env.int(.headerTimeout, in: 1...86400) ?? http.headerTimeoutSeconds
+        http.bodyTimeoutSeconds = try bodyTimeout ?? env.int(.bodyTimeout, in: 1...86400) ?? http.bodyTimeoutSeconds
+        switch (tlsCert ?? env.string(.tlsCert), tlsKey ?? env.string(.tlsKey)) {
         case let (cert?, key?): http.tls = .init(certificatePath: cert, privateKeyPath: key)
         case (nil, nil): break
         default: throw ValidationError("--tls-cert and --tls-key go together")
@@ -185,22 +185,22 @@ struct Memtyped: ParsableCommand {
         http.errorResponder = MemTypedService.errorResponder
 
         var service = ServiceConfiguration()
-        let logEnv = try env.bool("MEMTYPED_ACCESS_LOG") ?? false
+        let logEnv = try env.bool(.accessLog) ?? false
         service.accessLog = accessLog || logEnv
-        service.maxBatchSize = try maxBatch ?? env.int("MEMTYPED_MAX_BATCH", in: 1...100_000) ?? service.maxBatchSize
+        service.maxBatchSize = try maxBatch ?? env.int(.maxBatch, in: 1...100_000) ?? service.maxBatchSize
 
-        let levelName = logLevel ?? env.string("MEMTYPED_LOG_LEVEL") ?? Logger.Level.info.rawValue
+        let levelName = logLevel ?? env.string(.logLevel) ?? Logger.Level.info.rawValue
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level \(levelName); known: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
         }
-        let formatName = logFormat ?? env.string("MEMTYPED_LOG_FORMAT") ?? LogFormat.text.rawValue
+        let formatName = logFormat ?? env.string(.logFormat) ?? LogFormat.text.rawValue
         guard let format = LogFormat(rawValue: formatName) else {
             throw ValidationError("unknown log format \(formatName); known: text, json")
         }
         LoggingSystem.bootstrap { format.handler(label: $0, level: level) }
         let logger = Logger(label: "memtyped")
 
-        let baselineName = baseline ?? env.string("MEMTYPED_BASELINE") ?? Baseline.current.name
+        let baselineName = baseline ?? env.string(.baseline) ?? Baseline.current.name
         guard let current = Baseline.named(baselineName) else {
             throw ValidationError("unknown baseline \(baselineName); known: " + Baseline.catalogue.map(\.name).joined(separator: ", "))
         }
@@ -224,11 +224,11 @@ struct Memtyped: ParsableCommand {
                 options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
                     guard (0...10_000_000).contains(n) else { throw ValidationError("--decision-memo must be from 0 to 10000000") }
                     return n
-                } ?? env.int("MEMTYPED_DECISION_MEMO", in: 0...10_000_000) ?? options.decisionMemoEntries
+                } ?? env.int(.decisionMemo, in: 0...10_000_000) ?? options.decisionMemoEntries
                 options.busyTimeoutMillis = Int32(try storeBusyTimeout.map { n throws(ValidationError) in
                     guard (0...60_000).contains(n) else { throw ValidationError("--store-busy-timeout must be from 0 to 60000") }
                     return n
-                } ?? env.int("MEMTYPED_STORE_BUSY_TIMEOUT", in: 0...60_000) ?? Int(options.busyTimeoutMillis))
+                } ?? env.int(.storeBusyTimeout, in: 0...60_000) ?? Int(options.busyTimeoutMillis))
                 // A request waits for a store thread at most as long as for the lock.
                 http.offload.queueTimeoutMillis = max(Int(options.busyTimeoutMillis), 1)
                 let store = try SQLiteVMStore(path: path, options: options)
@@ -239,7 +239,7 @@ struct Memtyped: ParsableCommand {
                 options.timeoutMillis = try dbTimeout.map { n throws(ValidationError) in
                     guard (1...600_000).contains(n) else { throw ValidationError("--db-timeout must be from 1 to 600000") }
                     return n
-                } ?? env.int("MEMTYPED_DB_TIMEOUT", in: 1...600_000) ?? options.timeoutMillis
+                } ?? env.int(.dbTimeout, in: 1...600_000) ?? options.timeoutMillis
                 // A request waits for a store thread at most as long as for a connection.
                 http.offload.queueTimeoutMillis = options.timeoutMillis
                 service.store = try PostgresVMStore(conninfo: url, options: options)
@@ -253,9 +253,9 @@ struct Memtyped: ParsableCommand {
         logger.notice("store \(location) \(checked) in \(ContinuousClock.now - checkStart), current baseline \(current.name)")
         // The tokens after the store: a store that cannot be used is the one
         // line at start, not preceded by what the tokens file said.
-        let readAuthEnv = try env.bool("MEMTYPED_READ_AUTH") ?? false
+        let readAuthEnv = try env.bool(.readAuth) ?? false
         service.auth = TokenAuth(readsRequireToken: readAuth || readAuthEnv)
-        let tokenFile = TokenFile.locate(explicit: tokens ?? env.string("MEMTYPED_TOKENS"), environment: env)
+        let tokenFile = TokenFile.locate(explicit: tokens ?? env.string(.tokens), environment: env)
             .map { TokenFile(path: $0, readsRequireToken: readAuth || readAuthEnv) }
         if let tokenFile {
             service.auth = try tokenFile.load()
@@ -317,7 +317,46 @@ struct Memtyped: ParsableCommand {
     }
 }
 
-/// `MEMTYPED_*` variables, with errors that name the variable.
+/// The settings that have a `MEMTYPED_*` environment variable, by their
+/// option's long name: the variable's name is derived from it here, once
+/// (`store-threads` -> `MEMTYPED_STORE_THREADS`), and `--help` lists them
+/// from `allCases`.
+enum Setting: String, CaseIterable {
+    case host
+    case port
+    case threads
+    case storeThreads = "store-threads"
+    case storeQueue = "store-queue"
+    case storePriority = "store-priority"
+    case threadPerConnection = "thread-per-connection"
+    case connectionLimit = "connection-limit"
+    case perIpConnectionLimit = "per-ip-connection-limit"
+    case connectionMemoryLimit = "connection-memory-limit"
+    case maxBody = "max-body"
+    case maxBodyInFlight = "max-body-in-flight"
+    case idleTimeout = "idle-timeout"
+    case headerTimeout = "header-timeout"
+    case bodyTimeout = "body-timeout"
+    case tlsCert = "tls-cert"
+    case tlsKey = "tls-key"
+    case accessLog = "access-log"
+    case logLevel = "log-level"
+    case logFormat = "log-format"
+    case maxBatch = "max-batch"
+    case db
+    case dbTimeout = "db-timeout"
+    case baseline
+    case tokens
+    case readAuth = "read-auth"
+    case decisionMemo = "decision-memo"
+    case storeBusyTimeout = "store-busy-timeout"
+
+    var environmentName: String {
+        "MEMTYPED_" + String(rawValue.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+}
+
+/// Environment variables, with errors that name the variable.
 struct Environment {
     func string(_ name: String) -> String? {
         guard let p = getenv(name) else { return nil }
@@ -325,13 +364,17 @@ struct Environment {
         return s.isEmpty ? nil : s
     }
 
-    func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+    func string(_ setting: Setting) -> String? { string(setting.environmentName) }
+
+    func int(_ setting: Setting, in range: ClosedRange<Int>) throws -> Int? {
+        let name = setting.environmentName
         guard let s = string(name) else { return nil }
         guard let v = Int(s), range.contains(v) else { throw ValidationError("\(name)=\(s): expected an integer in \(range.lowerBound)...\(range.upperBound)") }
         return v
     }
 
-    func bool(_ name: String) throws -> Bool? {
+    func bool(_ setting: Setting) throws -> Bool? {
+        let name = setting.environmentName
         guard let s = string(name) else { return nil }
         switch s.lowercased() {
         case "1", "true", "yes", "on": return true
