@@ -19,12 +19,11 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import support  # noqa: E402  (tests/support.py: memtyped started and stopped, its log shown on failure)
 
 # A curl that runs the real one with the block's arguments, saves the body
 # and headers, and appends "status<TAB>content-type<TAB>body-file<TAB>argv"
@@ -48,20 +47,6 @@ set -e
 def curl_blocks(readme):
     blocks = re.findall(r"```sh\n(.*?)```", open(readme).read(), re.S)
     return [b for b in blocks if re.search(r"^\s*curl ", b, re.M)]
-
-
-def wait_ready(port, proc, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"memtyped exited with {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"memtyped not ready on port {port} after {seconds} s")
 
 
 def check_answer(status, ctype, body_file, argv, expect_problem):
@@ -96,14 +81,13 @@ def main():
     blocks = curl_blocks(args.readme)
     if not blocks:
         sys.exit("no curl examples found in the README")
-    work = tempfile.mkdtemp(prefix="readme-check-")
-    server = subprocess.Popen(
-        [args.bin, "--port", str(args.port), "--tokens", os.path.abspath("deploy/dev.tokens"),
-         "--db", os.path.join(work, "memtyped.sqlite")],
-        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "w"))
+    work = support.work_dir("readme-check-")
+    # As the README's first command starts it (--threads left to memtyped); ready once /readyz says so.
+    server = support.Memtyped(args.bin, ["--tokens", os.path.abspath("deploy/dev.tokens"),
+                                         "--db", os.path.join(work, "memtyped.sqlite")],
+                              log=os.path.join(work, "server.log"), port=args.port, threads=None)
     failures, answers = [], 0
     try:
-        wait_ready(args.port, server)
         for i, block in enumerate(blocks, 1):
             log = os.path.join(work, f"block-{i}.log")
             open(log, "w").close()
@@ -117,18 +101,15 @@ def main():
                 status, ctype, body_file, argv = line.rstrip("\n").split("\t", 3)
                 answers += 1
                 failures += check_answer(int(status), ctype, body_file, argv, expect_problem)
-        if server.poll() is not None:
-            failures.append(f"memtyped exited with {server.returncode} during the examples")
+        if server.proc.poll() is not None:
+            failures.append(f"memtyped exited with {server.proc.returncode} during the examples")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     if failures:
-        print(open(os.path.join(work, "server.log")).read()[-2000:], file=sys.stderr)
         print("\n".join(["README examples that failed:"] + failures), file=sys.stderr)
         sys.exit(1)
-    shutil.rmtree(work)
     print(f"README: {len(blocks)} blocks, {answers} curl calls, each answered as shown")
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "README check")

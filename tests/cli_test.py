@@ -29,8 +29,7 @@ And the command line's own promises:
 Usage: tests/cli_test.py --bin DIR   (DIR holds memtyped and memtype)
 Needs PyYAML and jsonschema (python3-yaml, python3-jsonschema).
 """
-import argparse, atexit, http.client, http.server, json, os, pty, re, select, shutil, signal, socket, sqlite3
-import subprocess, sys, tempfile, threading, time, urllib.parse
+import argparse, json, os, pty, re, select, shutil, socket, sqlite3, subprocess, sys, time, urllib.parse
 
 try:
     import yaml
@@ -38,110 +37,24 @@ try:
 except ImportError as e:
     sys.exit(f"cli_test.py needs PyYAML and jsonschema ({e}): apt-get install python3-yaml python3-jsonschema")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORK = tempfile.mkdtemp(prefix="memtype-cli-")
+import support
+from support import ROOT, check
+
+WORK = support.work_dir("memtype-cli-")
 WRITE_TOKEN = "cli-write-token-0123456789abcdef"
 READ_TOKEN = "cli-read-token-0123456789abcdef"
-failures = []
-passes = []
-started = []  # every memtyped this script started: none outlives it
-
-
-@atexit.register
-def _cleanup():
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-    shutil.rmtree(WORK, ignore_errors=True)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    (passes if cond else failures).append(what)
-    return cond
 
 
 # --- memtyped -----------------------------------------------------------------
 
-class Server:
+class Server(support.Memtyped):
+    """memtyped with its store and log named `name` in WORK; the tokens file holds a write and a read token."""
+
     def __init__(self, binary, name, args=(), tokens=None):
         self.db = os.path.join(WORK, name + ".sqlite")
-        self.log = os.path.join(WORK, name + ".log")
         if tokens is None:
-            tokens = os.path.join(WORK, "tokens")
-            with open(tokens, "w") as f:
-                f.write(f"ops {WRITE_TOKEN}\nviewer {READ_TOKEN} read\n")
-            os.chmod(tokens, 0o600)
-        self.proc = subprocess.Popen([binary, "--port", "0", "--threads", "2", "--db", self.db, "--tokens", tokens, *args],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        started.append(self.proc)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)", open(self.log).read())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        sys.exit("memtyped did not start: " + open(self.log).read())
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-
-# --- the recording proxy ------------------------------------------------------
-
-class Exchange:
-    def __init__(self, method, target, headers, body):
-        self.method, self.target, self.headers, self.body = method, target, headers, body
-        self.status = None
-        self.response_headers = {}
-        self.response_body = b""
-
-
-class Proxy:
-    """Forwards each request to memtyped as it came and records both sides."""
-
-    def __init__(self, upstream_port):
-        self.exchanges = []
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                ex = Exchange(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
-                conn.request(self.command, self.path, body=body if length else None, headers=headers)
-                r = conn.getresponse()
-                ex.status, ex.response_body = r.status, r.read()
-                ex.response_headers = {k.lower(): v for k, v in r.getheaders()}
-                conn.close()
-                proxy.exchanges.append(ex)
-                self.send_response(ex.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(ex.response_body)))
-                self.end_headers()
-                self.wfile.write(ex.response_body)
-
-            do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def last(self):
-        return self.exchanges[-1] if self.exchanges else None
+            tokens = support.write(os.path.join(WORK, "tokens"), f"ops {WRITE_TOKEN}\nviewer {READ_TOKEN} read\n")
+        super().__init__(binary, ["--db", self.db, "--tokens", tokens, *args], log=os.path.join(WORK, name + ".log"))
 
 
 # --- openapi.yaml ---------------------------------------------------------------
@@ -425,11 +338,7 @@ def test_engine_commands(c):
 
 def test_unavailable(binary):
     # Nothing listens: refused.
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    closed = s.getsockname()[1]
-    s.close()
-    r = run(["--server", f"http://127.0.0.1:{closed}", "vm", "get", "web-01"])
+    r = run(["--server", f"http://127.0.0.1:{support.free_port()}", "vm", "get", "web-01"])
     check(r.code == 5, f"server down: exit {r.code}")
     one_line_error(r, "cannot reach", what="server down")
     # A listener that never answers: --timeout.
@@ -543,7 +452,7 @@ def main():
     memtyped = os.path.join(a.bin, "memtyped")
     contract = Contract(os.path.join(ROOT, "openapi.yaml"))
     server = Server(memtyped, "main")
-    proxy = Proxy(server.port)
+    proxy = support.Proxy(server.port)
     c = Client(proxy, contract)
     test_help_version_completions()
     test_workflow(c)
@@ -560,9 +469,7 @@ def main():
     missing = [op for op in known if op not in contract.seen]
     check(known and not missing, f"every operation memtype calls was exercised ({len(known)}; missing {missing})")
     check(server.stop() == 0, "memtyped stops cleanly")
-    print(f"cli: {len(passes)} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "cli")

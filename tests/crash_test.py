@@ -13,45 +13,23 @@ SIGKILL in the middle of the storm, restarts it on the same file, and checks:
 
 Usage: tests/crash_test.py [--bin PATH] [--writers N] [--seconds S] [--rounds R]
 """
-import argparse, http.client, json, os, random, signal, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, sqlite3, sys, threading, time
+
+import support
 
 TOKEN = "crash-test-token-0123456789"
 
 
-def start(binary, db, tokens, log):
-    offset = os.path.getsize(log)  # only this start's lines count
-    proc = subprocess.Popen([binary, "--port", "0", "--db", db, "--tokens", tokens, "--threads", "2"],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "a"))
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        with open(log) as f:
-            f.seek(offset)
-            for line in f.read().splitlines():
-                if "listening on http://127.0.0.1:" in line:
-                    port = int(line.rsplit(":", 1)[1])
-                    if proc.poll() is None:
-                        return proc, port
-        if proc.poll() is not None:
-            sys.exit(f"memtyped exited early with {proc.returncode}; log: {open(log).read()}")
-        time.sleep(0.05)
-    proc.kill()
-    sys.exit("memtyped did not start")
-
-
-def request(conn, method, path, body=None, headers=None):
-    h = {"Authorization": f"Bearer {TOKEN}"}
-    if body is not None:
-        h["Content-Type"] = "application/json"
-    h.update(headers or {})
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-    r = conn.getresponse()
-    return r.status, r.getheader("ETag"), r.read()
+def start(binary, db, tokens, log, env=None):
+    """memtyped on `db` (a SQLite file or a PostgreSQL URL), calls sending the storm's token.
+    backup_test and fleet_test start theirs here too."""
+    return support.Memtyped(binary, ["--db", db, "--tokens", tokens], log=log, env=env, token=TOKEN)
 
 
 def writer(port, wid, acked, lock, stop):
     """Creates VMs and patches them; records every acknowledged (id, revision, marker)."""
     rng = random.Random(wid)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = support.Connection(port, TOKEN)
     mine = []
     while not stop.is_set():
         try:
@@ -61,7 +39,7 @@ def writer(port, wid, acked, lock, stop):
                 body = {"host": {"vendor": "intel", "self_snoop": True, "kernel": "6.16"},
                         "quirks": {"IGNORE_GUEST_PAT": rng.choice(["disable", "keep_enabled"])},
                         "display_devices": ["VGA"], "labels": {"marker": marker, "writer": str(wid)}}
-                status, etag, _ = request(conn, "PUT", f"/v1/vms/{vid}", body, {"If-None-Match": "*"})
+                status, etag, _ = conn.call("PUT", f"/v1/vms/{vid}", body, {"If-None-Match": "*"})
                 if status == 201:
                     mine.append(vid)
                     with lock:
@@ -71,8 +49,8 @@ def writer(port, wid, acked, lock, stop):
                 with lock:
                     rev, _ = acked[vid]
                 marker = f"{wid}.{vid}.{rev + 1}"
-                status, etag, _ = request(conn, "PATCH", f"/v1/vms/{vid}", {"labels": {"marker": marker}},
-                                          {"If-Match": f'"r{rev}"'})
+                status, etag, _ = conn.call("PATCH", f"/v1/vms/{vid}", {"labels": {"marker": marker}},
+                                            {"If-Match": f'"r{rev}"'})
                 if 200 <= status < 300:
                     with lock:
                         acked[vid] = (int(etag.strip('"')[1:]), marker)
@@ -81,14 +59,45 @@ def writer(port, wid, acked, lock, stop):
             if stop.is_set():
                 return
             time.sleep(0.01)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn = support.Connection(port, TOKEN)
+
+
+def store_files(prefix):
+    """A fresh work directory and in it the paths of a SQLite store, a log, and a tokens file holding TOKEN."""
+    work = support.work_dir(prefix)
+    tokens = support.write(os.path.join(work, "tokens"), f"storm {TOKEN}\n")
+    return work, os.path.join(work, "vms.sqlite"), os.path.join(work, "memtyped.log"), tokens
+
+
+class Storm:
+    """`writers` writer threads (ids from `first_id`, writer w on ports[w % len(ports)]), recording
+    each acknowledged write in `acked` (shared across storms when given)."""
+
+    def __init__(self, ports, writers, first_id, acked=None):
+        self.acked, self.lock, self.stop = {} if acked is None else acked, threading.Lock(), threading.Event()
+        self.threads = [threading.Thread(target=writer, args=(ports[w % len(ports)], first_id + w, self.acked, self.lock, self.stop))
+                        for w in range(writers)]
+        for t in self.threads:
+            t.start()
+
+    def snapshot(self):
+        """What has been acknowledged so far."""
+        with self.lock:
+            return dict(self.acked)
+
+    def end(self):
+        """Stops the writers (each drops its request under way) and returns what was acknowledged."""
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        return self.snapshot()
 
 
 def verify(port, acked):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = support.Connection(port, TOKEN)
     missing, stale, torn = [], [], []
     for vid, (rev, marker) in acked.items():
-        status, etag, body = request(conn, "GET", f"/v1/vms/{vid}")
+        status, etag, body = conn.call("GET", f"/v1/vms/{vid}")
         if status != 200:
             missing.append((vid, status))
             continue
@@ -109,45 +118,30 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    binary = args.bin or os.path.join(subprocess.check_output(["swift", "build", "--show-bin-path"], text=True).strip(), "memtyped")
+    binary = support.memtyped_binary(args.bin)
 
-    work = tempfile.mkdtemp(prefix="memtyped-crash-")
-    db, log, tokens = os.path.join(work, "vms.sqlite"), os.path.join(work, "memtyped.log"), os.path.join(work, "tokens")
-    with open(tokens, "w") as f:
-        f.write(f"crash {TOKEN}\n")
-    open(log, "w").close()
-
-    acked, lock = {}, threading.Lock()
+    _, db, log, tokens = store_files("memtyped-crash-")
+    acked = {}
     for round_ in range(1, args.rounds + 1):
-        proc, port = start(binary, db, tokens, log)
-        stop = threading.Event()
-        threads = [threading.Thread(target=writer, args=(port, round_ * 100 + w, acked, lock, stop)) for w in range(args.writers)]
-        for t in threads:
-            t.start()
+        server = start(binary, db, tokens, log)
+        storm = Storm([server.port], args.writers, round_ * 100, acked)
         time.sleep(args.seconds * random.uniform(0.6, 1.0))
-        os.kill(proc.pid, signal.SIGKILL)   # mid-storm
-        stop.set()
-        proc.wait()
-        for t in threads:
-            t.join()
-        with lock:
-            snapshot = dict(acked)
+        server.proc.kill()   # SIGKILL, mid-storm
+        snapshot = storm.end()
+        server.proc.wait()
 
-        proc, port = start(binary, db, tokens, log)
-        missing, stale, torn = verify(port, snapshot)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=20)
+        server = start(binary, db, tokens, log)
+        missing, stale, torn = verify(server.port, snapshot)
+        code = server.stop()
         integrity = sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0]
         print(f"round {round_}: {len(snapshot)} acknowledged VMs checked after SIGKILL; "
               f"missing {len(missing)}, stale {len(stale)}, torn {len(torn)}; integrity_check {integrity}; clean stop exit {code}")
         if missing or stale or torn or integrity != "ok" or code != 0:
             print("missing:", missing[:10], "stale:", stale[:10], "torn:", torn[:10], file=sys.stderr)
-            print(open(log).read()[-4000:], file=sys.stderr)
             sys.exit(1)
         if not snapshot:
             sys.exit("no write was acknowledged: the test proved nothing")
-    print("crash test: 0 failed")
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "crash test")

@@ -23,13 +23,12 @@ works in a fresh schema. Checks, in order:
 
 Usage: tests/fleet_test.py [--bin PATH] [--seconds S]
 """
-import argparse, http.client, json, os, random, signal, subprocess, sys, tempfile, threading, time, uuid
+import argparse, http.client, json, os, random, signal, subprocess, sys, threading, time, uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import crash_test  # noqa: E402  (start, request, writer, verify: one home for the storm and its checks)
-from crash_test import request  # noqa: E402
+import crash_test  # start, Storm, verify: one home for the storm and its checks
+import support
+from support import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DB_TIMEOUT_MS = 1000
 DECISION = {"kernel": "6.16", "host": {"vendor": "intel", "self_snoop": True},
             "vcpu": {"pat": "0x0407050600070106"}, "access": {"gpa": "0xfd000000", "pat_index": 2}}
@@ -53,36 +52,35 @@ class Instance:
 
     def start(self):
         # crash_test.start passes --db through; the URL selects PostgreSQL.
-        os.environ["MEMTYPED_DB_TIMEOUT"] = str(DB_TIMEOUT_MS)
-        self.proc, self.port = crash_test.start(self.binary, self.url, self.tokens, self.log)
+        self.server = crash_test.start(self.binary, self.url, self.tokens, self.log,
+                                       env={"MEMTYPED_DB_TIMEOUT": str(DB_TIMEOUT_MS)})
+        self.proc, self.port = self.server.proc, self.server.port
 
     def conn(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        return self.server.connect(timeout=30)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
+        self.server.stop()
 
 
 def write_then_read_elsewhere(a, b):
     ca, cb = a.conn(), b.conn()
     for i in range(40):
         vid = f"xr-{i}"
-        status, etag, _ = request(ca, "PUT", f"/v1/vms/{vid}", VM)
+        status, etag, _ = ca.call("PUT", f"/v1/vms/{vid}", VM)
         if status != 201:
             fail(f"create {vid} on A: {status}")
-        status, _, body = request(cb, "GET", f"/v1/vms/{vid}/decision?gpa=0xfd000000&pat_index=2&pat=linux")
+        status, _, body = cb.call("GET", f"/v1/vms/{vid}/decision?gpa=0xfd000000&pat_index=2&pat=linux")
         if status != 200:
             fail(f"decision for {vid} on B right after its create on A: {status} {body[:200]}")
         choice = "disable"  # the current baseline keeps it enabled: a change, so r2
-        status, etag, _ = request(ca, "PATCH", f"/v1/vms/{vid}", {"quirks": {"IGNORE_GUEST_PAT": choice}})
+        status, etag, _ = ca.call("PATCH", f"/v1/vms/{vid}", {"quirks": {"IGNORE_GUEST_PAT": choice}})
         if status != 200 or etag != '"r2"':
             fail(f"patch {vid} on A: {status} {etag}")
-        status, etag, body = request(cb, "GET", f"/v1/vms/{vid}")
+        status, etag, body = cb.call("GET", f"/v1/vms/{vid}")
         if status != 200 or etag != '"r2"' or json.loads(body)["quirks"]["IGNORE_GUEST_PAT"] != choice:
             fail(f"B read {vid} after A's patch: {status} {etag} {body[:200]}")
-        status, _, body = request(cb, "GET", f"/v1/vms/{vid}/decision?gpa=0xfd000000&pat_index=2&pat=linux")
+        status, _, body = cb.call("GET", f"/v1/vms/{vid}/decision?gpa=0xfd000000&pat_index=2&pat=linux")
         if status != 200 or json.loads(body).get("revision", 2) != 2:
             fail(f"B decision for {vid} after A's patch: {status} {body[:200]}")
     print("1. write on one instance, read on the other at once: 40 VMs x (create, decision, patch, read, decision) ok")
@@ -90,7 +88,7 @@ def write_then_read_elsewhere(a, b):
 
 def if_match_race(a, b, rounds=10, racers=8):
     c = a.conn()
-    status, _, _ = request(c, "PUT", "/v1/vms/race", VM)
+    status, _, _ = c.call("PUT", "/v1/vms/race", VM)
     if status != 201:
         fail(f"create race VM: {status}")
     for rev in range(1, rounds + 1):
@@ -99,8 +97,8 @@ def if_match_race(a, b, rounds=10, racers=8):
         def racer(i, rev=rev):
             conn = (a if i % 2 == 0 else b).conn()
             go.wait()
-            status, etag, _ = request(conn, "PATCH", "/v1/vms/race", {"labels": {"winner": f"{i}-{rev}"}},
-                                      {"If-Match": f'"r{rev}"'})
+            status, etag, _ = conn.call("PATCH", "/v1/vms/race", {"labels": {"winner": f"{i}-{rev}"}},
+                                        {"If-Match": f'"r{rev}"'})
             with lock:
                 results.append((status, i))
 
@@ -113,27 +111,19 @@ def if_match_race(a, b, rounds=10, racers=8):
         losses = [s for s, _ in results if s == 412]
         if len(wins) != 1 or len(losses) != racers - 1:
             fail(f"round {rev}: If-Match race answers {sorted(s for s, _ in results)}")
-        _, etag, body = request(b.conn(), "GET", "/v1/vms/race")
+        _, etag, body = b.conn().call("GET", "/v1/vms/race")
         if etag != f'"r{rev + 1}"' or json.loads(body)["labels"]["winner"] != f"{wins[0]}-{rev}":
             fail(f"round {rev}: the stored record is not the winner's: {etag} {body[:200]}")
     print(f"2. If-Match race across the instances: {rounds} rounds x {racers} racers, exactly one winner each, the rest 412")
 
 
 def sigkill_mid_storm(a, b, seconds):
-    acked, lock, stop = {}, threading.Lock(), threading.Event()
-    threads = [threading.Thread(target=crash_test.writer, args=((a if w % 2 == 0 else b).port, 900 + w, acked, lock, stop))
-               for w in range(8)]
-    for t in threads:
-        t.start()
+    storm = crash_test.Storm([a.port, b.port], 8, 900)
     time.sleep(seconds * random.uniform(0.6, 1.0))
     os.kill(a.proc.pid, signal.SIGKILL)  # mid-storm; B's writers carry on
     time.sleep(0.3)
-    stop.set()
+    snapshot = storm.end()
     a.proc.wait()
-    for t in threads:
-        t.join()
-    with lock:
-        snapshot = dict(acked)
     if not snapshot:
         fail("no write was acknowledged: the storm proved nothing")
     missing, stale, torn = crash_test.verify(b.port, snapshot)
@@ -149,7 +139,7 @@ def sigkill_mid_storm(a, b, seconds):
 
 def database_outage(a, b, pg_dir, acked):
     ca = a.conn()
-    status, _, _ = request(ca, "PUT", "/v1/vms/before-outage", VM)
+    status, _, _ = ca.call("PUT", "/v1/vms/before-outage", VM)
     if status != 201:
         fail(f"write before the outage: {status}")
     acked = dict(acked, **{"before-outage": (1, None)})
@@ -167,10 +157,10 @@ def database_outage(a, b, pg_dir, acked):
                     fail(f"{name} GET {path} with the database down: {r.status} {r.getheaders()} {body[:200]}")
                 if elapsed > DB_TIMEOUT_MS / 1000 + 2:
                     fail(f"{name} GET {path} took {elapsed:.1f} s with the database down (timeout {DB_TIMEOUT_MS} ms)")
-            status, _, body = request(c, "PATCH", "/v1/vms/before-outage", {"labels": {"x": "y"}})
+            status, _, body = c.call("PATCH", "/v1/vms/before-outage", {"labels": {"x": "y"}})
             if status != 503:
                 fail(f"{name} write with the database down: {status} {body[:200]}")
-            status, _, _ = request(c, "POST", "/v1/decisions", DECISION)
+            status, _, _ = c.call("POST", "/v1/decisions", DECISION)
             if status != 200:
                 fail(f"{name} stateless decision with the database down: {status}")
             c.request("GET", "/readyz")
@@ -182,7 +172,7 @@ def database_outage(a, b, pg_dir, acked):
         c = a.conn()
         t0 = time.monotonic()
         for _ in range(200):
-            status, _, _ = request(c, "POST", "/v1/decisions", DECISION)
+            status, _, _ = c.call("POST", "/v1/decisions", DECISION)
             if status != 200:
                 fail(f"decision during the outage: {status}")
         decisions_s = 200 / (time.monotonic() - t0)
@@ -192,7 +182,7 @@ def database_outage(a, b, pg_dir, acked):
         deadline = time.monotonic() + 20
         while True:
             try:
-                status, _, _ = request(inst.conn(), "GET", "/v1/vms/before-outage")
+                status, _, _ = inst.conn().call("GET", "/v1/vms/before-outage")
             except (OSError, http.client.HTTPException):
                 status = None
             if status == 200:
@@ -200,14 +190,14 @@ def database_outage(a, b, pg_dir, acked):
             if time.monotonic() > deadline:
                 fail(f"{name} did not recover within 20 s of the database's restart (last status {status})")
             time.sleep(0.2)
-        status, _, _ = request(inst.conn(), "GET", "/readyz")
+        status, _, _ = inst.conn().call("GET", "/readyz")
         if status != 200:
             fail(f"{name} /readyz after recovery: {status}")
     missing, stale, torn = crash_test.verify(b.port, {k: v for k, v in acked.items() if v[1] is not None})
-    status, _, _ = request(a.conn(), "GET", "/v1/vms/before-outage")
+    status, _, _ = a.conn().call("GET", "/v1/vms/before-outage")
     if missing or stale or torn or status != 200:
         fail(f"after the database restart: missing {missing[:5]} stale {stale[:5]} torn {torn[:5]}")
-    status, _, _ = request(a.conn(), "PATCH", "/v1/vms/before-outage", {"labels": {"after": "outage"}})
+    status, _, _ = a.conn().call("PATCH", "/v1/vms/before-outage", {"labels": {"after": "outage"}})
     if status != 200:
         fail(f"write after the database restart: {status}")
     print(f"4. database stopped: 503 + Retry-After within {DB_TIMEOUT_MS} ms on both instances, /readyz 503, "
@@ -235,7 +225,7 @@ def database_hang(a, pg_dir):
         postmaster = int(f.readline())
     pids = [postmaster] + children_of(postmaster)
     c = a.conn()
-    status, _, _ = request(c, "GET", "/v1/vms/before-outage")  # a pooled connection exists, then hangs
+    status, _, _ = c.call("GET", "/v1/vms/before-outage")  # a pooled connection exists, then hangs
     if status != 200:
         fail(f"read before the hang: {status}")
     for pid in pids:
@@ -250,14 +240,14 @@ def database_hang(a, pg_dir):
                 fail(f"GET {path} with the database hung: {r.status} {body[:200]}")
             if elapsed > DB_TIMEOUT_MS / 1000 + 2:
                 fail(f"GET {path} took {elapsed:.1f} s with the database hung (timeout {DB_TIMEOUT_MS} ms)")
-        status, _, _ = request(c, "POST", "/v1/decisions", DECISION)
+        status, _, _ = c.call("POST", "/v1/decisions", DECISION)
         if status != 200:
             fail(f"decision with the database hung: {status}")
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     deadline = time.monotonic() + 20
-    while request(a.conn(), "GET", "/v1/vms/before-outage")[0] != 200:
+    while a.conn().call("GET", "/v1/vms/before-outage").status != 200:
         if time.monotonic() > deadline:
             fail("no recovery within 20 s of the database resuming")
         time.sleep(0.2)
@@ -272,18 +262,14 @@ def main():
     base, pg_dir = os.environ.get("MEMTYPED_TEST_PG_URL"), os.environ.get("MEMTYPED_TEST_PG_DIR")
     if not base or not pg_dir:
         fail("MEMTYPED_TEST_PG_URL and MEMTYPED_TEST_PG_DIR must name a throwaway cluster (scripts/pg-test-cluster.sh start)")
-    binary = args.bin or os.path.join(subprocess.check_output(["swift", "build", "--show-bin-path"], text=True).strip(), "memtyped")
+    binary = support.memtyped_binary(args.bin)
 
     schema = "fleet_" + uuid.uuid4().hex[:12]
     psql(base, f"CREATE SCHEMA {schema}")
     url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
-    work = tempfile.mkdtemp(prefix="memtyped-fleet-")
-    tokens = os.path.join(work, "tokens")
-    with open(tokens, "w") as f:
-        f.write(f"fleet {crash_test.TOKEN}\n")
+    work = support.work_dir("memtyped-fleet-")
+    tokens = support.write(os.path.join(work, "tokens"), f"fleet {crash_test.TOKEN}\n")
     logs = [os.path.join(work, n) for n in ("a.log", "b.log")]
-    for log in logs:
-        open(log, "w").close()
     a = b = None
     try:
         a = Instance(binary, url, tokens, logs[0])
@@ -293,12 +279,6 @@ def main():
         acked = sigkill_mid_storm(a, b, args.seconds)
         database_outage(a, b, pg_dir, acked)
         database_hang(a, pg_dir)
-        print("fleet test: 0 failed")
-    except SystemExit:
-        for log in logs:
-            print(f"--- {log}", file=sys.stderr)
-            print(open(log).read()[-3000:], file=sys.stderr)
-        raise
     finally:
         for inst in (a, b):
             if inst:
@@ -307,4 +287,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "fleet test")

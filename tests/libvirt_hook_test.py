@@ -25,69 +25,27 @@ memtyped on loopback (run by .ci/run; not a unit test).
 
 Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
 """
-import argparse, atexit, glob, http.client, http.server, json, os, re, shutil, subprocess, sys, tempfile, threading, time, uuid
+import argparse, glob, os, re, subprocess, uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import support
+from support import ROOT, check
+
 HOOK = os.path.join(ROOT, "deploy", "libvirt", "qemu")
 SAMPLES = os.path.join(ROOT, "deploy", "libvirt", "samples")
-WORK = tempfile.mkdtemp(prefix="memtyped-hook-")
+WORK = support.work_dir("memtyped-hook-")
 TOKEN = "hook-token-0123456789abcdef"
-failures = []
-started = []
 
 
-@atexit.register
-def _cleanup():
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    shutil.rmtree(WORK, ignore_errors=True)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
-class Server:
-    """memtyped on a free loopback port, its store in WORK."""
+class Server(support.Memtyped):
+    """memtyped on a free loopback port, its store in WORK (the same store across restarts)."""
 
     def __init__(self, binary, baseline):
-        self.log = os.path.join(WORK, f"memtyped-{len(started)}.log")
-        self.proc = subprocess.Popen(
-            [binary, "--port", "0", "--threads", "2", "--db", os.path.join(WORK, "vms.sqlite"),
-             "--tokens", os.path.join(WORK, "tokens"), "--baseline", baseline],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        started.append(self.proc)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(self.log).read())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                sys.exit(f"memtyped exited early: {open(self.log).read()}")
-            time.sleep(0.02)
-        sys.exit("memtyped did not start: " + open(self.log).read())
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+        super().__init__(binary, ["--db", os.path.join(WORK, "vms.sqlite"), "--tokens", os.path.join(WORK, "tokens"),
+                                  "--baseline", baseline], log=os.path.join(WORK, "memtyped.log"), token=TOKEN)
 
     def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        h = {"Authorization": "Bearer " + TOKEN, **(headers or {})}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            h["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        text = r.read()
-        conn.close()
-        return r.status, (json.loads(text) if text else None)
+        a = self.call(method, path, body, headers)
+        return a.status, a.json()
 
     def vm(self, vm_id):
         status, body = self.request("GET", f"/v1/vms/{vm_id}")
@@ -98,7 +56,7 @@ class Server:
         return [vm["id"] for vm in body["items"]] if status == 200 else None
 
 
-class RacingProxy:
+class RacingProxy(support.Proxy):
     """A loopback proxy to memtyped that, before it forwards the first
     `PUT .../applied`, changes the VM's quirks itself: the record moves on
     between the hook's read and its report, as when an operator patches the
@@ -106,42 +64,14 @@ class RacingProxy:
 
     def __init__(self, server, patch):
         self.applied_calls = 0
-        proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+        def before(ex):
+            if ex.method == "PUT" and ex.target.endswith("/applied"):
+                self.applied_calls += 1
+                if self.applied_calls == 1:
+                    server.request("PATCH", f"/v1/vms/{ex.target.split('/')[3]}", patch)
 
-            def forward(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.command == "PUT" and self.path.endswith("/applied"):
-                    proxy.applied_calls += 1
-                    if proxy.applied_calls == 1:
-                        vm_id = self.path.split("/")[3]
-                        server.request("PATCH", f"/v1/vms/{vm_id}", patch)
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                r = conn.getresponse()
-                data = r.read()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_PUT = do_PATCH = forward
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(server.port, before)
 
 
 def config(name, url, profile, on_unavailable="fail"):
@@ -198,11 +128,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="the memtyped binary")
     args = ap.parse_args()
-    with open(os.path.join(WORK, "tokens"), "w") as f:
-        f.write(f"hook {TOKEN}\n")
-    os.chmod(os.path.join(WORK, "tokens"), 0o600)
-    with open(os.path.join(WORK, "hook.token"), "w") as f:
-        f.write(TOKEN + "\n")
+    support.write(os.path.join(WORK, "tokens"), f"hook {TOKEN}\n")
+    support.write(os.path.join(WORK, "hook.token"), TOKEN + "\n", mode=0o644)
 
     s = Server(args.bin, "legacy-ignore-guest-pat")
     url = f"http://127.0.0.1:{s.port}"
@@ -340,13 +267,6 @@ def main():
         code, out, err = run_hook(conf, vga_name, vga_xml, op, sub)
         check(code == 0 and out == "" and err == "", f"{op} {sub}: exit 0, no output")
 
-    if failures:
-        print(f"\n{len(failures)} check(s) failed:")
-        for f in failures:
-            print("  - " + f)
-        sys.exit(1)
-    print("\nall libvirt hook checks passed")
-
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "libvirt hook")

@@ -8,7 +8,9 @@ which Prometheus makes itself), each label they select on (on that metric),
 and that each `route=~"..."` regex matches at least one exposed route.
 Run by .ci/run. Usage: tests/metrics_names_test.py [--bin PATH]
 """
-import argparse, glob, json, os, re, subprocess, sys, tempfile, time, urllib.request, urllib.error
+import argparse, glob, json, os, re, sys
+
+import support
 
 SYNTHETIC = {"up": {"job", "instance"}}  # made by Prometheus, not by memtyped
 
@@ -31,30 +33,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=None)
     args = ap.parse_args()
-    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    binary = args.bin or os.path.join(subprocess.check_output(["swift", "build", "--show-bin-path"], text=True).strip(), "memtyped")
-    work = tempfile.mkdtemp(prefix="memtyped-metrics-")
-    log = os.path.join(work, "log")
-    proc = subprocess.Popen([binary, "--port", "0", "--db", os.path.join(work, "db.sqlite")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    try:
-        port = None
-        for _ in range(400):
-            m = re.search(r"listening on http://127.0.0.1:(\d+)", open(log).read())
-            if m:
-                port = int(m.group(1))
-                break
-            time.sleep(0.05)
-        assert port, open(log).read()
-        for path in ["/healthz", "/readyz", "/v1/vms/nope", "/v1/hosts", "/nope"]:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}").read()
-            except urllib.error.HTTPError:
-                pass
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    os.chdir(support.ROOT)
+    binary = support.memtyped_binary(args.bin)
+    work = support.work_dir("memtyped-metrics-")
+    server = support.Memtyped(binary, ["--db", os.path.join(work, "db.sqlite")], log=os.path.join(work, "log"))
+    for path in ["/healthz", "/readyz", "/v1/vms/nope", "/v1/hosts", "/nope"]:
+        server.call("GET", path)
+    answer = server.call("GET", "/metrics")
+    server.stop()
+    if answer.status != 200:
+        sys.exit(f"GET /metrics: {answer.status}")
+    text = answer.body.decode()
 
     exposed = {}  # name -> label names
     routes = set()
@@ -100,9 +89,9 @@ def main():
     print(f"{len(used)} metric names used by the rules and dashboard: {sorted(used)}")
     for f in failures:
         print("FAIL " + f)
-    print(f"metrics names test: {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    if failures:
+        sys.exit(f"metrics names test: {len(failures)} failed")
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "metrics names test")

@@ -17,26 +17,14 @@
 
 Usage: tests/ops_test.py [--bin DIR]   (DIR holds memtyped and memtype)
 """
-import argparse, atexit, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, json, os, shutil, signal, socket, subprocess, threading, time
 
-WORK = tempfile.mkdtemp(prefix="memtyped-ops-")
+import support
+from support import check
+
+WORK = support.work_dir("memtyped-ops-")
 TOKEN_A = "ops-token-a-0123456789abcdef"
 TOKEN_B = "ops-token-b-0123456789abcdef"
-failures = []
-started = []  # every memtyped this script started: none outlives it, whatever fails
-
-
-@atexit.register
-def _kill_leftovers():
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def path(name):
@@ -44,60 +32,18 @@ def path(name):
 
 
 def write(name, text, mode=0o600):
-    p = path(name)
-    with open(p, "w") as f:
-        f.write(text)
-    os.chmod(p, mode)
-    return p
+    return support.write(path(name), text, mode)
 
 
-class Server:
-    """memtyped on a free port; the port comes from its "listening on" line."""
+class Server(support.Memtyped):
+    """memtyped on a free port, its log WORK/`name`.log."""
 
     def __init__(self, binary, args, env=None, name="memtyped"):
-        self.log = path(name + ".log")
-        self.proc = subprocess.Popen([binary, "--port", "0", "--threads", "2"] + args,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "w"), env={**os.environ, **(env or {})})
-        started.append(self.proc)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.text())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                sys.exit(f"memtyped exited early ({self.proc.returncode}): {self.text()}")
-            time.sleep(0.02)
-        self.proc.kill()
-        sys.exit("memtyped did not start: " + self.text())
-
-    def text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def request(self, method, target, token=None, body=None, source=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
-                                          source_address=(source, 0) if source else None)
-        headers = {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            headers["If-None-Match"] = "*"
-        conn.request(method, target, body=json.dumps(body) if body is not None else None, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r.status, data
+        super().__init__(binary, args, log=path(name + ".log"), env=env)
 
     def create_vm(self, vid, token):
         body = {"host": {"vendor": "intel", "self_snoop": True, "kernel": "6.16"}, "display_devices": ["VGA"]}
-        return self.request("PUT", f"/v1/vms/{vid}", token, body)[0]
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
+        return self.call("PUT", f"/v1/vms/{vid}", body, {"If-None-Match": "*"}, token=token).status
 
 
 def test_version(bindir):
@@ -174,7 +120,7 @@ def test_notify(binary, address):
     server = Server(binary, ["--db", path("notify.sqlite")], env, name="notify")
     first = sock.recv(4096).decode()
     # READY=1 is sent after listen(): the port answers by the time it arrives.
-    status, _ = server.request("GET", "/healthz")
+    status = server.call("GET", "/healthz").status
     check(first.startswith("READY=1") and status == 200, f"{address}: READY=1 first ({first!r}), port answers ({status})")
     pings = 0
     deadline = time.time() + 3
@@ -196,7 +142,7 @@ def test_notify(binary, address):
 
 def test_without_notify_socket(binary):
     server = Server(binary, ["--db", path("plain.sqlite")], {"WATCHDOG_USEC": "200000"}, name="plain")
-    check(server.request("GET", "/healthz")[0] == 200 and server.stop() == 0, "no NOTIFY_SOCKET: serves and stops as before")
+    check(server.call("GET", "/healthz").status == 200 and server.stop() == 0, "no NOTIFY_SOCKET: serves and stops as before")
 
 
 def test_credentials(binary):
@@ -220,18 +166,16 @@ def test_sighup(binary):
     # Readers during every reload: none may fail.
     stop, errors, done = threading.Event(), [], [0]
     def reader():
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn = server.connect(TOKEN_A)
         while not stop.is_set():
             try:
-                conn.request("GET", "/v1/vms/h-1", headers={"Authorization": f"Bearer {TOKEN_A}"})
-                r = conn.getresponse()
-                r.read()
-                if r.status != 200:
-                    errors.append(r.status)
+                status = conn.call("GET", "/v1/vms/h-1").status
+                if status != 200:
+                    errors.append(status)
                 done[0] += 1
             except Exception as e:  # noqa: BLE001 - any failure counts
                 errors.append(repr(e))
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                conn = server.connect(TOKEN_A)
     readers = [threading.Thread(target=reader) for _ in range(4)]
     for t in readers:
         t.start()
@@ -266,7 +210,7 @@ def test_sighup(binary):
 
 def test_logging(binary):
     server = Server(binary, ["--db", path("log.sqlite"), "--log-format", "json", "--access-log"], name="jsonlog")
-    server.request("GET", "/healthz")
+    server.call("GET", "/healthz")
     server.stop()
     lines = server.text().splitlines()
     try:
@@ -277,27 +221,12 @@ def test_logging(binary):
           and any("/healthz" in o["message"] and o["level"] == "info" for o in objects),
           f"--log-format json: every line one JSON object, the access log among them ({len(lines)} lines)")
     # --log-level warning: the start-up notices (the port among them) are not
-    # written, so this one listens on a port picked here.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = path("quiet.log")
-    proc = subprocess.Popen([binary, "--port", str(port), "--db", path("quiet.sqlite"), "--log-level", "warning"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
-                            env={**os.environ, "MEMTYPED_ACCESS_LOG": "true"})
-    started.append(proc)
-    answered = False
-    for _ in range(200):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            answered = conn.getresponse().status == 200
-            break
-        except OSError:
-            time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    text = open(log).read()
+    # written, so this one listens on a port picked here (and is waited for by /readyz).
+    quiet = support.Memtyped(binary, ["--db", path("quiet.sqlite"), "--log-level", "warning"], log=path("quiet.log"),
+                             port=support.free_port(), threads=None, env={"MEMTYPED_ACCESS_LOG": "true"})
+    answered = quiet.call("GET", "/healthz").status == 200
+    quiet.stop()
+    text = quiet.text()
     check(answered and "notice" not in text and " info " not in text and "warning" in text,
           "--log-level warning: no notice or info lines (nor the access log), warnings still")
 
@@ -315,7 +244,7 @@ def test_per_ip_limit(binary):
         hogs.append(s)
     time.sleep(0.3)  # let the server accept (and refuse) them
     try:
-        status, _ = server.request("GET", "/healthz", source="127.0.0.2")
+        status = server.call("GET", "/healthz", source="127.0.0.2").status
     except OSError as e:
         status = repr(e)
     check(status == 200, f"another address (127.0.0.2) is served while 127.0.0.1 holds 40 idle connections ({status})")
@@ -337,8 +266,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=None, help="directory with memtyped and memtype")
     args = ap.parse_args()
-    bindir = args.bin or subprocess.check_output(["swift", "build", "--show-bin-path"], text=True).strip()
-    bindir = os.path.abspath(bindir)
+    bindir = support.bin_dir(args.bin)
     binary = os.path.join(bindir, "memtyped")
     test_version(bindir)
     test_startup_errors(binary)
@@ -349,9 +277,7 @@ def main():
     test_sighup(binary)
     test_logging(binary)
     test_per_ip_limit(binary)
-    print(f"ops test: {len(failures)} failed")
-    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "ops test")

@@ -26,7 +26,7 @@ no browser download) with selenium:
 Usage: tests/web_test.py --bin PATH/memtyped [--screenshot docs/web-page.png]
 Needs: chromium and chromium-driver (apt), selenium and PyYAML (pip, in a venv).
 """
-import argparse, atexit, json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, sys
 
 import yaml
 from selenium import webdriver
@@ -36,79 +36,48 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORK = tempfile.mkdtemp(prefix="memtyped-web-")
+import support
+from support import ROOT, check
+
+WORK = support.work_dir("memtyped-web-")
 TOKEN = "web-test-token-0123456789abcdef"
-failures = []
-started = []  # every memtyped this script started: none outlives it
 
 
-@atexit.register
-def _cleanup():
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-    shutil.rmtree(WORK, ignore_errors=True)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-class Server:
-    """memtyped on a free loopback port; the port comes from its "listening on" line."""
+class Server(support.Memtyped):
+    """memtyped with a store of its own (`name`), the test's token, and WORK as its directory."""
 
     def __init__(self, binary, name, extra=()):
-        with open(os.path.join(WORK, "tokens"), "w") as f:
-            f.write(f"web {TOKEN}\n")
-        os.chmod(os.path.join(WORK, "tokens"), 0o600)
-        self.log = os.path.join(WORK, name + ".log")
-        self.proc = subprocess.Popen(
-            [binary, "--host", "127.0.0.1", "--port", "0", "--threads", "2",
-             "--db", os.path.join(WORK, name + ".sqlite"), "--tokens", os.path.join(WORK, "tokens"), *extra],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"), cwd=WORK)
-        started.append(self.proc)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(self.log).read())
-            if m:
-                self.base = f"http://127.0.0.1:{m.group(1)}"
-                return
-            if self.proc.poll() is not None:
-                sys.exit(f"memtyped exited at start: {open(self.log).read()}")
-            time.sleep(0.05)
-        sys.exit("memtyped did not start: " + open(self.log).read())
+        tokens = support.write(os.path.join(WORK, "tokens"), f"web {TOKEN}\n")
+        super().__init__(binary, ["--host", "127.0.0.1", "--db", os.path.join(WORK, name + ".sqlite"),
+                                  "--tokens", tokens, *extra],
+                         log=os.path.join(WORK, name + ".log"), cwd=WORK, token=TOKEN)
+        self.base = self.url
 
-    def call(self, method, path, body, expect):
-        req = urllib.request.Request(self.base + path, method=method, data=json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            if r.status != expect:
-                sys.exit(f"seeding {method} {path}: {r.status}, expected {expect}")
+    def send(self, method, path, body, expect):
+        """A write the checks build on: any other status than `expect` ends the run."""
+        status = self.call(method, path, body).status
+        if status != expect:
+            sys.exit(f"seeding {method} {path}: {status}, expected {expect}")
 
     def seed(self):
         """The VMs the VMs view shows: web-01 (a create and a patch in its history), desk-02
         (a restart required), and busy-03, whose 56 history entries take two pages."""
-        self.call("PUT", "/v1/hosts/spr-6-16", {"vendor": "intel", "self_snoop": True,
+        self.send("PUT", "/v1/hosts/spr-6-16", {"vendor": "intel", "self_snoop": True,
                                                 "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.16"}, 201)
-        self.call("PUT", "/v1/vms/web-01", {"host_profile": "spr-6-16", "display_devices": ["VGA"],
+        self.send("PUT", "/v1/vms/web-01", {"host_profile": "spr-6-16", "display_devices": ["VGA"],
                                             "guest_kernel": "6.1", "labels": {"team": "web"}}, 201)
-        self.call("PATCH", "/v1/vms/web-01", {"labels": {"owner": "web-oncall"}}, 200)
-        self.call("PUT", "/v1/vms/desk-02", {"baseline": "honor-guest-pat-2025", "labels": {"team": "desktop"},
+        self.send("PATCH", "/v1/vms/web-01", {"labels": {"owner": "web-oncall"}}, 200)
+        self.send("PUT", "/v1/vms/desk-02", {"baseline": "honor-guest-pat-2025", "labels": {"team": "desktop"},
                                              "host": {"cpu": {"family": 6, "model": 106}, "kernel": "6.18"}}, 201)
         # desk-02 started at revision 1 (as the libvirt hook reports it), then its quirks changed.
-        self.call("PUT", "/v1/vms/desk-02/applied", {"revision": 1}, 200)
-        self.call("PATCH", "/v1/vms/desk-02", {"quirks": {"IGNORE_GUEST_PAT": "keep_enabled"}}, 200)
-        self.call("PUT", "/v1/vms/busy-03", {"host_profile": "spr-6-16", "labels": {"team": "desktop"}}, 201)
+        self.send("PUT", "/v1/vms/desk-02/applied", {"revision": 1}, 200)
+        self.send("PATCH", "/v1/vms/desk-02", {"quirks": {"IGNORE_GUEST_PAT": "keep_enabled"}}, 200)
+        self.send("PUT", "/v1/vms/busy-03", {"host_profile": "spr-6-16", "labels": {"team": "desktop"}}, 201)
         for n in range(55):
-            self.call("PATCH", "/v1/vms/busy-03", {"labels": {"step": str(n)}}, 200)
+            self.send("PATCH", "/v1/vms/busy-03", {"labels": {"step": str(n)}}, 200)
 
     def stop(self):
-        self.proc.terminate()
-        check(self.proc.wait(timeout=30) == 0, "memtyped exits cleanly on SIGTERM")
+        check(super().stop() == 0, "memtyped exits cleanly on SIGTERM")
 
 
 def browser():
@@ -256,7 +225,7 @@ def test_vms(driver, base):
 def test_risks_and_plans(driver, server):
     """A VM honoring guest PAT with VGA and guest 6.1 on Sapphire Rapids 6.16 is at risk; the
     plan back to 6.15 cannot keep its behaviour."""
-    server.call("PUT", "/v1/vms/risk-04", {"baseline": "honor-guest-pat-2025", "host_profile": "spr-6-16",
+    server.send("PUT", "/v1/vms/risk-04", {"baseline": "honor-guest-pat-2025", "host_profile": "spr-6-16",
                                            "display_devices": ["VGA"], "guest_kernel": "6.1"}, 201)
     driver.get(server.base + "/#risks")
     wait(driver, "the risk list appears", lambda d: visible(d, "#risk-list li.risk"))
@@ -361,11 +330,7 @@ def main():
         locked.stop()
     finally:
         driver.quit()
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        sys.exit(1)
-    print("web page: all checks passed")
 
 
 if __name__ == "__main__":
-    main()
+    support.run(main, "web page")
