@@ -272,6 +272,7 @@ def run(main, name):
         if server.proc.poll() is None:
             server.kill()
     if code:
+        sys.stdout.flush()  # the checks' lines first, then the logs (stderr)
         for log in dict.fromkeys(s.log for s in _started):
             with open(log, errors="replace") as f:
                 print(f"--- {log} (its end)\n{f.read()[-3000:]}", file=sys.stderr)
