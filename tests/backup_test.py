@@ -66,7 +66,8 @@ def main():
     if code != 0:
         print(f"memtyped exit {code}", file=sys.stderr)
         failed = True
-    sys.exit(1 if failed else 0)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -254,10 +254,12 @@ def run(main, name):
     """Runs a script's main and exits with its verdict: 1 if a check failed, main raised, or it
     exited with a message or a non-zero code. Then no memtyped it started is left running; a
     failed run shows each one's log (the last 3000 characters) and keeps the work directory."""
+    quiet = False  # main exited 0 itself, checking nothing (--help): no verdict to print
     try:
         main()
         code = 0
     except SystemExit as e:
+        quiet = not e.code
         code = e.code
         if isinstance(code, str):
             print(code, file=sys.stderr)
@@ -283,6 +285,6 @@ def run(main, name):
             shutil.rmtree(path, ignore_errors=True)
     if passes or failures:
         print(f"{name}: {len(passes)} passed, {len(failures)} failed" + "".join("\n  - " + f for f in failures))
-    else:
+    elif code or not quiet:
         print(f"{name}: " + ("FAILED" if code else "passed"))
     sys.exit(code)
