@@ -129,7 +129,7 @@ def main():
     ap.add_argument("--bin", required=True, help="the memtyped binary")
     args = ap.parse_args()
     support.write(os.path.join(WORK, "tokens"), f"hook {TOKEN}\n")
-    support.write(os.path.join(WORK, "hook.token"), TOKEN + "\n", mode=0o644)
+    support.write(os.path.join(WORK, "hook.token"), TOKEN + "\n")
 
     s = Server(args.bin, "legacy-ignore-guest-pat")
     url = f"http://127.0.0.1:{s.port}"
