@@ -124,8 +124,10 @@ watchdog (void *arg)
       int64_t d = __atomic_load_n (&c->deadline, __ATOMIC_SEQ_CST);
       if ( (0 != d) && (now > d) )
       {
-        drop_locked (c);
+        /* Counted before the client can see the close, so that whoever
+           sees it also sees the count (here and below). */
         __atomic_add_fetch (&g->expired, 1, __ATOMIC_SEQ_CST);
+        drop_locked (c);
       }
     }
     clock_gettime (CLOCK_MONOTONIC, &until);
@@ -179,16 +181,16 @@ guard_notify (void *cls, struct MHD_Connection *connection,
         }
         if (NULL != victim)
         {
-          drop_locked (victim);
           __atomic_add_fetch (&g->evicted, 1, __ATOMIC_SEQ_CST);
+          drop_locked (victim);
         }
         else
         {
+          __atomic_add_fetch (&g->refused, 1, __ATOMIC_SEQ_CST);
           if ( (! g->tls) && (NULL != g->overflow_response) )
             (void) send (c->fd, g->overflow_response, g->overflow_response_len,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
           drop_locked (c);
-          __atomic_add_fetch (&g->refused, 1, __ATOMIC_SEQ_CST);
         }
       }
       pthread_mutex_unlock (&g->lock);
