@@ -34,7 +34,8 @@ protocol WriteTransaction {
 /// next revision and timestamp, the history entry and the answers on
 /// conflict, after validating the inputs (before any transaction). The
 /// backends keep only their SQL (`WriteTransaction`) and the transaction
-/// around it (`Transact`).
+/// around it (`Transact`); `TransactingStore` joins the three into their
+/// `VMStore` write methods.
 struct StoreWrites {
     let currentBaseline: Baseline
     let catalogue: [Baseline]

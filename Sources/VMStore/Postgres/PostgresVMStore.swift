@@ -30,7 +30,7 @@ import MemTypeEngine
 /// for what that costs; one round trip per lookup).
 ///
 /// Bounded waits and recovery: `PGPool`. Prepared statements: `PGConnection`.
-public final class PostgresVMStore: VMStore {
+public final class PostgresVMStore: TransactingStore {
     public struct Options: Sendable {
         /// The baseline VMs created without one get.
         public var currentBaseline: Baseline
@@ -62,8 +62,9 @@ public final class PostgresVMStore: VMStore {
     public let currentBaseline: Baseline
     private let options: Options
     private let pool: PGPool
-    /// What the writes compute; this store adds the SQL (`PGWriteTransaction`).
-    private let writes: StoreWrites
+    /// What the writes compute; this store adds the SQL (`PGWriteTransaction`)
+    /// and the transaction (`transact`); `TransactingStore` joins them.
+    let writes: StoreWrites
     /// The schema version found before this store migrated (tests; logs).
     public let schemaVersionAtOpen: Int
 
@@ -192,7 +193,7 @@ public final class PostgresVMStore: VMStore {
     }
 
     /// One write transaction for `StoreWrites`, through this backend's SQL.
-    private func transact<R>(_ body: (PGWriteTransaction) throws(StoreError) -> R) throws(StoreError) -> R {
+    func transact<R: Sendable>(_ body: (PGWriteTransaction) throws(StoreError) -> R) throws(StoreError) -> R {
         try write { c throws(StoreError) in try body(PGWriteTransaction(c: c)) }
     }
 
@@ -212,32 +213,6 @@ public final class PostgresVMStore: VMStore {
             guard result.rowCount > 0 else { return nil }
             return try RowDecoding.decisionInputs(result.row(0), id: id) { row, column in RowDecoding.baselineName(row, column, in: options.catalogue) }
         }
-    }
-
-    public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
-        try writes.createVM(id, spec, actor: actor, in: transact)
-    }
-
-    public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
-        throws(StoreError) -> (record: VMRecord, created: Bool)
-    {
-        try writes.replaceVM(id, with: spec, expectedRevision: expectedRevision, actor: actor, in: transact)
-    }
-
-    public func updateVM(_ id: String, expectedRevision: Int?, actor: String,
-                         _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
-    {
-        try writes.updateVM(id, expectedRevision: expectedRevision, actor: actor, change, in: transact)
-    }
-
-    @discardableResult
-    public func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord {
-        try writes.deleteVM(id, expectedRevision: expectedRevision, actor: actor, in: transact)
-    }
-
-    @discardableResult
-    public func recordApplied(_ id: String, revision: Int, expectedRevision: Int?) throws(StoreError) -> VMRecord {
-        try writes.recordApplied(id, revision: revision, expectedRevision: expectedRevision, in: transact)
     }
 
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
@@ -278,17 +253,6 @@ public final class PostgresVMStore: VMStore {
     public func getHost(_ name: String) throws(StoreError) -> HostProfileRecord? {
         try Validation.identifier(name, field: "/name")
         return try read { c throws(StoreError) in try Self.loadHost(c, name, lock: "") }
-    }
-
-    public func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
-        throws(StoreError) -> (record: HostProfileRecord, created: Bool)
-    {
-        try writes.putHost(name, spec, expectedRevision: expectedRevision, actor: actor, in: transact)
-    }
-
-    @discardableResult
-    public func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord {
-        try writes.deleteHost(name, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
@@ -380,8 +344,7 @@ extension PostgresVMStore {
         var records: [VMRecord] = []
         records.reserveCapacity(specs.count)
         for (id, spec) in specs { records.append(try writes.newRecord(id: id, spec: spec, now: now)) }
-        try write { c throws(StoreError) in
-            let t = PGWriteTransaction(c: c)
+        try transact { t throws(StoreError) in
             for var record in records where try t.loadVM(record.id) == nil {
                 try writes.insertVM(t, &record, actor: actor)
             }

@@ -27,7 +27,7 @@ import MemTypeEngine
 /// so an acknowledged write survives kill -9 *and* power loss. (`NORMAL` in WAL
 /// mode also survives kill -9, since the WAL reaches the OS before COMMIT
 /// returns, but may lose the last commits on power loss or kernel crash.)
-public final class SQLiteVMStore: VMStore {
+public final class SQLiteVMStore: TransactingStore {
     public struct Options: Sendable {
         public enum Synchronous: String, Sendable {
             case full = "FULL"
@@ -85,8 +85,9 @@ public final class SQLiteVMStore: VMStore {
     let healthState = Locked(StoreHealth.healthy)
     private let idleReaders: Locked<[Connection]>
     private let decisionMemo: DecisionMemo?
-    /// What the writes compute; this store adds the SQL (`SQLiteWriteTransaction`).
-    private let writes: StoreWrites
+    /// What the writes compute; this store adds the SQL (`SQLiteWriteTransaction`)
+    /// and the transaction (`transact`); `TransactingStore` joins them.
+    let writes: StoreWrites
 
     /// Opens (creating on first start) the database at `path` and migrates it
     /// to this build's schema. Fails if the file's schema is newer than this build.
@@ -230,7 +231,7 @@ public final class SQLiteVMStore: VMStore {
     }
 
     /// One write transaction for `StoreWrites`, through this backend's SQL.
-    private func transact<R: Sendable>(_ body: (SQLiteWriteTransaction) throws(StoreError) -> R) throws(StoreError) -> R {
+    func transact<R: Sendable>(_ body: (SQLiteWriteTransaction) throws(StoreError) -> R) throws(StoreError) -> R {
         try write { c throws(StoreError) in try body(SQLiteWriteTransaction(c: c)) }
     }
 
@@ -285,32 +286,6 @@ public final class SQLiteVMStore: VMStore {
 
     private static let dataVersion = PinnedSQL(slot: 1, sql: "PRAGMA data_version")
 
-    public func createVM(_ id: String, _ spec: VMSpec, actor: String) throws(StoreError) -> VMRecord {
-        try writes.createVM(id, spec, actor: actor, in: transact)
-    }
-
-    public func replaceVM(_ id: String, with spec: VMSpec, expectedRevision: Int?, actor: String)
-        throws(StoreError) -> (record: VMRecord, created: Bool)
-    {
-        try writes.replaceVM(id, with: spec, expectedRevision: expectedRevision, actor: actor, in: transact)
-    }
-
-    public func updateVM(_ id: String, expectedRevision: Int?, actor: String,
-                         _ change: (inout VMRecord) throws(StoreError) -> Void) throws(StoreError) -> VMRecord
-    {
-        try writes.updateVM(id, expectedRevision: expectedRevision, actor: actor, change, in: transact)
-    }
-
-    @discardableResult
-    public func deleteVM(_ id: String, expectedRevision: Int?, actor: String) throws(StoreError) -> VMRecord {
-        try writes.deleteVM(id, expectedRevision: expectedRevision, actor: actor, in: transact)
-    }
-
-    @discardableResult
-    public func recordApplied(_ id: String, revision: Int, expectedRevision: Int?) throws(StoreError) -> VMRecord {
-        try writes.recordApplied(id, revision: revision, expectedRevision: expectedRevision, in: transact)
-    }
-
     public func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage {
         let plan = try VMListQuery(query, columns: VMColumn.list(prefix: "v."), placeholder: { "?\($0)" })
         let limit = plan.limit
@@ -356,17 +331,6 @@ public final class SQLiteVMStore: VMStore {
     public func getHost(_ name: String) throws(StoreError) -> HostProfileRecord? {
         try Validation.identifier(name, field: "/name")
         return try read { c throws(StoreError) in try Self.loadHost(c, name) }
-    }
-
-    public func putHost(_ name: String, _ spec: HostSpec, expectedRevision: Int?, actor: String)
-        throws(StoreError) -> (record: HostProfileRecord, created: Bool)
-    {
-        try writes.putHost(name, spec, expectedRevision: expectedRevision, actor: actor, in: transact)
-    }
-
-    @discardableResult
-    public func deleteHost(_ name: String, expectedRevision: Int?, actor: String) throws(StoreError) -> HostProfileRecord {
-        try writes.deleteHost(name, expectedRevision: expectedRevision, actor: actor, in: transact)
     }
 
     public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
