@@ -140,7 +140,7 @@ enum RowDecoding {
             count: s.int(C.count.rawValue))
     }
 
-    /// A history row: seq, revision, action, actor, at, changes.
+    /// A history row: seq, revision, action, actor, at, changes (`PageSQL.history`).
     static func historyEntry<R: StoredRow>(_ s: R, subject: HistorySubject, id: String) throws(StoreError) -> HistoryEntry {
         guard let action = HistoryAction(rawValue: s.text(2)),
               let packed = s.withBytes(5, { PackedStrings.decode($0) }), packed.count % 3 == 0

@@ -30,7 +30,7 @@ import MemTypeEngine
 /// for what that costs; one round trip per lookup).
 ///
 /// Bounded waits and recovery: `PGPool`. Prepared statements: `PGConnection`.
-public final class PostgresVMStore: TransactingStore {
+public final class PostgresVMStore: TransactingStore, PagedReads {
     public struct Options: Sendable {
         /// The baseline VMs created without one get.
         public var currentBaseline: Baseline
@@ -225,11 +225,10 @@ public final class PostgresVMStore: TransactingStore {
         }
         return try read { c throws(StoreError) in
             let result = try c.query(plan.sql, params)
-            var items: [VMRecord] = []
-            items.reserveCapacity(min(plan.limit, result.rowCount))
-            for i in 0..<min(plan.limit, result.rowCount) { items.append(try RowDecoding.vm(result.row(i))) }
-            let more = result.rowCount > plan.limit
-            return VMPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.id) } : nil)
+            var rows: [VMRecord] = []
+            rows.reserveCapacity(result.rowCount)
+            for i in 0..<result.rowCount { rows.append(try RowDecoding.vm(result.row(i))) }
+            return VMPage(rows: rows, limit: plan.limit)
         }
     }
 
@@ -243,11 +242,6 @@ public final class PostgresVMStore: TransactingStore {
         }
     }
 
-    public func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
-        try Validation.identifier(id, field: "/id")
-        return try historyPage(.vm, id, limit: limit, cursor: cursor)
-    }
-
     // MARK: - Host profiles
 
     public func getHost(_ name: String) throws(StoreError) -> HostProfileRecord? {
@@ -255,45 +249,26 @@ public final class PostgresVMStore: TransactingStore {
         return try read { c throws(StoreError) in try Self.loadHost(c, name, lock: "") }
     }
 
-    public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
-        try Validation.limit(limit)
-        let after = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
-        return try read { c throws(StoreError) in
-            let result = try c.query(
-                "SELECT \(Self.hostColumns) FROM host_profiles WHERE name > $1 ORDER BY name LIMIT $2",
-                [PGValue(after ?? ""), PGValue(limit + 1)])
-            var items: [HostProfileRecord] = []
-            for i in 0..<min(limit, result.rowCount) { items.append(try RowDecoding.host(result.row(i))) }
-            let more = result.rowCount > limit
-            return HostPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.name) } : nil)
+    // MARK: - Pages (`PagedReads`)
+
+    private static let selectHosts = dollars(PageSQL.hosts)
+    private static let selectHistory = dollars(PageSQL.history)
+
+    func hostRows(after: String, count: Int) throws(StoreError) -> [HostProfileRecord] {
+        try read { c throws(StoreError) in
+            let result = try c.query(Self.selectHosts, [PGValue(after), PGValue(count)])
+            return try (0..<result.rowCount).map { (i: Int) throws(StoreError) in try RowDecoding.host(result.row(i)) }
         }
     }
 
-    public func hostHistory(_ name: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
-        try Validation.identifier(name, field: "/name")
-        return try historyPage(.host, name, limit: limit, cursor: cursor)
-    }
-
-    // MARK: - History
-
-    private func historyPage(_ subject: HistorySubject, _ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
-        try Validation.limit(limit)
-        let before = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeSequence(c) } ?? Int64.max
-        let page = try read { c throws(StoreError) in
+    func historyRows(_ subject: HistorySubject, _ id: String, before: Int64, count: Int) throws(StoreError) -> [HistoryEntry] {
+        try read { c throws(StoreError) in
             let result = try c.query(
-                """
-                SELECT seq, revision, action, actor, at, changes FROM history
-                WHERE subject = $1 AND id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4
-                """, [PGValue(subject.rawValue), PGValue(id), PGValue(before), PGValue(limit + 1)])
-            var entries: [HistoryEntry] = []
-            for i in 0..<min(limit, result.rowCount) {
-                entries.append(try RowDecoding.historyEntry(result.row(i), subject: subject, id: id))
+                Self.selectHistory, [PGValue(subject.rawValue), PGValue(id), PGValue(before), PGValue(count)])
+            return try (0..<result.rowCount).map { (i: Int) throws(StoreError) in
+                try RowDecoding.historyEntry(result.row(i), subject: subject, id: id)
             }
-            let more = result.rowCount > limit
-            return HistoryPage(entries: entries, nextCursor: more ? entries.last.map { Cursor.encodeSequence($0.sequence) } : nil)
         }
-        if cursor == nil && page.entries.isEmpty { throw .notFound }
-        return page
     }
 
     // MARK: - VM rows

@@ -27,7 +27,7 @@ import MemTypeEngine
 /// so an acknowledged write survives kill -9 *and* power loss. (`NORMAL` in WAL
 /// mode also survives kill -9, since the WAL reaches the OS before COMMIT
 /// returns, but may lose the last commits on power loss or kernel crash.)
-public final class SQLiteVMStore: TransactingStore {
+public final class SQLiteVMStore: TransactingStore, PagedReads {
     public struct Options: Sendable {
         public enum Synchronous: String, Sendable {
             case full = "FULL"
@@ -297,14 +297,10 @@ public final class SQLiteVMStore: TransactingStore {
                     case .int(let n): s.bind(Int32(i + 1), n)
                     }
                 }
-                var items: [VMRecord] = []
-                items.reserveCapacity(min(limit, 128))
-                var more = false
-                while try s.step() {
-                    if items.count == limit { more = true; break }
-                    items.append(try RowDecoding.vm(s))
-                }
-                return VMPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.id) } : nil)
+                var rows: [VMRecord] = []
+                rows.reserveCapacity(min(limit + 1, 128))
+                while try s.step() { rows.append(try RowDecoding.vm(s)) }
+                return VMPage(rows: rows, limit: limit)
             }
         }
     }
@@ -321,11 +317,6 @@ public final class SQLiteVMStore: TransactingStore {
         }
     }
 
-    public func history(_ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
-        try Validation.identifier(id, field: "/id")
-        return try historyPage(.vm, id, limit: limit, cursor: cursor)
-    }
-
     // MARK: - Host profiles
 
     public func getHost(_ name: String) throws(StoreError) -> HostProfileRecord? {
@@ -333,58 +324,32 @@ public final class SQLiteVMStore: TransactingStore {
         return try read { c throws(StoreError) in try Self.loadHost(c, name) }
     }
 
-    public func listHosts(limit: Int, cursor: String?) throws(StoreError) -> HostPage {
-        try Validation.limit(limit)
-        let after = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeKey(c) }
-        return try read { c throws(StoreError) in
-            try c.withStatement(
-                "SELECT \(HostProfileColumn.list()) FROM host_profiles WHERE name > ?1 ORDER BY name LIMIT ?2"
-            ) { s throws(StoreError) in
-                s.bind(1, after ?? "")
-                s.bind(2, limit + 1)
-                var items: [HostProfileRecord] = []
-                var more = false
-                while try s.step() {
-                    if items.count == limit { more = true; break }
-                    items.append(try RowDecoding.host(s))
-                }
-                return HostPage(items: items, nextCursor: more ? items.last.map { Cursor.encodeKey($0.name) } : nil)
+    // MARK: - Pages (`PagedReads`)
+
+    func hostRows(after: String, count: Int) throws(StoreError) -> [HostProfileRecord] {
+        try read { c throws(StoreError) in
+            try c.withStatement(PageSQL.hosts) { s throws(StoreError) in
+                s.bind(1, after)
+                s.bind(2, count)
+                var rows: [HostProfileRecord] = []
+                while try s.step() { rows.append(try RowDecoding.host(s)) }
+                return rows
             }
         }
     }
 
-    public func hostHistory(_ name: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
-        try Validation.identifier(name, field: "/name")
-        return try historyPage(.host, name, limit: limit, cursor: cursor)
-    }
-
-    // MARK: - History
-
-    private func historyPage(_ subject: HistorySubject, _ id: String, limit: Int, cursor: String?) throws(StoreError) -> HistoryPage {
-        try Validation.limit(limit)
-        let before = try cursor.map { (c: String) throws(StoreError) in try Cursor.decodeSequence(c) } ?? Int64.max
-        let page = try read { c throws(StoreError) in
-            try c.withStatement(
-                """
-                SELECT seq, revision, action, actor, at, changes FROM history
-                WHERE subject = ?1 AND id = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4
-                """
-            ) { s throws(StoreError) in
+    func historyRows(_ subject: HistorySubject, _ id: String, before: Int64, count: Int) throws(StoreError) -> [HistoryEntry] {
+        try read { c throws(StoreError) in
+            try c.withStatement(PageSQL.history) { s throws(StoreError) in
                 s.bind(1, subject.rawValue)
                 s.bind(2, id)
                 s.bind(3, before)
-                s.bind(4, limit + 1)
-                var entries: [HistoryEntry] = []
-                var more = false
-                while try s.step() {
-                    if entries.count == limit { more = true; break }
-                    entries.append(try RowDecoding.historyEntry(s, subject: subject, id: id))
-                }
-                return HistoryPage(entries: entries, nextCursor: more ? entries.last.map { Cursor.encodeSequence($0.sequence) } : nil)
+                s.bind(4, count)
+                var rows: [HistoryEntry] = []
+                while try s.step() { rows.append(try RowDecoding.historyEntry(s, subject: subject, id: id)) }
+                return rows
             }
         }
-        if cursor == nil && page.entries.isEmpty { throw .notFound }
-        return page
     }
 
     // MARK: - VM rows
