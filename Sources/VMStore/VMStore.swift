@@ -3,7 +3,9 @@ import MemTypeEngine
 /// The VM-config store: durable per-VM quirk records, named host profiles,
 /// and an append-only history of every change.
 ///
-/// Contract for every backend (SQLite today, PostgreSQL possibly later):
+/// Contract for every backend (`SQLiteVMStore`, `PostgresVMStore`; they share
+/// their write methods through `TransactingStore` and their pages through
+/// `PagedReads`, and the contract tests run against both):
 /// - each mutation and its history entry commit in one transaction; a call
 ///   that throws leaves the store exactly as it was;
 /// - `expectedRevision` is checked inside that transaction, so of two writers
