@@ -21,7 +21,10 @@ memtyped on loopback (run by .ci/run; not a unit test).
 - a host profile memtyped does not know refuses the start, naming it;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
-- other operations exit 0 at once, even with memtyped down.
+- release removes the domain's mask file and logs it, with memtyped down;
+  a second release (no file) and a file that cannot be removed exit 0 too;
+- other operations exit 0 at once, even with memtyped down;
+- enabled = no (the packaged config) starts every domain untouched.
 
 Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
 """
@@ -74,10 +77,11 @@ class RacingProxy(support.Proxy):
         super().__init__(server.port, before)
 
 
-def config(name, url, profile, on_unavailable="fail"):
+def config(name, url, profile, on_unavailable="fail", enabled="yes"):
     path = os.path.join(WORK, name + ".conf")
     with open(path, "w") as f:
         f.write(f"""[memtyped]
+enabled = {enabled}
 url = {url}
 token_file = {os.path.join(WORK, "hook.token")}
 timeout = 2
@@ -261,11 +265,40 @@ def main():
     check(code == 0 and "with no mask file" in open(os.path.join(WORK, "hook.log")).read(),
           "a domain never started before: warned that no mask file exists")
 
+    print("== release removes the mask file, with memtyped down")
+    check(mask_file(vga_uuid) is not None, "the domain has a mask file before its release")
+    code, out, err = run_hook(conf, vga_name, vga_xml, "release", "end")
+    check(code == 0 and out == "" and err == "", f"release end: exit 0, no output ({code}: {err.strip()})")
+    check(mask_file(vga_uuid) is None, "its mask file is removed")
+    check(f"info: domain {vga_name} ({vga_uuid}): released; mask file " in open(os.path.join(WORK, "hook.log")).read(),
+          "and the removal is logged")
+    code, out, err = run_hook(conf, vga_name, vga_xml, "release", "end")
+    check(code == 0 and out == "" and err == "" and mask_file(vga_uuid) is None,
+          f"a second release (no mask file): exit 0, no output ({code}: {err.strip()})")
+    stuck_name, stuck_uuid, stuck_xml = fresh_domain("vga", "stuck-mask")
+    os.makedirs(os.path.join(WORK, "run", stuck_uuid + ".mask"))  # unlink fails: EISDIR
+    code, out, err = run_hook(conf, stuck_name, stuck_xml, "release", "end")
+    check(code == 0 and out == "", f"a mask file that cannot be removed: release still exits 0 ({code}: {err.strip()})")
+    check(re.search(rf"warning: domain {stuck_name} \({stuck_uuid}\): released, but its mask file .* cannot be removed",
+                    open(os.path.join(WORK, "hook.log")).read()) is not None, "and a warning is logged")
+    code, _, _ = run_hook(os.path.join(WORK, "no-such.conf"), vga_name, vga_xml, "release", "end")
+    check(code == 0, f"no config file: release exits 0 ({code})")
+
     print("== other operations are ignored, even with memtyped down")
-    for op, sub in [("start", "begin"), ("started", "begin"), ("stopped", "end"), ("release", "end"),
+    for op, sub in [("start", "begin"), ("started", "begin"), ("stopped", "end"),
                     ("migrate", "begin"), ("restore", "begin"), ("reconnect", "begin")]:
         code, out, err = run_hook(conf, vga_name, vga_xml, op, sub)
         check(code == 0 and out == "" and err == "", f"{op} {sub}: exit 0, no output")
+
+    print("== enabled = no: the hook does nothing")
+    code, out, err = run_hook(os.path.join(ROOT, "deploy", "libvirt", "qemu-hook.conf"), vga_name, vga_xml)
+    check(code == 0 and out == "" and err == "", f"the packaged config (off): prepare exits 0 ({code}: {err.strip()})")
+    s = Server(args.bin, "honor-guest-pat-2025")
+    off_name, off_uuid, off_xml = fresh_domain("vga", "hook-off")
+    code, _, err = run_hook(config("off", f"http://127.0.0.1:{s.port}", "spr-6-16", enabled="no"), off_name, off_xml)
+    check(code == 0 and s.vm(off_uuid) is None and mask_file(off_uuid) is None,
+          f"enabled = no: the domain starts, not registered, no mask file ({code}: {err.strip()})")
+    s.stop()
 
 
 if __name__ == "__main__":
