@@ -3,9 +3,13 @@
 #   /usr/bin/memtyped, /usr/bin/memtype     release builds, Swift runtime linked statically
 #   /lib/systemd/system/memtyped.service    deploy/memtyped.service
 #   /etc/memtyped/memtyped.env              deploy/memtyped.env (a conffile)
+#   /etc/libvirt/hooks/qemu.d/memtyped      deploy/libvirt/qemu, mode 0755, #!/usr/bin/python3 (a conffile;
+#                                           libvirt >= 6.5 runs it after /etc/libvirt/hooks/qemu, the admin's)
+#   /etc/memtyped/libvirt-hook.conf         deploy/libvirt/qemu-hook.conf, enabled = no (a conffile)
 #   /usr/share/man/man1/memtype*.1.gz       swift-argument-parser's generate-manual plugin
 #   memtype's shell completions             bash, zsh and fish, from memtype --generate-completion-script
-#   Depends:                                the packages owning what the binaries link (ldd, dpkg -S)
+#   Depends:                                the packages owning what the binaries link (ldd, dpkg -S),
+#                                           and python3 (the hook's interpreter)
 # VERSION is what the built `memtyped --version` prints (the one constant,
 # Sources/MemTypeEngine/Version.swift). Debian 12 with the Swift toolchain and
 # libmicrohttpd-dev, libsqlite3-dev, pkg-config.
@@ -32,6 +36,17 @@ strip --strip-unneeded "$ROOT/usr/bin/memtyped" "$ROOT/usr/bin/memtype"
 install -D -m 0644 deploy/memtyped.service "$ROOT/lib/systemd/system/memtyped.service"
 install -D -m 0644 deploy/memtyped.env "$ROOT/etc/memtyped/memtyped.env"
 install -D -m 0644 deploy/memtyped.env "$ROOT/usr/share/doc/memtyped/examples/memtyped.env"
+# The libvirt hook in qemu.d, never as /etc/libvirt/hooks/qemu (one file, the
+# admin's). Every file under /etc is a conffile (as debhelper's dh_installdeb
+# marks them), the hook too: an admin's edit or removal survives upgrades.
+# Its interpreter is Debian's python3, not the first one on libvirtd's PATH
+# (as dh_python3 rewrites it).
+install -d -m 0755 "$ROOT/etc/libvirt/hooks/qemu.d"
+sed '1s|^#!/usr/bin/env python3$|#!/usr/bin/python3|' deploy/libvirt/qemu > "$ROOT/etc/libvirt/hooks/qemu.d/memtyped"
+chmod 0755 "$ROOT/etc/libvirt/hooks/qemu.d/memtyped"
+# Off until the admin sets memtyped's address, a token and the host profile:
+# installing the package changes no domain start.
+install -D -m 0644 deploy/libvirt/qemu-hook.conf "$ROOT/etc/memtyped/libvirt-hook.conf"
 install -D -m 0644 deploy/dev.tokens "$ROOT/usr/share/doc/memtyped/examples/dev.tokens"
 for f in deploy/prometheus/*.yml deploy/grafana/*.json; do
     install -D -m 0644 "$f" "$ROOT/usr/share/doc/memtyped/examples/$(basename "$(dirname "$f")")/$(basename "$f")"
@@ -75,6 +90,9 @@ depends=$(
     done | sort -u | paste -sd, - | sed 's/,/, /g'
 )
 case "$depends" in *swift*) echo "a binary links the Swift toolchain's libraries: $depends" >&2; exit 1;; esac
+# libvirt fails a domain start whose hook cannot be executed, so the hook's
+# interpreter is a dependency, not a recommendation.
+depends="$depends, python3"
 echo "Depends: $depends"
 
 mkdir -p "$ROOT/DEBIAN"
@@ -92,7 +110,7 @@ Description: KVM guest memory-type decisions and per-VM quirk records over HTTP
  type) a KVM guest access gets, and keeps each VM's quirk choices in SQLite.
  memtype is the decision engine on the command line.
 CONTROL
-echo "/etc/memtyped/memtyped.env" > "$ROOT/DEBIAN/conffiles"
+(cd "$ROOT" && find etc -type f | sort | sed 's|^|/|') > "$ROOT/DEBIAN/conffiles"
 cat > "$ROOT/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
 set -e
