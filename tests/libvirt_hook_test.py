@@ -21,7 +21,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
 - a host profile memtyped does not know refuses the start, naming it;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
-- release removes the domain's mask file and logs it, with memtyped down;
+- release removes the domain's mask file and logs it, with memtyped down
+  (with on_unavailable = warn it keeps it: the mask a start without memtyped uses);
   a second release (no file) and a file that cannot be removed exit 0 too;
 - other operations exit 0 at once, even with memtyped down;
 - enabled = no (the packaged config) starts every domain untouched.
@@ -265,8 +266,13 @@ def main():
     check(code == 0 and "with no mask file" in open(os.path.join(WORK, "hook.log")).read(),
           "a domain never started before: warned that no mask file exists")
 
-    print("== release removes the mask file, with memtyped down")
+    print("== release removes the mask file, with memtyped down (kept with on_unavailable = warn)")
     check(mask_file(vga_uuid) is not None, "the domain has a mask file before its release")
+    code, out, err = run_hook(warn_conf, vga_name, vga_xml, "release", "end")
+    check(code == 0 and out == "" and err == "" and mask_file(vga_uuid) == "0x200\n",
+          f"on_unavailable = warn: release keeps the mask file a start without memtyped uses ({code}: {err.strip()})")
+    check(f"info: domain {vga_name} ({vga_uuid}): released; mask file " in open(os.path.join(WORK, "hook.log")).read()
+          and "kept (on_unavailable = warn" in open(os.path.join(WORK, "hook.log")).read(), "and says so in the log")
     code, out, err = run_hook(conf, vga_name, vga_xml, "release", "end")
     check(code == 0 and out == "" and err == "", f"release end: exit 0, no output ({code}: {err.strip()})")
     check(mask_file(vga_uuid) is None, "its mask file is removed")
