@@ -129,27 +129,32 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   if (cfg->log_errors)
     flags |= MHD_USE_ERROR_LOG;
 
-  /* MHD gets its own descriptor for the socket: on some failure paths
-     MHD_start_daemon closes the listen socket it was given, on others not,
-     so the caller's descriptor must stay the caller's. */
-  mhd_fd = fcntl (cfg->listen_fd, F_DUPFD_CLOEXEC, 0);
-  if (mhd_fd < 0)
+  if (cfg->own_accept)
   {
-    mhd_shim_guard_destroy (g);
-    return NULL;
+    /* The caller accepts (mhd_accept.c) and adds each connection. */
+    flags |= MHD_USE_NO_LISTEN_SOCKET;
+    mhd_fd = -1;
   }
-  items[n].option = MHD_OPTION_LISTEN_SOCKET;
-  items[n].value = (intptr_t) mhd_fd;
-  items[n].ptr_value = NULL;
-  n++;
+  else
+  {
+    /* MHD gets its own descriptor for the socket: on some failure paths
+       MHD_start_daemon closes the listen socket it was given, on others not,
+       so the caller's descriptor must stay the caller's. */
+    mhd_fd = fcntl (cfg->listen_fd, F_DUPFD_CLOEXEC, 0);
+    if (mhd_fd < 0)
+    {
+      mhd_shim_guard_destroy (g);
+      return NULL;
+    }
+    items[n].option = MHD_OPTION_LISTEN_SOCKET;
+    items[n].value = (intptr_t) mhd_fd;
+    items[n].ptr_value = NULL;
+    n++;
+  }
   if (0 != cfg->connection_limit)
   {
-    /* Spare slots above the limit: at its limit libmicrohttpd stops
-       accepting and new clients wait in the backlog; below it, the guard
-       sees each connection past the limit at once and evicts or refuses. */
     items[n].option = MHD_OPTION_CONNECTION_LIMIT;
-    items[n].value = (intptr_t) cfg->connection_limit + 64
-                     + (intptr_t) (cfg->connection_limit / 8);
+    items[n].value = (intptr_t) mhd_shim_hard_connection_limit (cfg);
     items[n].ptr_value = NULL;
     n++;
   }
@@ -202,7 +207,8 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
        a descriptor number reused by another thread has a different inode. */
     struct stat ours;
     struct stat theirs;
-    if ( (0 == fstat (cfg->listen_fd, &ours)) &&
+    if ( (mhd_fd >= 0) &&
+         (0 == fstat (cfg->listen_fd, &ours)) &&
          (0 == fstat (mhd_fd, &theirs)) &&
          (ours.st_dev == theirs.st_dev) &&
          (ours.st_ino == theirs.st_ino) )
@@ -212,6 +218,18 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   }
   *guard = g;
   return daemon;
+}
+
+unsigned int
+mhd_shim_hard_connection_limit (const struct mhd_shim_config *cfg)
+{
+  /* Spare slots above the limit: at its limit libmicrohttpd (or the
+     acceptor) stops accepting and new clients wait in the backlog; below
+     it, the guard sees each connection past the limit at once and evicts or
+     refuses. */
+  if (0 == cfg->connection_limit)
+    return 0;
+  return cfg->connection_limit + 64 + cfg->connection_limit / 8;
 }
 
 int

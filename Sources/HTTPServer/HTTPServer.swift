@@ -168,6 +168,7 @@ final class DaemonControl: @unchecked Sendable {
     private var tlsKey: PEMBuffer?
     private var guardHandle: OpaquePointer?
     private var offloadPool: OpaquePointer?
+    private var acceptor: OpaquePointer?
 
     deinit {
         mhd_shim_lock_destroy(lock)
@@ -185,6 +186,9 @@ final class DaemonControl: @unchecked Sendable {
         case .pool(let threads):
             cfg.thread_per_connection = 0
             cfg.thread_pool_size = UInt32(threads)
+            // Several poll threads: our acceptor spreads connections over
+            // them evenly (mhd_accept.c says why).
+            cfg.own_accept = threads > 1 ? 1 : 0
         case .threadPerConnection:
             cfg.thread_per_connection = 1
             cfg.thread_pool_size = 0
@@ -295,6 +299,20 @@ final class DaemonControl: @unchecked Sendable {
                     ? "MHD_start_daemon failed (out of threads or memory?)"
                     : "MHD_start_daemon failed: the TLS certificate or private key was rejected or they do not match")
         }
+        if cfg.own_accept != 0 {
+            acceptor = mhd_shim_acceptor_start(started, fd, mhd_shim_hard_connection_limit(&cfg))
+            guard acceptor != nil else {
+                mhd_shim_guard_stop(startedGuard)
+                MHD_stop_daemon(started)
+                mhd_shim_guard_destroy(startedGuard)
+                mhd_shim_offload_destroy(pool)
+                core.offload = nil
+                retained.release()
+                mhd_shim_close(fd)
+                freeTLS()
+                throw .daemonStartFailed("cannot start the accepting thread")
+            }
+        }
         daemon = started
         guardHandle = startedGuard
         offloadPool = pool
@@ -319,10 +337,12 @@ final class DaemonControl: @unchecked Sendable {
         // returns (a worker might still be about to accept() on it), but it
         // stops listening now, so new connections are refused instead of
         // waiting in the backlog for a server that will never accept them.
-        let quiesced = MHD_quiesce_daemon(daemon)
+        let quiesced = MHD_quiesce_daemon(daemon)  // -1 when our acceptor accepts
         if quiesced >= 0 {
             mhd_shim_refuse_connections(quiesced)
         }
+        mhd_shim_acceptor_stop(acceptor)
+        acceptor = nil
 
         // Drain: wait until no request has been in flight for a short settle
         // time (a request is counted once its headers are parsed, so one that

@@ -70,7 +70,29 @@ struct mhd_shim_config {
    * suspend a connection while its request runs on the offload pool.
    */
   int allow_suspend;
+  /**
+   * Non-zero: MHD gets no listening socket (MHD_USE_NO_LISTEN_SOCKET); the
+   * caller accepts on listen_fd through mhd_shim_acceptor_start, which
+   * spreads connections evenly over the pool threads (mhd_accept.c).
+   */
+  int own_accept;
 };
+
+/** The connection count at which MHD itself refuses (MHD_OPTION_CONNECTION_LIMIT), 0 = MHD's default. */
+unsigned int mhd_shim_hard_connection_limit (const struct mhd_shim_config *cfg);
+
+struct mhd_shim_acceptor;
+
+/**
+ * Starts the thread that accepts on @a listen_fd (a daemon started with
+ * own_accept) and hands connections to @a daemon, pausing while it holds
+ * @a hard_limit (0: never). NULL on failure.
+ */
+struct mhd_shim_acceptor *
+mhd_shim_acceptor_start (struct MHD_Daemon *daemon, int listen_fd, unsigned int hard_limit);
+
+/** Stops accepting (new connections are refused) and joins the thread. NULL is fine. */
+void mhd_shim_acceptor_stop (struct mhd_shim_acceptor *acceptor);
 
 /**
  * Starts a daemon. The notify callbacks are passed as typed arguments (not
