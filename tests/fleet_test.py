@@ -274,6 +274,10 @@ def main():
     try:
         a = Instance(binary, url, tokens, logs[0])
         b = Instance(binary, url, tokens, logs[1])
+        priorities = set(support.store_thread_priorities(a.server.proc.pid))
+        if priorities != {"idle"}:
+            fail(f"a PostgreSQL store's threads run under SCHED_IDLE by default, not {priorities}")
+        print("ok   a PostgreSQL store's threads run under SCHED_IDLE by default")
         write_then_read_elsewhere(a, b)
         if_match_race(a, b)
         acked = sigkill_mid_storm(a, b, args.seconds)

@@ -14,6 +14,8 @@
   file wider than 0600 is warned about.
 - per-address connection limit: more idle connections than the limit from
   127.0.0.1; a client on 127.0.0.2 is still served.
+- store threads' priority: nice 5 by default with SQLite, SCHED_IDLE or a nice
+  value as --store-priority / MEMTYPED_STORE_PRIORITY say; a bad value is refused.
 
 Usage: tests/ops_test.py [--bin DIR]   (DIR holds memtyped and memtype)
 """
@@ -262,6 +264,19 @@ def test_per_ip_limit(binary):
     server.stop()
 
 
+def test_store_priority(binary):
+    for args, env, expect in [([], None, "5"), (["--store-priority", "idle"], None, "idle"),
+                              (["--store-priority", "0"], None, "0"), ([], {"MEMTYPED_STORE_PRIORITY": "19"}, "19")]:
+        server = Server(binary, ["--db", path("prio.sqlite"), "--store-threads", "2"] + args, env=env, name="prio")
+        seen = support.store_thread_priorities(server.proc.pid)
+        server.stop()
+        check(seen == [expect, expect], f"store threads with {args or env or 'the defaults'} (SQLite): {expect} ({seen})")
+    r = subprocess.run([binary, "--port", "0", "--db", path("prio.sqlite"), "--store-priority", "20"],
+                       capture_output=True, text=True, timeout=20, cwd=WORK)
+    check(r.returncode != 0 and "--store-priority (MEMTYPED_STORE_PRIORITY) must be idle or a nice value from 0 to 19, not '20'"
+          in r.stderr, f"--store-priority 20 is refused, naming the option and its variable ({r.stderr.strip()[:120]})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=None, help="directory with memtyped and memtype")
@@ -277,6 +292,7 @@ def main():
     test_sighup(binary)
     test_logging(binary)
     test_per_ip_limit(binary)
+    test_store_priority(binary)
 
 
 if __name__ == "__main__":

@@ -189,6 +189,19 @@ class Memtyped:
         return self.proc.wait()
 
 
+def store_thread_priorities(pid):
+    """The scheduling of a memtyped's store threads (named memtyped-store), one string per thread:
+    "idle" under SCHED_IDLE, else the nice value (proc(5): /proc/PID/task/TID/stat fields 19 and 41)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+        if stat[stat.index("(") + 1:stat.rindex(")")] != "memtyped-store":
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+        out.append("idle" if int(fields[38]) == 5 else fields[16])  # SCHED_IDLE is 5
+    return sorted(out)
+
+
 # --- a proxy that records -------------------------------------------------------------
 
 class Exchange:

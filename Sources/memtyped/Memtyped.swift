@@ -48,7 +48,7 @@ struct Memtyped: ParsableCommand {
     @Option(help: "Store requests that may wait for a store thread; past it, 503 with Retry-After (as is one that waited longer than --db-timeout or --store-busy-timeout). [default: 256]")
     var storeQueue: Int?
 
-    @Option(help: "Scheduling priority of the store threads, below the worker threads' so that stateless requests win the CPU: `idle` (SCHED_IDLE: store work runs on CPU time the rest leaves; on a saturated host it slows, and past the queue wait answers 503) or a nice value 0-19 (a smaller share, never none; 0 = the worker threads' own). [default: idle]")
+    @Option(help: "Scheduling priority of the store threads, below the worker threads' so that stateless requests win the CPU: `idle` (SCHED_IDLE: store work runs on CPU time the rest leaves; on a saturated host it slows, and past the queue wait answers 503) or a nice value 0-19 (a smaller share, never none; 0 = the worker threads' own). [default: idle with a PostgreSQL store, 5 with SQLite]")
     var storePriority: String?
 
     @Flag(help: "One thread per connection instead of the pool.")
@@ -163,12 +163,20 @@ struct Memtyped: ParsableCommand {
             guard (1...1_000_000).contains(n) else { throw ValidationError("--store-queue must be from 1 to 1000000") }
             return n
         } ?? env.int(.storeQueue, in: 1...1_000_000) ?? http.offload.queueLimit
+        // SCHED_IDLE pays with a PostgreSQL store: a store thread there mostly
+        // waits on its round trip, and yielding the CPU keeps decisions at
+        // full speed beside lookups. With SQLite the store call is the
+        // lookup's whole work, a few microseconds of this host's CPU, and
+        // under SCHED_IDLE it would wait behind every poll thread's wake-up
+        // (per-VM lookups alone fell from 0.77x to 0.45x healthz): nice 5
+        // (BENCHMARKS.md, "Store threads' priority").
+        let priorityDefault: HTTPServerConfiguration.Offload.Priority = if case .postgres = storeLocation { .idle } else { .nice(5) }
         http.offload.priority = try (storePriority ?? env.string(.storePriority)).map { text throws(ValidationError) in
             guard let priority = HTTPServerConfiguration.Offload.Priority(text) else {
                 throw ValidationError("--store-priority (\(Setting.storePriority.environmentName)) must be idle or a nice value from 0 to 19, not '\(text)'")
             }
             return priority
-        } ?? http.offload.priority
+        } ?? priorityDefault
         http.connectionLimit = try connectionLimit ?? env.int(.connectionLimit, in: 1...1_000_000) ?? http.connectionLimit
         http.perIPConnectionLimit = try perIpConnectionLimit ?? env.int(.perIpConnectionLimit, in: 0...1_000_000) ?? http.perIPConnectionLimit
         http.perConnectionMemoryLimit = try connectionMemoryLimit ?? env.int(.connectionMemoryLimit, in: 4096...(64 << 20)) ?? http.perConnectionMemoryLimit
