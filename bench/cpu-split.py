@@ -5,8 +5,9 @@ Usage: python3 bench/cpu-split.py SECONDS
 Samples every thread's user+system time (/proc/PID/task/TID/stat) at the start
 and after SECONDS, and prints the CPUs each process name used over the interval
 (1.00 = one CPU busy all the time), memtyped split by thread name: MHD-worker
-(libmicrohttpd's poll threads: HTTP and the stateless routes) and
-memtyped-store (the store threads). Kernel time spent for a process (its system
+(libmicrohttpd's poll threads: HTTP and the stateless routes; MHD-single
+with one), memtyped-store (the store threads) and memtyped-accept (the
+acceptor, with several poll threads). Kernel time spent for a process (its system
 calls, and softirq work charged to it) counts with that process; kernel
 threads (kworker, ksoftirqd) are listed by their own names.
 """
@@ -43,7 +44,7 @@ def main():
         if used <= 0:
             continue
         process, _, thread, _ = key
-        name = f"memtyped {thread}" if process == "memtyped" and thread in ("MHD-worker", "memtyped-store") else process
+        name = f"memtyped {thread}" if process == "memtyped" and thread in ("MHD-worker", "MHD-single", "memtyped-store", "memtyped-accept") else process
         name = name.split("/")[0] if name.startswith("kworker") else name
         groups[name] = groups.get(name, 0.0) + used / elapsed
     shown = sorted(((v, k) for k, v in groups.items() if v >= 0.01), reverse=True)

@@ -3,8 +3,9 @@
 #   /usr/bin/memtyped, /usr/bin/memtype     release builds, Swift runtime linked statically
 #   /lib/systemd/system/memtyped.service    deploy/memtyped.service
 #   /etc/memtyped/memtyped.env              deploy/memtyped.env (a conffile)
-#   /etc/libvirt/hooks/qemu.d/memtyped      deploy/libvirt/qemu, mode 0755, #!/usr/bin/python3 (a conffile;
-#                                           libvirt >= 6.5 runs it after /etc/libvirt/hooks/qemu, the admin's)
+#   /usr/lib/memtyped/libvirt-qemu-hook     deploy/libvirt/qemu, mode 0755, #!/usr/bin/python3
+#   /etc/libvirt/hooks/qemu.d/memtyped      a symlink to it (libvirt >= 6.5 runs it after
+#                                           /etc/libvirt/hooks/qemu, the admin's); not a conffile
 #   /etc/memtyped/libvirt-hook.conf         deploy/libvirt/qemu-hook.conf, enabled = no (a conffile)
 #   /usr/share/man/man1/memtype*.1.gz       swift-argument-parser's generate-manual plugin
 #   memtype's shell completions             bash, zsh and fish, from memtype --generate-completion-script
@@ -37,13 +38,16 @@ install -D -m 0644 deploy/memtyped.service "$ROOT/lib/systemd/system/memtyped.se
 install -D -m 0644 deploy/memtyped.env "$ROOT/etc/memtyped/memtyped.env"
 install -D -m 0644 deploy/memtyped.env "$ROOT/usr/share/doc/memtyped/examples/memtyped.env"
 # The libvirt hook in qemu.d, never as /etc/libvirt/hooks/qemu (one file, the
-# admin's). Every file under /etc is a conffile (as debhelper's dh_installdeb
-# marks them), the hook too: an admin's edit or removal survives upgrades.
+# admin's). The script lives under /usr/lib and qemu.d holds a symlink to it:
+# a symlink is no conffile, so `apt remove` takes it away. (A conffile hook
+# would stay after removal, and with the kept config's `enabled = yes` and
+# `on_unavailable = fail` refuse every domain start for want of memtyped.)
 # Its interpreter is Debian's python3, not the first one on libvirtd's PATH
 # (as dh_python3 rewrites it).
-install -d -m 0755 "$ROOT/etc/libvirt/hooks/qemu.d"
-sed '1s|^#!/usr/bin/env python3$|#!/usr/bin/python3|' deploy/libvirt/qemu > "$ROOT/etc/libvirt/hooks/qemu.d/memtyped"
-chmod 0755 "$ROOT/etc/libvirt/hooks/qemu.d/memtyped"
+install -d -m 0755 "$ROOT/etc/libvirt/hooks/qemu.d" "$ROOT/usr/lib/memtyped"
+sed '1s|^#!/usr/bin/env python3$|#!/usr/bin/python3|' deploy/libvirt/qemu > "$ROOT/usr/lib/memtyped/libvirt-qemu-hook"
+chmod 0755 "$ROOT/usr/lib/memtyped/libvirt-qemu-hook"
+ln -s /usr/lib/memtyped/libvirt-qemu-hook "$ROOT/etc/libvirt/hooks/qemu.d/memtyped"
 # Off until the admin sets memtyped's address, a token and the host profile:
 # installing the package changes no domain start.
 install -D -m 0644 deploy/libvirt/qemu-hook.conf "$ROOT/etc/memtyped/libvirt-hook.conf"

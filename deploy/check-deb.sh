@@ -5,10 +5,11 @@
 # toolchain on any path: the Swift runtime must be linked in; memtype's
 # client reaches libcurl and reports a closed port); checks the
 # version in the file name is the binaries', that nothing links the
-# toolchain, that the libvirt hook is /etc/libvirt/hooks/qemu.d/memtyped (mode
-# 0755, python3 a dependency, off as installed: a domain starts untouched) and
-# never /etc/libvirt/hooks/qemu, that every file under /etc is a conffile (the
-# hook's config among them), that the unpacked memtyped serves /healthz, then
+# toolchain, that the libvirt hook is /usr/lib/memtyped/libvirt-qemu-hook (mode
+# 0755, python3 a dependency, off as installed: a domain starts untouched) with
+# a symlink to it as /etc/libvirt/hooks/qemu.d/memtyped (no conffile: removed
+# with the package) and never /etc/libvirt/hooks/qemu, that every regular file
+# under /etc is a conffile (the hook's config among them), that the unpacked memtyped serves /healthz, then
 # the Dockerfile's runtime packages against the same binary
 # (deploy/check-docker.sh) and the packaged unit against it
 # (deploy/check-unit.sh).
@@ -35,9 +36,12 @@ for f in usr/share/bash-completion/completions/memtype usr/share/zsh/vendor-comp
     grep -q kvm-quirks "$WORK/root/$f" || { echo "the package's $f does not complete memtype's commands" >&2; exit 1; }
 done
 echo "memtype's completions for bash, zsh and fish are in the package"
-HOOK=etc/libvirt/hooks/qemu.d/memtyped
+HOOK=usr/lib/memtyped/libvirt-qemu-hook
+LINK=etc/libvirt/hooks/qemu.d/memtyped
 entry=$(dpkg-deb -c "$DEB" | awk -v p="./$HOOK" '$6 == p {print $1, $2}')
 [ "$entry" = "-rwxr-xr-x root/root" ] || { echo "the package's /$HOOK is '$entry', not -rwxr-xr-x root/root" >&2; exit 1; }
+[ "$(readlink "$WORK/root/$LINK")" = "/$HOOK" ] \
+    || { echo "the package's /$LINK is not a symlink to /$HOOK ($(readlink "$WORK/root/$LINK"))" >&2; exit 1; }
 if dpkg-deb -c "$DEB" | awk '{print $6}' | grep -qx './etc/libvirt/hooks/qemu'; then
     echo "the package ships /etc/libvirt/hooks/qemu, which is the admin's" >&2; exit 1
 fi
@@ -53,13 +57,14 @@ dpkg-deb -I "$DEB" conffiles > "$WORK/conffiles"
 for f in $(cd "$WORK/root" && find etc -type f); do
     grep -qx "/$f" "$WORK/conffiles" || { echo "/$f is in the package but not a conffile" >&2; exit 1; }
 done
+if grep -qx "/$LINK" "$WORK/conffiles"; then echo "/$LINK is a conffile: it would outlive apt remove" >&2; exit 1; fi
 # As libvirt runs it (a clean environment, argv, the domain XML on stdin) with
 # the packaged config, which is off: exit 0, nothing printed, no memtyped asked.
 out=$(env -i PATH=/usr/bin:/bin MEMTYPED_HOOK_CONFIG="$WORK/root/etc/memtyped/libvirt-hook.conf" \
       "$WORK/root/$HOOK" web-vga prepare begin - < deploy/libvirt/samples/vga.xml 2>&1) \
     || { echo "the packaged hook with the packaged config refused a start: $out" >&2; exit 1; }
 [ -z "$out" ] || { echo "the packaged hook with the packaged config printed: $out" >&2; exit 1; }
-echo "libvirt hook: /$HOOK (0755, #!/usr/bin/python3, python3 in Depends), not /etc/libvirt/hooks/qemu;" \
+echo "libvirt hook: /$HOOK (0755, #!/usr/bin/python3, python3 in Depends) linked from /$LINK, not /etc/libvirt/hooks/qemu;" \
      "conffiles $(paste -sd' ' "$WORK/conffiles"); off as installed"
 # memtype as a client from the package: libcurl (its one added library) resolves with no toolchain.
 rc=0

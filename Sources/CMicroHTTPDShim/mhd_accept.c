@@ -13,21 +13,27 @@
 /*
  * The acceptor: one thread that accepts on the listening socket and hands
  * each connection to libmicrohttpd with MHD_add_connection, which gives it
- * to pool thread (fd + i) % pool size, the first with room: consecutive
- * descriptors alternate, so connections spread evenly over the poll threads.
+ * to pool thread (fd + i) % pool size, the first with room. So placement
+ * follows the descriptor number: a burst of connections (consecutive
+ * descriptors) alternates over the poll threads. With churn the kernel
+ * reuses the lowest free descriptor, so it is a spread, not a balance.
  *
  * Why: when the pool threads accept for themselves (each polls the listening
- * socket), whichever is awake takes the next connection. A client that opens
- * its connections in a burst (wrk, a VMM's connection pool at start) lands
- * them all on one poll thread when the others are slow to wake, and that
- * thread then serves them alone while other cores idle; on a 2-vCPU host the
- * same race made healthz swing between ~100k and ~160k requests/s from one
- * run to the next (BENCHMARKS.md, issue 12).
+ * socket), whichever is awake takes the next connection, and a client that
+ * opens its connections in a burst (wrk, a VMM's connection pool at start)
+ * can land them all on one poll thread, which then serves them alone. With
+ * remote clients that leaves cores idle. On the 2-vCPU benchmark host, where
+ * wrk needs the other core, it was the faster mode, and healthz swung
+ * between ~95k and ~160k requests/s from one run to the next with nothing
+ * else changed (BENCHMARKS.md, "Session 7").
+ *
+ * Cost: connection set-up goes through this one thread and a wake-up of the
+ * chosen poll thread (libmicrohttpd's ITC); per request nothing changes.
  *
  * At MHD's hard connection limit the acceptor stops accepting (new clients
  * wait in the backlog, as they did when MHD accepted itself) and looks again
- * every millisecond. mhd_shim_acceptor_stop shuts the socket's receive side
- * (a blocked accept() returns, and new connections are refused rather than
+ * every 10 ms. mhd_shim_acceptor_stop shuts the socket's receive side (a
+ * blocked accept() returns, and new connections are refused rather than
  * left in the backlog) and joins the thread.
  */
 
@@ -59,7 +65,7 @@ acceptor_main (void *arg)
     int fd;
     if ( (0 != a->hard_limit) && (current_connections (a->daemon) >= a->hard_limit) )
     {
-      mhd_shim_sleep_ns (1000000);
+      mhd_shim_sleep_ns (10000000);
       continue;
     }
     fd = accept4 (a->listen_fd, (struct sockaddr *) &addr, &len,
@@ -76,12 +82,13 @@ acceptor_main (void *arg)
       }
       if ( (EINTR == errno) || (ECONNABORTED == errno) )
         continue;
-      if ( (EMFILE == errno) || (ENFILE == errno) || (ENOBUFS == errno) || (ENOMEM == errno) )
-      {
-        mhd_shim_sleep_ns (10000000); /* out of descriptors or memory: the backlog holds them */
-        continue;
-      }
-      break; /* EINVAL after mhd_shim_acceptor_stop's shutdown */
+      /* The EINVAL after mhd_shim_acceptor_stop's shutdown ends the loop
+         through `stopping`. Anything else (out of descriptors or memory, a
+         network error accept(2) says to retry, a security module's refusal)
+         must not end accepting while the server looks healthy: the backlog
+         holds the clients, and the next try comes 10 ms later. */
+      mhd_shim_sleep_ns (10000000);
+      continue;
     }
     /* On failure (every poll thread at its share of the limit, or the
        per-address limit) MHD closes the socket itself. */

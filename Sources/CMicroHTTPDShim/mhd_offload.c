@@ -29,10 +29,14 @@
  * the stateless requests win the CPU when both kinds compete for it: either
  * SCHED_IDLE (they run on CPU time nothing else at normal priority wants,
  * sched(7)) or SCHED_OTHER at a higher nice value (setpriority on the thread:
- * Linux's nice is per thread). Neither needs a privilege. A lower priority is
- * all it is: a thread preempted inside one of the short locked sections it
- * shares with the poll threads (this queue's lock) holds them up until it
- * runs again, which the poll threads' own blocking makes room for.
+ * Linux's nice is per thread). Neither needs a privilege. The risk is
+ * priority inversion: a pool thread preempted inside a short locked section
+ * it shares with the poll threads (this queue's lock, and libmicrohttpd's
+ * per-thread cleanup mutex that MHD_resume_connection takes) holds up the
+ * poll thread waiting for it until it runs again. A blocked poll thread
+ * frees its CPU, but other work at normal priority on that CPU may take it
+ * first; the sections are a few instructions long, so this is rare, and not
+ * measured beside a CPU hog in another cgroup.
  *
  * Every submitted item reaches the run callback exactly once, with how:
  * MHD_SHIM_OFFLOAD_RUN, _EXPIRED (waited too long) or _STOPPING (the pool

@@ -81,7 +81,9 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
                        void *cls,
                        struct mhd_shim_guard **guard)
 {
-  /* MHD_USE_ITC: MHD_quiesce_daemon needs it with internal threads. */
+  /* MHD_USE_ITC: MHD_quiesce_daemon needs it with internal threads, and it
+     is how a pool thread learns of a connection MHD_add_connection queued
+     for it (own_accept). */
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
   struct MHD_OptionItem items[12];
   size_t n = 0;

@@ -270,7 +270,7 @@ final class DaemonControl: @unchecked Sendable {
                 throw .daemonStartFailed("cannot start \(c.offload.threads) offload threads")
             }
             cfg.allow_suspend = 1
-            core.add(.offloadPriorityErrno, Int(mhd_shim_offload_priority_errno(pool)))
+            core.store(.offloadPriorityErrno, Int(mhd_shim_offload_priority_errno(pool)))
         }
         core.offload = pool
         var startedGuard: OpaquePointer?
@@ -341,6 +341,10 @@ final class DaemonControl: @unchecked Sendable {
         if quiesced >= 0 {
             mhd_shim_refuse_connections(quiesced)
         }
+        // A connection our acceptor handed over just now is counted open
+        // only once its poll thread takes it, so "no connection open" is
+        // trusted only after a settle time (below).
+        let handedOver = acceptor != nil
         mhd_shim_acceptor_stop(acceptor)
         acceptor = nil
 
@@ -359,7 +363,7 @@ final class DaemonControl: @unchecked Sendable {
                 if now >= deadline { break }
                 if core.load(.inFlight) > 0 {
                     idleSince = nil
-                } else if core.load(.openConnections) == 0 {
+                } else if core.load(.openConnections) == 0, !handedOver || now - start >= settle {
                     break  // nothing can arrive any more
                 } else if let since = idleSince {
                     if now - since >= settle { break }
@@ -455,7 +459,8 @@ final class DaemonControl: @unchecked Sendable {
                 "offload: threads 0...1024, queueLimit 1...1000000, queueTimeoutMillis 0...86400000")
         }
         if case .nice(let n) = c.offload.priority, !HTTPServerConfiguration.Offload.Priority.niceRange.contains(n) {
-            throw .invalidConfiguration("offload: nice \(n) is outside 0...19")
+            let range = HTTPServerConfiguration.Offload.Priority.niceRange
+            throw .invalidConfiguration("offload: nice \(n) is outside \(range.lowerBound)...\(range.upperBound)")
         }
     }
 }

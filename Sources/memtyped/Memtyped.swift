@@ -167,13 +167,13 @@ struct Memtyped: ParsableCommand {
         // waits on its round trip, and yielding the CPU keeps decisions at
         // full speed beside lookups. With SQLite the store call is the
         // lookup's whole work, a few microseconds of this host's CPU, and
-        // under SCHED_IDLE it would wait behind every poll thread's wake-up
-        // (per-VM lookups alone fell from 0.77x to 0.45x healthz): nice 5
-        // (BENCHMARKS.md, "Store threads' priority").
+        // under SCHED_IDLE it would wait behind every poll thread's wake-up,
+        // so nice 5 there (both measured: BENCHMARKS.md, "Session 7").
         let priorityDefault: HTTPServerConfiguration.Offload.Priority = if case .postgres = storeLocation { .idle } else { .nice(5) }
         http.offload.priority = try (storePriority ?? env.string(.storePriority)).map { text throws(ValidationError) in
             guard let priority = HTTPServerConfiguration.Offload.Priority(text) else {
-                throw ValidationError("--store-priority (\(Setting.storePriority.environmentName)) must be idle or a nice value from 0 to 19, not '\(text)'")
+                let range = HTTPServerConfiguration.Offload.Priority.niceRange
+                throw ValidationError("--store-priority (\(Setting.storePriority.environmentName)) must be idle or a nice value from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
             }
             return priority
         } ?? priorityDefault

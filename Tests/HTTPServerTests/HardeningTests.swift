@@ -24,15 +24,13 @@ struct GateHandler: HTTPHandler {
 /// and connections it must not let linger. Each reproduces the attack over a
 /// real socket.
 ///
-/// Counts read after the connection ended: the guard shuts a connection down
-/// (or writes its 503) first and counts it after, on its own thread
-/// (mhd_guard.c's watchdog, its connect notification). The client can see the
-/// close or the answer before the count moves, and on a loaded machine that
-/// thread can be off the CPU in between for longer than the client takes to
-/// look. So such a count is waited for (waitUntil, up to 5 s), never read at
-/// once; it must still come to exactly 1. (A slowloris test here failed once
-/// under load; with a 300 ms sleep put between the guard's shutdown and its
-/// count, the four reads failed every time, and pass waited for.)
+/// Counts read after the connection ended: the guard counted after the
+/// shutdown (or its 503) until 0f46a03, so a client could see the close
+/// before the count moved (a slowloris test here failed once under load;
+/// with a 300 ms sleep put between the two, the four reads failed every
+/// time). The guard now counts first, on its own thread; the reads still
+/// wait (waitUntil, up to 5 s) rather than trust that order, and the count
+/// must still come to exactly 1.
 @Suite struct HardeningTests {
     // MARK: Item 1: refused before the body
 
@@ -193,7 +191,7 @@ struct GateHandler: HTTPHandler {
             }
             #expect(closed)
             #expect(client.waitForPeerClose(seconds: 2))
-            #expect(waitUntil { server.guardCounts.expired == 1 })  // counted after the shutdown: see the suite's note
+            #expect(waitUntil { server.guardCounts.expired == 1 })  // see the suite's note on counts
         }
     }
 
@@ -206,7 +204,7 @@ struct GateHandler: HTTPHandler {
                 sleepMilliseconds(100)
             }
             #expect(client.waitForPeerClose(seconds: 2))
-            #expect(waitUntil { server.guardCounts.expired == 1 })  // counted after the shutdown: see the suite's note
+            #expect(waitUntil { server.guardCounts.expired == 1 })  // see the suite's note on counts
             #expect(waitUntil { server.inFlight == 0 && server.bodyBytesInFlight == 0 })
         }
     }
@@ -225,7 +223,7 @@ struct GateHandler: HTTPHandler {
                 sleepMilliseconds(100)
             }
             #expect(client.waitForPeerClose(seconds: 2))
-            #expect(waitUntil { server.guardCounts.expired == 1 })  // counted after the shutdown: see the suite's note
+            #expect(waitUntil { server.guardCounts.expired == 1 })  // see the suite's note on counts
         }
     }
 
@@ -271,7 +269,7 @@ struct GateHandler: HTTPHandler {
                 // A reset instead of the answer is also "at once".
                 #expect(!"\(error)".contains("timed out"), "\(error)")
             }
-            #expect(waitUntil { server.guardCounts.refused == 1 })  // counted after the 503: see the suite's note
+            #expect(waitUntil { server.guardCounts.refused == 1 })  // see the suite's note on counts
             for c in busy {
                 try c.send("b")
                 #expect(try c.readResponse().status == 200)

@@ -83,9 +83,9 @@ final class PendingRequest: @unchecked Sendable {
         }
     }
 
-    /// The default: offloaded work runs under SCHED_IDLE, the poll threads
-    /// at the process's own priority.
-    @Test func offloadThreadsRunUnderSchedIdleByDefault() throws {
+    /// SCHED_IDLE (the library's default): offloaded work runs under it, the
+    /// poll threads at the process's own priority.
+    @Test func offloadThreadsRunUnderSchedIdle() throws {
         #expect(HTTPServerConfiguration.Offload(threads: 1).priority == .idle)
         try withServer({ oneThread(&$0); $0.offload.priority = .idle }, handler: GatedHandler()) { server in
             #expect(server.offloadPriorityErrno == nil)
