@@ -394,11 +394,18 @@ def on_pty(args, env):
         return None, out
 
 
-def test_terminal(c):
+def test_terminal(c, server):
     code, out = on_pty(["decide"], {})
     check(code == 2 and b"decide needs a request" in out, f"decide at a terminal with nothing given says what it expects ({code}, {out[:120]!r})")
     code, out = on_pty(["vm", "get", "web-01"], c.env)
     check(code == 0 and b"vm               web-01" in out and b"{" not in out, f"vm get on a terminal prints a summary ({out[:80]!r})")
+    check(re.search(rb"started at +never reported\r?\n", out), f"vm get: a VM never started says so ({out!r})")
+    # A start recorded as the libvirt hook records it (memtype has no command for it): the summary says when.
+    vm = server.call("GET", "/v1/vms/web-01").json()
+    applied = server.call("PUT", "/v1/vms/web-01/applied", {"revision": vm["revision"]}, token=WRITE_TOKEN).json()
+    code, out = on_pty(["vm", "get", "web-01"], c.env)
+    line = f"started at       revision {vm['revision']} on {applied['applied_at']}".encode()
+    check(code == 0 and applied["applied_at"] and line in out, f"vm get: the applied revision and when ({line!r} in {out!r})")
     r = run(["vm", "get", "web-01"], env=c.env)
     check(r.code == 0 and r.out.startswith(b"{"), "vm get in a pipe prints JSON")
 
@@ -457,7 +464,7 @@ def main():
     test_help_version_completions()
     test_workflow(c)
     test_engine_commands(c)
-    test_terminal(c)
+    test_terminal(c, server)
     test_unavailable(memtyped)
     test_https(memtyped)
     test_readme(memtyped)

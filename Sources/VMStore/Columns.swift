@@ -73,6 +73,8 @@ enum VMColumn: Int32, ColumnTable {
     case appliedRevision, appliedQuirks
     /// Added by migration 3 (issue 14), so after migration 2's.
     case guestBochsFix
+    /// Added by migration 4: `VMRecord.AppliedState.at`, NULL when `appliedRevision` is.
+    case appliedAt
 
     /// The inline host's columns (`host_vendor` ... `host_kvm_model`).
     static let host = HostColumns(base: VMColumn.hostVendor.rawValue)
@@ -96,6 +98,7 @@ enum VMColumn: Int32, ColumnTable {
         case .appliedRevision: "applied_revision"
         case .appliedQuirks: "applied_quirks"
         case .guestBochsFix: "guest_bochs_fix"
+        case .appliedAt: "applied_at"
         }
     }
 }

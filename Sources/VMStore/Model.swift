@@ -123,14 +123,20 @@ public struct VMRecord: Sendable, Hashable {
     public internal(set) var applied: AppliedState?
 
     /// The revision a VM was started with, and that revision's quirk mask:
-    /// what KVM was told at VM creation and keeps until the VM is recreated.
+    /// what KVM was told at VM creation and keeps until the VM is recreated;
+    /// and when that start was recorded.
     public struct AppliedState: Sendable, Hashable {
         public let revision: Int
         public let disabledQuirks: QuirkMask
+        /// The store's clock when the start was recorded (the clock of
+        /// `updatedAt`). Nil only for a start recorded before the store kept
+        /// this (schema migration 4), until the VM's next start.
+        public let at: Timestamp?
 
-        public init(revision: Int, disabledQuirks: QuirkMask) {
+        public init(revision: Int, disabledQuirks: QuirkMask, at: Timestamp?) {
             self.revision = revision
             self.disabledQuirks = disabledQuirks
+            self.at = at
         }
     }
 

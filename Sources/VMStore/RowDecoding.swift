@@ -52,12 +52,13 @@ enum RowDecoding {
             }
         }
         var applied: VMRecord.AppliedState?
-        switch (s.optionalInt(C.appliedRevision.index), s.isNull(C.appliedQuirks.index)) {
-        case (nil, true): applied = nil
-        case (let revision?, false):
+        switch (s.optionalInt(C.appliedRevision.index), s.isNull(C.appliedQuirks.index), s.isNull(C.appliedAt.index)) {
+        case (nil, true, true): applied = nil
+        case (let revision?, false, let atIsNull):
             applied = VMRecord.AppliedState(
-                revision: revision, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.appliedQuirks.index))))
-        default: throw corrupt("applied_revision and applied_quirks")
+                revision: revision, disabledQuirks: QuirkMask(rawValue: UInt64(bitPattern: s.int64(C.appliedQuirks.index))),
+                at: atIsNull ? nil : Timestamp(millisSinceEpoch: s.int64(C.appliedAt.index)))
+        default: throw corrupt("applied_revision, applied_quirks and applied_at")
         }
         return VMRecord(
             id: s.text(C.id.index), baseline: s.text(C.baseline.index),

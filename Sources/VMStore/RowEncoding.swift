@@ -37,6 +37,7 @@ enum RowEncoding {
         if let applied = r.applied {
             set(.appliedRevision, .int(Int64(applied.revision)))
             set(.appliedQuirks, .int(Int64(bitPattern: applied.disabledQuirks.rawValue)))
+            if let at = applied.at { set(.appliedAt, .int(at.millisSinceEpoch)) }
         }
         return v
     }

@@ -130,17 +130,19 @@ struct StoreWrites {
                                             in transact: Transact<T, VMRecord>) throws(StoreError) -> VMRecord {
         try Validation.identifier(id, field: "/id")
         guard revision >= 1 else { throw .invalid(field: "/revision", message: "must be a revision (1 or more)") }
+        let now = clock()
         return try transact { t throws(StoreError) in
             guard let existing = try t.loadVM(id) else { throw .notFound }
             try Resolution.checkRevision(expected: expectedRevision, stored: existing.revision)
             guard revision == existing.revision else {
                 throw .conflict("VM '\(id)' is at revision \(existing.revision), not \(revision): it changed after its quirks were read; read them again (GET /v1/vms/\(id)/kvm-quirks) and apply that revision")
             }
-            let applied = VMRecord.AppliedState(revision: revision, disabledQuirks: existing.disabledQuirks)
-            guard existing.applied != applied else { return existing }
+            // Every start is recorded, a repeated revision too: its time is
+            // the news. Like updatedAt, it never goes backwards.
+            let at = existing.applied?.at.map { Resolution.nextTimestamp(after: $0, now: now) } ?? now
             var record = existing
-            record.applied = applied
-            // The whole row, revision unchanged (PostgreSQL's guard still holds).
+            record.applied = VMRecord.AppliedState(revision: revision, disabledQuirks: existing.disabledQuirks, at: at)
+            // The whole row in one statement, revision unchanged (PostgreSQL's guard still holds).
             try t.updateVMRow(record, previousRevision: existing.revision)
             return record
         }

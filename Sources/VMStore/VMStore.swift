@@ -55,14 +55,15 @@ public protocol VMStore: Sendable {
     func listVMs(_ query: VMQuery) throws(StoreError) -> VMPage
 
     /// Records that the VMM side created VM `id` from its revision `revision`
-    /// (the libvirt hook, at each start): `applied` becomes that revision and
-    /// its quirk mask. `revision` must be the current one (else `.conflict`
-    /// naming the current revision: the record changed after the caller read
-    /// it, so it must read the mask again); `expectedRevision` as for the
-    /// other writes. Not a configuration change: `revision`, `updatedAt` and
-    /// the history stay as they are (the revision numbers configurations, and
-    /// a start is not one; a hook that bumped it would make its own record
-    /// stale), and recording what is already recorded writes nothing.
+    /// (the libvirt hook, at each start): `applied` becomes that revision, its
+    /// quirk mask and the store clock's time, in one row write. `revision`
+    /// must be the current one (else `.conflict` naming the current revision:
+    /// the record changed after the caller read it, so it must read the mask
+    /// again); `expectedRevision` as for the other writes. Not a configuration
+    /// change: `revision`, `updatedAt` and the history stay as they are (the
+    /// revision numbers configurations, and a start is not one; a hook that
+    /// bumped it would make its own record stale). Each call records a start,
+    /// so a second start of the same revision moves only `applied.at`.
     @discardableResult
     func recordApplied(_ id: String, revision: Int, expectedRevision: Int?) throws(StoreError) -> VMRecord
 

@@ -31,6 +31,59 @@ import VMStore
         #expect(stale.status == 412, "\(stale.bodyText)")
     }
 
+    /// `applied_at` is the store clock's time of the last `PUT .../applied`
+    /// (null before it), in the format of `updated_at`; like
+    /// `applied_revision` it is outside the revision, the ETag and the history.
+    @Test func appliedAtIsTheTimeOfTheLastStart() throws {
+        let clock = TestClock(startMillis: 1_756_720_800_000)  // 2025-09-01T10:00:00.000Z
+        let s = try StoreServer(clock: { clock.next() })
+        let created = try s.createVM("vm-1", vmJSON())
+        #expect(created["applied_at"] == .null)
+        #expect(created["created_at"] == "2025-09-01T10:00:01.000Z")
+        let patched = try s.request("PATCH", "/v1/vms/vm-1", json: #"{"labels": {"team": "web"}}"#)
+        #expect(patched.status == 200, "\(patched.bodyText)")
+        #expect(try patched.json()["applied_at"] == .null)
+        #expect(try s.getVM("vm-1").json()["applied_at"] == .null)
+        let etag = patched.header("ETag")
+        #expect(etag == "\"r2\"")
+
+        let first = try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 2}"#)
+        #expect(first.status == 200, "\(first.bodyText)")
+        #expect(first.header("ETag") == etag)
+        let a = try first.json()
+        #expect(a["applied_at"] == "2025-09-01T10:00:03.000Z")
+        #expect(a["applied_revision"] == 2)
+        #expect(a["revision"] == 2)
+        #expect(a["updated_at"] == "2025-09-01T10:00:02.000Z")
+        let got = try s.getVM("vm-1")
+        #expect(got.header("ETag") == etag)
+        #expect(try got.json() == a)
+        let listed = try s.request("GET", "/v1/vms", token: nil).json()["items"]?.arrayValue
+        #expect(listed == [a])
+        // The ETag still matches: a 304 does not say the applied state is unchanged.
+        #expect(try s.request("GET", "/v1/vms/vm-1", token: nil, headers: [("If-None-Match", etag ?? "")]).status == 304)
+
+        // The next start of the same revision moves only applied_at.
+        let second = try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 2}"#, headers: [("If-Match", etag ?? "")])
+        #expect(second.status == 200, "\(second.bodyText)")
+        #expect(second.header("ETag") == etag)
+        guard case .object(var members) = a else { Issue.record("not an object: \(a)"); return }
+        members["applied_at"] = "2025-09-01T10:00:04.000Z"
+        let expected = JSONValue.object(members)
+        #expect(try second.json() == expected)
+        #expect(try s.history("vm-1").count == 2)
+
+        // Read-only in a VM write, as applied_revision is.
+        for (method, body) in [("PATCH", #"{"applied_at": "2025-09-01T10:00:00.000Z"}"#),
+                               ("PUT", #"{"host_profile": null, "host": {"vendor": "intel"}, "applied_at": null}"#)] {
+            let r = try s.request(method, "/v1/vms/vm-1", json: body)
+            #expect(r.status == 422, "\(method): \(r.bodyText)")
+            #expect(try r.json()["pointer"]?.stringValue == "/applied_at", "\(method): \(r.bodyText)")
+            #expect(r.bodyText.contains("read-only"))
+        }
+        #expect(try s.getVM("vm-1").json() == expected)
+    }
+
     @Test func aQuirkChangeShowsRestartRequiredUntilTheNextStart() throws {
         let s = try StoreServer()
         try s.createVM("vm-1", vmJSON())
@@ -86,7 +139,7 @@ import VMStore
         #expect(try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 1}"#, token: nil).status == 401)
         #expect(try s.request("PUT", "/v1/vms/vm-1/applied", json: #"{"revision": 1}"#, token: Tokens.reader).status == 403)
         // The record's members are read-only in a write.
-        for key in ["applied_revision", "restart_required"] {
+        for key in ["applied_revision", "applied_at", "restart_required"] {
             let r = try s.request("PATCH", "/v1/vms/vm-1", json: #"{"\#(key)": 1}"#)
             #expect(r.status == 422)
             #expect(try r.json()["pointer"]?.stringValue == "/" + key)
@@ -96,5 +149,17 @@ import VMStore
         #expect(filter.status == 422)
         #expect(try filter.json()["pointer"]?.stringValue == "/query/restart_required")
         #expect(try s.getVM("vm-1").json()["applied_revision"] == .null)
+    }
+}
+
+/// A store clock that advances 1 s per reading.
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var millis: Int64
+    init(startMillis: Int64) { millis = startMillis }
+    func next() -> Timestamp {
+        lock.lock(); defer { lock.unlock() }
+        millis += 1000
+        return Timestamp(millisSinceEpoch: millis)
     }
 }

@@ -344,7 +344,7 @@ import VMStore
         let created = try s.createVM("rt", vmJSON(extra: #""quirks": {"KVM_X86_QUIRK_CD_NW_CLEARED": "disable"}"#))
         #expect(created["quirks", "CD_NW_CLEARED"] == "disable")
         guard case .object(var o) = created else { Issue.record("not an object"); return }
-        o.members.removeAll { ["revision", "created_at", "updated_at", "disabled_quirks", "applied_revision", "restart_required", "risks"].contains($0.key) }
+        o.members.removeAll { ["revision", "created_at", "updated_at", "disabled_quirks", "applied_revision", "applied_at", "restart_required", "risks"].contains($0.key) }
         let body = String(decoding: JSONValue.object(o).encoded(), as: UTF8.self)
         let r = try s.request("PUT", "/v1/vms/rt", json: body, headers: [("If-Match", "\"r1\"")])
         #expect(r.status == 200, "\(r.bodyText)")

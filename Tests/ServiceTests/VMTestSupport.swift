@@ -40,11 +40,13 @@ final class StoreServer {
 
     init(db: String? = nil, baseline: Baseline = .current, readAuth: Bool = false, dir: VMTempDir = VMTempDir(),
          busyTimeoutMillis: Int32 = SQLiteVMStore.defaultBusyTimeoutMillis,
+         clock: (@Sendable () -> Timestamp)? = nil,
          http: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         self.dir = dir
         self.db = db ?? dir.dbPath
         var options = SQLiteVMStore.Options(currentBaseline: baseline)
         options.busyTimeoutMillis = busyTimeoutMillis
+        if let clock { options.clock = clock }
         let store = try SQLiteVMStore(path: self.db, options: options)
         self.store = store
         let auth = try TokenAuth(fileText: Tokens.file, readsRequireToken: readAuth)

@@ -7,24 +7,46 @@ import MemTypeEngine
 @Suite struct AppliedTests {
     @Test(arguments: Backend.enabled) func recordingLeavesRevisionTimestampAndHistoryAlone(_ backend: Backend) throws {
         let dir = try StoreSite(backend)
-        let store = try openStore(dir, clock: StepClock())
+        let clock = StepClock()
+        let store = try openStore(dir, clock: clock)
         let created = try store.createVM("vm", spec(baseline: "honor-guest-pat-2025"), actor: "alice")
         #expect(created.applied == nil)
         #expect(!created.restartRequired)
 
+        // The start's time is the store clock's reading for this write.
         let applied = try store.recordApplied("vm", revision: 1, expectedRevision: nil)
-        #expect(applied.applied == VMRecord.AppliedState(revision: 1, disabledQuirks: .ignoreGuestPAT))
+        #expect(applied.applied == VMRecord.AppliedState(revision: 1, disabledQuirks: .ignoreGuestPAT, at: clock.last))
+        #expect(clock.last > created.updatedAt)
         #expect(applied.revision == created.revision)
         #expect(applied.updatedAt == created.updatedAt)
         #expect(!applied.restartRequired)
         #expect(try store.getVM("vm") == applied)
         #expect(try store.listVMs(VMQuery()).items == [applied])
         #expect(try store.history("vm").entries.count == 1)
-        // Again (the next start of the same revision): nothing to write.
-        #expect(try store.recordApplied("vm", revision: 1, expectedRevision: 1) == applied)
+        // Again (the next start of the same revision): a new time, and nothing else.
+        let again = try store.recordApplied("vm", revision: 1, expectedRevision: 1)
+        #expect(again.applied == VMRecord.AppliedState(revision: 1, disabledQuirks: .ignoreGuestPAT, at: clock.last))
+        #expect(try #require(again.applied?.at) > (try #require(applied.applied?.at)))
+        #expect(again.revision == created.revision && again.updatedAt == created.updatedAt)
+        #expect(try store.getVM("vm") == again)
+        #expect(try store.history("vm").entries.count == 1)
         #expect(try store.integrityCheck() == "ok")
         // And it is durable.
-        #expect(try openStore(dir).getVM("vm") == applied)
+        #expect(try openStore(dir).getVM("vm") == again)
+    }
+
+    /// Like `updatedAt`, the time of the last start never goes backwards,
+    /// even when the wall clock does.
+    @Test(arguments: Backend.enabled) func theStartTimeNeverGoesBackwards(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
+        let clock = StepClock(stepMillis: -1000)
+        let store = try openStore(dir, clock: clock)
+        _ = try store.createVM("vm", spec(), actor: "t")
+        let first = try #require(try store.recordApplied("vm", revision: 1, expectedRevision: nil).applied?.at)
+        #expect(first == clock.last)
+        let second = try store.recordApplied("vm", revision: 1, expectedRevision: nil).applied?.at
+        #expect(clock.last < first)
+        #expect(second == first)
     }
 
     @Test(arguments: Backend.enabled) func onlyTheCurrentRevisionCanBeApplied(_ backend: Backend) throws {
@@ -48,18 +70,20 @@ import MemTypeEngine
         let dir = try StoreSite(backend)
         let store = try openStore(dir)
         _ = try store.createVM("vm", spec(), actor: "t")
-        try store.recordApplied("vm", revision: 1, expectedRevision: nil)
+        let started = try #require(try store.recordApplied("vm", revision: 1, expectedRevision: nil).applied)
+        #expect(started.revision == 1 && started.disabledQuirks == [] && started.at != nil)
 
         // A label is not a quirk: no restart.
         let labelled = try store.updateVM("vm", expectedRevision: nil, actor: "t") { r throws(StoreError) in r.labels["a"] = "1" }
         #expect(!labelled.restartRequired)
-        #expect(labelled.applied?.revision == 1)
-        // A quirk is, and the applied state survives the write (PATCH and PUT alike).
+        #expect(labelled.applied == started)
+        // A quirk is, and the applied state, its time included, survives the
+        // write (PATCH and PUT alike).
         let patched = try store.updateVM("vm", expectedRevision: nil, actor: "t") { r throws(StoreError) in r.set(.ignoreGuestPAT, .disable) }
         #expect(patched.restartRequired)
-        #expect(patched.applied == VMRecord.AppliedState(revision: 1, disabledQuirks: []))
+        #expect(patched.applied == started)
         let replaced = try store.replaceVM("vm", with: spec(quirks: [.ignoreGuestPAT: .disable]), expectedRevision: nil, actor: "t").record
-        #expect(replaced.restartRequired && replaced.applied?.revision == 1)
+        #expect(replaced.restartRequired && replaced.applied == started)
         // Changed back to what the VM runs with: no restart needed.
         let back = try store.updateVM("vm", expectedRevision: nil, actor: "t") { r throws(StoreError) in r.set(.ignoreGuestPAT, .keepEnabled) }
         #expect(!back.restartRequired)
@@ -104,34 +128,15 @@ import MemTypeEngine
     }
 
     /// A store written before the applied-state migration (migration 2: its
-    /// columns dropped again, with those of migration 3 after it, and the
+    /// columns dropped again, with those of the migrations after it, and the
     /// version set back) migrates with its VMs never applied.
     @Test(arguments: Backend.enabled) func theAppliedMigrationLeavesExistingVMsNeverApplied(_ backend: Backend) throws {
         let dir = try StoreSite(backend)
-        let previous = latestSchema(backend) - 2
         let before: VMRecord
         do {
             let store = try openStore(dir)
             before = try store.createVM("old", spec(quirks: [.ignoreGuestPAT: .disable]), actor: "t")
-            switch backend {
-            case .sqlite:
-                try store.unsafeExecute("""
-                    DROP INDEX vms_host_profile_config;
-                    ALTER TABLE vms DROP COLUMN guest_bochs_fix;
-                    DROP INDEX vms_restart_required;
-                    ALTER TABLE vms DROP COLUMN applied_quirks;
-                    ALTER TABLE vms DROP COLUMN applied_revision;
-                    PRAGMA user_version=\(previous);
-                    """)
-            case .postgres:
-                try store.unsafeExecute("""
-                    DROP INDEX vms_host_profile_config;
-                    ALTER TABLE vms DROP COLUMN guest_bochs_fix, DROP COLUMN applied_quirks, DROP COLUMN applied_revision;
-                    DELETE FROM memtyped_schema WHERE version > \(previous);
-                    """)
-            }
-            #expect(try store.schemaVersion() == previous)
-            #expect(try store.tableColumns("vms") == Array(ColumnTables.vms.dropLast(3)))
+            try rollBack(store, backend, to: 1)
         }
         let store = try openStore(dir)
         #expect(try store.schemaVersion() == latestSchema(backend))
@@ -142,5 +147,35 @@ import MemTypeEngine
         #expect(try store.listVMs(VMQuery(restartRequired: false)).items.map(\.id) == ["old"])
         // The columns' pairing is enforced by the database itself.
         #expect(throws: StoreError.self) { try store.unsafeExecute("UPDATE vms SET applied_revision = 1 WHERE id = 'old'") }
+    }
+
+    /// A store written before migration 4 keeps each VM's applied revision
+    /// and mask; the time of a start recorded then is unknown (nil) until
+    /// the VM's next start records one.
+    @Test(arguments: Backend.enabled) func theAppliedAtMigrationKeepsEarlierStartsWithoutATime(_ backend: Backend) throws {
+        let dir = try StoreSite(backend)
+        let clock = StepClock()
+        do {
+            let store = try openStore(dir, clock: clock)
+            _ = try store.createVM("started", spec(), actor: "t")
+            _ = try store.createVM("never", spec(), actor: "t")
+            try store.recordApplied("started", revision: 1, expectedRevision: nil)
+            _ = try store.updateVM("started", expectedRevision: nil, actor: "t") { r throws(StoreError) in r.set(.ignoreGuestPAT, .disable) }
+            try rollBack(store, backend, to: 3)
+        }
+        let store = try openStore(dir, clock: clock)
+        #expect(try store.schemaVersion() == latestSchema(backend))
+        #expect(try store.tableColumns("vms") == ColumnTables.vms)
+        let started = try #require(try store.getVM("started"))
+        #expect(started.applied == VMRecord.AppliedState(revision: 1, disabledQuirks: [], at: nil))
+        #expect(started.restartRequired && started.revision == 2)
+        #expect(try store.getVM("never")?.applied == nil)
+        // The next start records its time.
+        let restarted = try store.recordApplied("started", revision: 2, expectedRevision: nil)
+        #expect(restarted.applied == VMRecord.AppliedState(revision: 2, disabledQuirks: .ignoreGuestPAT, at: clock.last))
+        #expect(try store.history("started").entries.count == 2)
+        // A time without a start is refused by the database itself.
+        #expect(throws: StoreError.self) { try store.unsafeExecute("UPDATE vms SET applied_at = 1 WHERE id = 'never'") }
+        #expect(try store.getVM("never")?.applied == nil)
     }
 }

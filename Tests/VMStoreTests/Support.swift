@@ -14,13 +14,21 @@ final class TempDir: @unchecked Sendable {
     var dbPath: String { url.appendingPathComponent("vms.sqlite").path }
 }
 
-/// A clock that advances 1 s per reading, from 2025-01-01T00:00:00Z.
+/// A clock that moves `stepMillis` per reading (1 s by default; negative:
+/// a wall clock going backwards), from 2025-01-01T00:00:00Z.
 final class StepClock: @unchecked Sendable {
     private let lock = NSLock()
     private var millis: Int64 = 1_735_689_600_000
+    private let stepMillis: Int64
+    init(stepMillis: Int64 = 1000) { self.stepMillis = stepMillis }
     func next() -> Timestamp {
         lock.lock(); defer { lock.unlock() }
-        millis += 1000
+        millis += stepMillis
+        return Timestamp(millisSinceEpoch: millis)
+    }
+    /// The latest reading.
+    var last: Timestamp {
+        lock.lock(); defer { lock.unlock() }
         return Timestamp(millisSinceEpoch: millis)
     }
 }
@@ -157,6 +165,33 @@ func latestSchema(_ backend: Backend) -> Int {
     case .sqlite: SchemaVersions.sqlite
     case .postgres: SchemaVersions.postgres
     }
+}
+
+/// Undoes the migrations after `version`, newest first, as if `store`
+/// had been written by a build whose schema stopped there.
+func rollBack(_ store: any TestableStore, _ backend: Backend, to version: Int) throws {
+    // Per migration: its undo on SQLite and on PostgreSQL, and how many
+    // `vms` columns it added. SQLite drops no column that another's CHECK
+    // names, so applied_at (4) goes before applied_revision (2).
+    let undo: [Int: (sqlite: String, postgres: String, columns: Int)] = [
+        4: ("ALTER TABLE vms DROP COLUMN applied_at;", "ALTER TABLE vms DROP COLUMN applied_at;", 1),
+        3: ("DROP INDEX vms_host_profile_config; ALTER TABLE vms DROP COLUMN guest_bochs_fix;",
+            "DROP INDEX vms_host_profile_config; ALTER TABLE vms DROP COLUMN guest_bochs_fix;", 1),
+        2: ("DROP INDEX vms_restart_required; ALTER TABLE vms DROP COLUMN applied_quirks; ALTER TABLE vms DROP COLUMN applied_revision;",
+            "ALTER TABLE vms DROP COLUMN applied_quirks, DROP COLUMN applied_revision;", 2),
+    ]
+    var dropped = 0
+    for v in stride(from: latestSchema(backend), to: version, by: -1) {
+        let sql = try #require(undo[v], "no undo for migration \(v): add it here")
+        try store.unsafeExecute(backend == .sqlite ? sql.sqlite : sql.postgres)
+        dropped += sql.columns
+    }
+    switch backend {
+    case .sqlite: try store.unsafeExecute("PRAGMA user_version=\(version)")
+    case .postgres: try store.unsafeExecute("DELETE FROM memtyped_schema WHERE version > \(version)")
+    }
+    #expect(try store.schemaVersion() == version)
+    #expect(try store.tableColumns("vms") == Array(ColumnTables.vms.dropLast(dropped)))
 }
 
 /// What the contract tests need beyond `VMStore`; both backends have it.

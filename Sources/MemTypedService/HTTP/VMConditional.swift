@@ -7,7 +7,7 @@ import VMStore
 /// Entity tags are revisions: a record at revision 7 has the strong ETag
 /// `"r7"`. Revisions never repeat for one id (a re-created VM continues
 /// after its deleted incarnation), so a tag never matches the wrong state.
-/// A VM's applied state (`applied_revision`, `restart_required`) is outside
+/// A VM's applied state (`applied_revision`, `applied_at`, `restart_required`) is outside
 /// the tag: recording a start is not a configuration change
 /// (`VMStore.recordApplied` says why), and openapi.yaml says so.
 enum ETag {

@@ -16,7 +16,7 @@ enum VMSpecKey: String, WireKey {
 enum ReadOnlyKey: String, CaseIterable {
     case revision, createdAt = "created_at", updatedAt = "updated_at", disabledQuirks = "disabled_quirks"
     /// Set by `PUT /v1/vms/{id}/applied`, and derived from it.
-    case appliedRevision = "applied_revision", restartRequired = "restart_required"
+    case appliedRevision = "applied_revision", appliedAt = "applied_at", restartRequired = "restart_required"
     /// The bochs warning on write responses (and per-VM decisions): computed, never stored.
     case risks
 }

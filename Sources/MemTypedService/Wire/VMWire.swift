@@ -11,8 +11,9 @@ import VMStore
 ///
 /// Decoding rules shared by PUT and PATCH:
 /// - objects are closed: an unknown key is 422 with its pointer; the
-///   read-only members of the representation (`revision`, `created_at`,
-///   `updated_at`, `disabled_quirks`) are 422 too, saying so;
+///   read-only members of the representation (`ReadOnlyKey`: `revision`,
+///   `created_at`, `updated_at`, `disabled_quirks`, the applied state) are
+///   422 too, saying so;
 /// - `null` means "absent": in a PUT the field takes its default, in a
 ///   PATCH (RFC 7386) it removes the field (optional fields), resets it to
 ///   its default (`type`, `noncoherent_dma`, `host.vendor`, ...) or, for a
@@ -297,6 +298,8 @@ enum VMWire {
         writeStamps(revision: r.revision, createdAt: r.createdAt, updatedAt: r.updatedAt, to: &w)
         w.key(ReadOnlyKey.appliedRevision)
         if let applied = r.applied { w.int(applied.revision) } else { w.null() }
+        w.key(ReadOnlyKey.appliedAt)
+        if let at = r.applied?.at { w.string(at.rfc3339) } else { w.null() }
         w.key(ReadOnlyKey.restartRequired); w.bool(r.restartRequired)
         extra(&w)
         w.endObject()

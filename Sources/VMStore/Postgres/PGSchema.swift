@@ -107,6 +107,12 @@ enum PGSchema {
         CREATE INDEX vms_host_profile_config ON vms(host_profile, disabled_quirks, vm_type, noncoherent_dma)
             WHERE host_profile IS NOT NULL;
         """,
+        // 4: as SQLite's migration 4.
+        """
+        ALTER TABLE vms
+            ADD COLUMN applied_at BIGINT,
+            ADD CONSTRAINT vms_applied_at_applied CHECK (applied_at IS NULL OR applied_revision IS NOT NULL);
+        """,
     ]
 
     /// The version this build writes.

@@ -93,6 +93,14 @@ enum Schema {
         CREATE INDEX vms_host_profile_config ON vms(host_profile, disabled_quirks, vm_type, noncoherent_dma)
             WHERE host_profile IS NOT NULL;
         """,
+        // 4: when the last start was recorded (`VMRecord.AppliedState.at`,
+        // epoch milliseconds like the other timestamps), written with
+        // applied_revision. NULL for existing rows, applied ones included:
+        // their start's time was never recorded. Never set without
+        // applied_revision.
+        """
+        ALTER TABLE vms ADD COLUMN applied_at INTEGER CHECK (applied_at IS NULL OR applied_revision IS NOT NULL);
+        """,
     ]
 
     /// The version this build writes.

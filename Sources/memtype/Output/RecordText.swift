@@ -43,12 +43,14 @@ enum RecordText {
         s.add("guest kernel", v["guest_kernel"].text)
         s.add("labels", labels(v["labels"]))
         if let applied = v["applied_revision"] {
-            s.add("started at", applied.isNull ? "never reported" : "revision \(applied.text)"
+            // applied_at is null for a start recorded before the server kept its time.
+            let when = v["applied_at"].flatMap { $0.isNull ? nil : " on \($0.text)" } ?? ""
+            s.add("started at", applied.isNull ? "never reported" : "revision \(applied.text)\(when)"
                   + (v["restart_required"]?.boolValue == true ? "; quirks changed since: restart required" : ""))
         }
         for (key, value) in v.members where !["id", "revision", "baseline", "disabled_quirks", "quirks", "host", "host_profile",
                                                 "type", "noncoherent_dma", "display_devices", "guest_kernel", "labels",
-                                                "applied_revision", "restart_required", "created_at", "updated_at"].contains(key) {
+                                                "applied_revision", "applied_at", "restart_required", "created_at", "updated_at"].contains(key) {
             s.add(key.replacingUnderscores, value.text)  // members added to VM since this renderer
         }
         s.add("updated", "\(v["updated_at"].text) (created \(v["created_at"].text))")
