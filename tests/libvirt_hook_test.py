@@ -164,6 +164,8 @@ def main():
               f"{kind}: mask file {mask_file(vm_uuid)!r} is kvm-quirks' mask_to_apply")
         check(vm["applied_revision"] == vm["revision"] == 1 and vm["restart_required"] is False,
               f"{kind}: applied_revision {vm['applied_revision']} is the revision, no restart required")
+        check(vm["applied_at"] is not None and vm["applied_at"] >= vm["created_at"],
+              f"{kind}: applied_at {vm['applied_at']} is the time of the start, not before the record's creation")
     log = open(os.path.join(WORK, "hook.log")).read()
     vga_name, vga_uuid, vga_xml = sample("vga")
     check(f"domain {vga_name} ({vga_uuid}): KVM quirk mask 0x0" in log, "the mask is logged")
@@ -198,7 +200,8 @@ def main():
           f"stderr names the domain, the mask, the refused quirk and EINVAL: {err.strip()}")
     check(mask_file(bad_uuid) is None, "no mask file written")
     bad_vm = s.vm(bad_uuid) or {}
-    check(bad_vm.get("applied_revision", "missing") is None, "nothing recorded as applied")
+    check(bad_vm.get("applied_revision", "missing") is None and bad_vm.get("applied_at", "missing") is None,
+          "nothing recorded as applied")
 
     print("== a configuration error refuses the start, saying what is wrong")
     missing_name, missing_uuid, missing_xml = fresh_domain("vga", "no-such-profile")
@@ -217,6 +220,8 @@ def main():
     after = s.vm(vga_uuid)
     check(code == 0 and after["applied_revision"] == 2 and after["restart_required"] is False,
           f"the next prepare applies revision 2 and clears it ({err.strip()})")
+    check(after["applied_at"] >= patched["applied_at"] and after["applied_at"] >= patched["updated_at"],
+          f"and records when: {after['applied_at']}, after the change at {patched['updated_at']}")
     check(mask_file(vga_uuid) == "0x200\n", "the mask file now holds 0x200")
     check(s.restart_required_ids("true") == [], "the filter finds none")
 
