@@ -12,21 +12,27 @@ no browser download) with selenium:
   trace and the quirk states. A bad field is answered with the problem's
   detail and the field marked.
 - VMs: the list, the label and restart-required filters, one VM's record,
-  history (two pages) and kvm-quirks.
+  history (two pages) and kvm-quirks. Several labels (commas between) list
+  what GET /v1/vms lists for one `label` parameter each; a bad pair is named
+  before any request, and the server's 422 (one key, two values) is shown.
+  The page's pattern for a pair is openapi.yaml's.
+- Placements: a VM's page has the table of GET /v1/vms/{id}/placements,
+  each host profile with the API's verdict, changes and reasons.
 - Risks and plans: a VM honoring guest PAT with VGA and guest 6.1 on
   Sapphire Rapids 6.16 is listed at risk (GET /v1/risks), and the plan back
   to 6.15 (GET /v1/hosts/{name}/kernel-plan) says its behaviour cannot be kept.
+  Its label filter takes several labels too.
 - A server with --read-auth: the VM list says a token is needed; with the
   token entered in the page it lists.
 - Phone width (375 CSS pixels, a mobile viewport): no view is wider than the
-  screen, and Table 11-7 fits without scrolling.
+  screen, and Table 11-7 and the placements table fit without scrolling.
 - Every form control has a label; the browser logs no error (a Content
   Security Policy violation included).
 
 Usage: tests/web_test.py --bin PATH/memtyped [--screenshot docs/web-page.png]
 Needs: chromium and chromium-driver (apt), selenium and PyYAML (pip, in a venv).
 """
-import argparse, json, os, shutil, sys
+import argparse, json, os, shutil, sys, urllib.parse
 
 import yaml
 from selenium import webdriver
@@ -61,9 +67,12 @@ class Server(support.Memtyped):
 
     def seed(self):
         """The VMs the VMs view shows: web-01 (a create and a patch in its history), desk-02
-        (a restart required), and busy-03, whose 56 history entries take two pages."""
+        (a restart required), and busy-03, whose 56 history entries take two pages; a second
+        host profile, skx-6-15, for the placements."""
         self.send("PUT", "/v1/hosts/spr-6-16", {"vendor": "intel", "self_snoop": True,
                                                 "cpu": {"family": 6, "model": "0x8f"}, "kernel": "6.16"}, 201)
+        self.send("PUT", "/v1/hosts/skx-6-15", {"vendor": "intel", "self_snoop": True,
+                                                "cpu": {"family": 6, "model": "0x55"}, "kernel": "6.15"}, 201)
         self.send("PUT", "/v1/vms/web-01", {"host_profile": "spr-6-16", "display_devices": ["VGA"],
                                             "guest_kernel": "6.1", "labels": {"team": "web"}}, 201)
         self.send("PATCH", "/v1/vms/web-01", {"labels": {"owner": "web-oncall"}}, 200)
@@ -222,11 +231,115 @@ def test_vms(driver, base):
     check(not driver.find_elements(By.XPATH, "//button[text()='Older entries']"), "no more pages are offered")
 
 
+def label_query(pairs):
+    """One `label` parameter per pair, encoded as the page's URLSearchParams encodes them."""
+    return urllib.parse.urlencode([("label", p) for p in pairs])
+
+
+def label_parameter_pattern():
+    doc = yaml.safe_load(open(os.path.join(ROOT, "openapi.yaml")))
+    label = next(p for p in doc["paths"]["/v1/vms"]["get"]["parameters"] if p.get("name") == "label")
+    return label["schema"]["items"]["pattern"]
+
+
+def text_of(driver, css):
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def submit_filter(driver, field, text, form, answered, clear=True):
+    """Types `text` into the filter `field`, submits its form with Enter, and waits for one of
+    `answered` (with `clear`, the old answer is removed first, so that the one found is the new one)."""
+    if clear:
+        driver.execute_script("for (const id of ['vm-list', 'risk-list']) document.getElementById(id).replaceChildren()")
+    el = driver.find_element(By.ID, field)
+    el.clear()
+    el.send_keys(text, Keys.ENTER)
+    return wait(driver, f"{form} answers {text!r}", lambda d: visible(d, answered[0]) or visible(d, answered[1]))
+
+
+def test_labels(driver, server):
+    """Several labels, commas between: the page sends one `label` per pair, and lists what the API
+    lists for them (each pair alone lists more, so a page that sent only one would be caught)."""
+    check(driver.execute_script("return LABEL_FILTER") == label_parameter_pattern(),
+          "the page's pattern for a label pair is openapi.yaml's for one `label` parameter")
+    for vm, labels in (("lab-a", {"team": "db", "env": "prod"}), ("lab-b", {"team": "db", "env": "test"}),
+                       ("lab-c", {"team": "web", "env": "prod", "owner": "Jane Doe"})):
+        server.send("PUT", f"/v1/vms/{vm}", {"host_profile": "skx-6-15", "labels": labels}, 201)
+    api_ids = lambda pairs: [vm["id"] for vm in server.call("GET", "/v1/vms?" + label_query(pairs)).json()["items"]]
+    page_ids = lambda: [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
+    driver.get(server.base + "/#vms")
+    wait(driver, "the VM list appears", lambda d: visible(d, "#vm-table"))
+    answered = ("#vm-table", "#vm-error")
+    each = [api_ids([p]) for p in ("team=db", "env=prod")]
+    check(all(len(e) > len(api_ids(["team=db", "env=prod"])) > 0 for e in each),
+          f"the API lists fewer VMs for team=db and env=prod together than for each alone ({each})")
+    for typed, pairs in (("team=db, env=prod", ["team=db", "env=prod"]),
+                         ("env=prod,owner=Jane Doe", ["env=prod", "owner=Jane Doe"]),  # a value with a space
+                         (" team=web , owner=web-oncall ,", ["team=web", "owner=web-oncall"])):
+        expected = api_ids(pairs)
+        submit_filter(driver, "v-label", typed, "the VM list", answered)
+        check(expected and page_ids() == expected and not visible(driver, "#vm-error"),
+              f"labels {typed!r} list what GET /v1/vms lists for {pairs} ({page_ids()} vs {expected})")
+
+    # A bad pair is named before any request; two pairs without a comma are caught too. Each
+    # follows a good filter, whose list must not stay under the message.
+    for typed, named, why in (("team=db, envprod", '"envprod"', "not key=value"),
+                              ("team=db, bad key=x", '"bad key=x"', "not key=value"),
+                              ("team=db env=prod", '"team=db env=prod"', "without a comma")):
+        submit_filter(driver, "v-label", "team=db", "the VM list", answered)
+        submit_filter(driver, "v-label", typed, "the VM list", ("#vm-error", "#vm-error"), clear=False)
+        message = text_of(driver, "#vm-error")
+        check(named in message and why in message, f"{typed!r}: the message names {named} and says {why!r} ({message!r})")
+        check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") == "true", f"{typed!r}: the field is marked")
+        check(not visible(driver, "#vm-table"), f"{typed!r}: no stale list stays under the message")
+
+    # What only the server knows (one key asked to equal two values): its 422 is shown.
+    problem = server.call("GET", "/v1/vms?" + label_query(["team=db", "team=web"])).json()
+    submit_filter(driver, "v-label", "team=db, team=web", "the VM list", answered)
+    message = text_of(driver, "#vm-error")
+    check(str(problem["status"]) in message and problem["detail"] in message and problem["pointer"] in message,
+          f"the server's problem is shown: status, detail and field ({message!r} vs {problem})")
+    check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") == "true", "the server's 422 marks the field")
+    submit_filter(driver, "v-label", "", "the VM list", answered)
+    check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") != "true", "an accepted filter clears the mark")
+
+
+def test_placements(driver, server):
+    """mig-05 (honoring guest PAT on an inline 6.18 host) keeps its behaviour on spr-6-16 but not on
+    skx-6-15 (6.15 predates IGNORE_GUEST_PAT): the page shows what GET /v1/vms/{id}/placements says."""
+    server.send("PUT", "/v1/vms/mig-05", {"baseline": "honor-guest-pat-2025",
+                                          "host": {"cpu": {"family": 6, "model": 106}, "kernel": "6.18"}}, 201)
+    answer = server.call("GET", "/v1/vms/mig-05/placements").json()
+    expected = [(i["host_profile"], i["current"], f'model {i["model"]}, {i["kernel"]}', "yes" if i["compatible"] else "no",
+                 i["changes"], i["reasons"]) for i in answer["items"]]
+    check(len(expected) == 2 and {e[3] for e in expected} == {"yes", "no"},
+          f"the API places mig-05 on two profiles, compatible with one only ({[e[:4] for e in expected]})")
+    driver.get(server.base + "/#vms/mig-05")
+    table_css = "#vm-body table.placements"
+    if not wait(driver, "mig-05's placements appear", lambda d: visible(d, table_css)):
+        return
+    grid = driver.find_element(By.CSS_SELECTOR, table_css)
+    check(grid.find_element(By.TAG_NAME, "caption").text == "Host profiles", "the placements table has a caption")
+    heads = grid.find_elements(By.CSS_SELECTOR, "thead th")
+    check([th.text for th in heads] == ["Host profile", "Compatible", "Changes and reasons"]
+          and all(th.get_attribute("scope") == "col" for th in heads), "the placements table has column headers")
+    shown = []
+    for tr in grid.find_elements(By.CSS_SELECTOR, "tbody tr"):
+        th, tds = tr.find_element(By.TAG_NAME, "th"), tr.find_elements(By.TAG_NAME, "td")
+        notes = [n.text for n in th.find_elements(By.CLASS_NAME, "note")]
+        shown.append((th.find_element(By.TAG_NAME, "code").text, "its own" in notes, notes[0] if notes else "", tds[0].text,
+                      [c.text for c in tds[1].find_elements(By.CSS_SELECTOR, ".what-changes code")],
+                      [li.text for li in tds[1].find_elements(By.TAG_NAME, "li")]))
+        check(th.get_attribute("scope") == "row", "each placement's host profile heads its row")
+    check(shown == expected, f"the placements table is the API's answer ({shown} vs {expected})")
+
+
 def test_risks_and_plans(driver, server):
     """A VM honoring guest PAT with VGA and guest 6.1 on Sapphire Rapids 6.16 is at risk; the
     plan back to 6.15 cannot keep its behaviour."""
     server.send("PUT", "/v1/vms/risk-04", {"baseline": "honor-guest-pat-2025", "host_profile": "spr-6-16",
-                                           "display_devices": ["VGA"], "guest_kernel": "6.1"}, 201)
+                                           "display_devices": ["VGA"], "guest_kernel": "6.1",
+                                           "labels": {"team": "web", "env": "prod"}}, 201)
     driver.get(server.base + "/#risks")
     wait(driver, "the risk list appears", lambda d: visible(d, "#risk-list li.risk"))
     risks = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#risk-list li.risk")]
@@ -240,6 +353,21 @@ def test_risks_and_plans(driver, server):
     check("VMs\n3, unchanged" in body or "3, unchanged" in body, f"the plan covers spr-6-16's three VMs ({body[:200]!r})")
     rows = {r.find_element(By.TAG_NAME, "th").text: r.text for r in driver.find_elements(By.CSS_SELECTOR, "#plan-result tbody tr")}
     check("cannot_keep" in rows.get("risk-04", ""), f"risk-04's behaviour cannot be kept on 6.15 ({rows.get('risk-04', '')[:200]!r})")
+
+    # Several labels here too: the risks listed are GET /v1/risks's for one `label` per pair.
+    answered = ("#risk-list > *", "#plan-error")
+    for typed, pairs in (("team=web, env=prod", ["team=web", "env=prod"]), ("team=web, env=test", ["team=web", "env=test"])):
+        expected = [r["vm"] for r in server.call("GET", "/v1/risks?" + label_query(pairs)).json()["items"]]
+        submit_filter(driver, "r-label", typed, "the risk list", answered)
+        shown = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#risk-list li.risk h4 a")]
+        check(shown == expected and not visible(driver, "#plan-error"), f"risk labels {typed!r} list {expected} ({shown})")
+    submit_filter(driver, "r-label", "team=web", "the risk list", answered)
+    submit_filter(driver, "r-label", "team=web, =prod", "the risk list", ("#plan-error", "#plan-error"), clear=False)
+    message = text_of(driver, "#plan-error")
+    check('"=prod"' in message and driver.find_element(By.ID, "r-label").get_attribute("aria-invalid") == "true"
+          and not driver.find_elements(By.CSS_SELECTOR, "#risk-list > *"),
+          f"a bad risk label pair is named, its field marked, no stale list under it ({message!r})")
+    driver.find_element(By.ID, "r-label").clear()
 
 
 def test_phone(driver, base):
@@ -260,11 +388,15 @@ def test_phone(driver, base):
     check(width == 375 and scroll_w <= width and not wide, f"Decide at 375 px: nothing overflows ({scroll_w}/{width} {wide})")
     grid = driver.execute_script("const s = document.querySelector('table.t117').parentElement; return [s.scrollWidth, s.clientWidth];")
     check(grid[0] <= grid[1], f"Table 11-7 fits a phone without scrolling ({grid})")
-    for where, ready in (("#vms", "#vm-table"), ("#vms/web-01", "#vm-body table"), ("#risks", "#risk-list li.risk")):
+    for where, ready in (("#vms", "#vm-table"), ("#vms/web-01", "#vm-body table"), ("#vms/mig-05", "#vm-body table.placements"),
+                         ("#risks", "#risk-list li.risk")):
         driver.get(base + "/" + where)
         wait(driver, f"{where} loads at phone width", lambda d: visible(d, ready))
         scroll_w, width, wide = driver.execute_script(overflow)
         check(scroll_w <= width and not wide, f"{where} at 375 px: nothing overflows ({scroll_w}/{width} {wide})")
+        if where == "#vms/mig-05":
+            grid = driver.execute_script("const s = document.querySelector('table.placements').parentElement; return [s.scrollWidth, s.clientWidth];")
+            check(grid[0] <= grid[1], f"the placements table fits a phone without scrolling ({grid})")
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
@@ -298,9 +430,11 @@ def screenshot(driver, base, path):
 
 def browser_errors(driver):
     """Errors the page logged since the last call (CSP violations are SEVERE), but
-    the 422 the bad-kernel check asks for, which chromium logs as a failed load."""
+    the 422s the bad-kernel and two-values-for-one-label checks ask for, which
+    chromium logs as failed loads."""
+    asked = ("/v1/decisions", "/v1/vms?" + label_query(["team=db", "team=web"]))
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
-            and not ("/v1/decisions" in e["message"] and "status of 422" in e["message"])]
+            and not (any(a in e["message"] for a in asked) and "status of 422" in e["message"])]
 
 
 def main():
@@ -316,6 +450,8 @@ def main():
         server.seed()
         test_decide(driver, server.base)
         test_vms(driver, server.base)
+        test_labels(driver, server)
+        test_placements(driver, server)
         test_risks_and_plans(driver, server)
         test_phone(driver, server.base)
         errors = browser_errors(driver)

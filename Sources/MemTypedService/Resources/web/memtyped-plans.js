@@ -42,21 +42,23 @@ function riskCard(r) {
 
 async function listRisks() {
   $("plan-error").hidden = true;
-  const q = new URLSearchParams();
-  if ($("r-label").value.trim()) q.append("label", $("r-label").value.trim());
-  if ($("r-host").value.trim()) q.append("host_profile", $("r-host").value.trim());
-  q.append("limit", "100");
   setStatus("Looking for risks\u2026");
   let scanned = 0;
   const list = h("ul", { class: "risks" });
   try {
+    const q = new URLSearchParams();
+    for (const pair of labelFilters($("r-label"), "plan-error")) q.append("label", pair);
+    if ($("r-host").value.trim()) q.append("host_profile", $("r-host").value.trim());
+    q.append("limit", "100");
     const more = await paged(`/v1/risks?${q}`, list, (page) => page.items.map(riskCard), (page) => { scanned += page.scanned; });
     fill($("risk-list"), list, more);
     const n = list.children.length;
     setStatus(`${n} VM${n === 1 ? "" : "s"} at risk among ${scanned} scanned.`);
     if (!n) fill($("risk-list"), h("p", null, `No VM at risk among ${scanned} scanned.`), more);
   } catch (p) {
+    $("risk-list").replaceChildren();  // no stale list under the error
     showProblem($("plan-error"), p);
+    markLabelProblem($("r-label"), "plan-error", p);
     setStatus("Looking for risks failed.");
   }
 }

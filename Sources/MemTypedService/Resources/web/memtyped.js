@@ -90,6 +90,40 @@ async function api(method, path, body) {
 
 const vmPath = (id, rest) => `/v1/vms/${encodeURIComponent(id)}${rest || ""}`;
 
+// One `label` query parameter of GET /v1/vms and GET /v1/risks, as openapi.yaml
+// patterns it (tests/web_test.py checks that it still does).
+const LABEL_FILTER = String.raw`^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}=[^\x00-\x1f\x7f-\x9f]*$`;
+
+/** Marks `input` as the field the problem in the box `boxId` is about, or clears the mark. */
+function markInput(input, boxId, on) {
+  if (on) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-errormessage", boxId); }
+  else input.removeAttribute("aria-invalid");
+}
+
+/** A label filter field's `key=value` pairs, commas between them (a value may hold
+ * spaces, not commas), one `label` parameter each: the API wants them all to match.
+ * Throws a problem naming the first pair the API would refuse, the field marked. */
+function labelFilters(input, boxId) {
+  markInput(input, boxId, false);
+  const pairs = input.value.split(",").map((p) => p.trim()).filter(Boolean);
+  for (const pair of pairs) {
+    const why = !new RegExp(LABEL_FILTER).test(pair)
+      ? "not key=value with a key of 1-128 letters, digits, '.', '_', '/' or '-', a letter or digit first"
+      : /\s[A-Za-z0-9][A-Za-z0-9._/-]*=/.test(pair.slice(pair.indexOf("=") + 1))
+        ? "two pairs without a comma between them" : null;
+    if (why) {
+      markInput(input, boxId, true);
+      throw { title: "Invalid label filter", detail: `"${pair}": ${why}.` };
+    }
+  }
+  return pairs;
+}
+
+/** A 422 about the `label` parameters (the server's word on them) marks the field too. */
+function markLabelProblem(input, boxId, problem) {
+  if (/^\/(query\/label|labels)\b/.test(problem.pointer || "")) markInput(input, boxId, true);
+}
+
 // ---- Token ------------------------------------------------------------------
 
 function initToken() {
@@ -294,7 +328,7 @@ function initDecide() {
 
 function vmQuery(cursor) {
   const q = new URLSearchParams();
-  if ($("v-label").value.trim()) q.append("label", $("v-label").value.trim());
+  for (const pair of labelFilters($("v-label"), "vm-error")) q.append("label", pair);
   if ($("v-baseline").value.trim()) q.append("baseline", $("v-baseline").value.trim());
   if ($("v-restart").value) q.append("restart_required", $("v-restart").value);
   q.append("limit", "50");
@@ -330,7 +364,9 @@ async function listVMs(cursor) {
     const count = list.querySelectorAll("tbody tr").length;
     setStatus(count ? `${count} VM${count === 1 ? "" : "s"} listed${page.next_cursor ? ", more on the next page" : ""}.` : "No VM matches.");
   } catch (p) {
+    if (!cursor) $("vm-list").replaceChildren();  // no stale list under the error
     showProblem($("vm-error"), p);
+    markLabelProblem($("v-label"), "vm-error", p);
     setStatus("Listing failed.");
   }
 }
@@ -389,6 +425,24 @@ function historyTable(id, page) {
   return [grid, more];
 }
 
+/** Where the VM can go (`GET /v1/vms/{id}/placements`): every host profile, the VM's
+ * behaviour there compared with its own host's. Three columns, so it fits a phone. */
+function placements(p) {
+  const kvm = (s) => `model ${s.model}${s.kernel ? `, ${s.kernel}` : ""}`;
+  const rows = p.items.map((it) => h("tr", null,
+    h("th", { scope: "row" }, code(it.host_profile), h("span", { class: "note" }, kvm(it)),
+      it.current ? h("span", { class: "note" }, "its own") : null),
+    h("td", { class: `compatible-${it.compatible}` }, yesNo(it.compatible)),
+    h("td", null, it.changes.length ? h("p", { class: "what-changes" }, "Changes: ", it.changes.map((c) => h("code", { class: "chip" }, c))) : null,
+      h("ul", { class: "reasons" }, it.reasons.map((r) => h("li", null, r))))));
+  return [
+    h("p", { class: "hint" }, `Compared with its own host (${p.host_profile ? `profile ${p.host_profile}` : "inline"},
+      ${kvm(p.home)}): compatible when KVM_CAP_DISABLE_QUIRKS2 succeeds there and every probe gets the same memory types.`),
+    rows.length ? table("Host profiles", ["Host profile", "Compatible", "Changes and reasons"], rows, { class: "placements" })
+      : h("p", null, "No host profile is stored."),
+  ];
+}
+
 /** One part of the VM page: its own heading, and its own error if its call fails. */
 async function part(title, call, draw) {
   try { return [h("h4", null, title), draw(await call)]; } catch (p) {
@@ -403,12 +457,13 @@ async function showVM(id) {
   $("vm-title").textContent = `VM ${id}`;
   detail.hidden = false;
   setStatus(`Loading VM ${id}\u2026`);
-  const [record, quirks, history] = await Promise.all([
+  const [record, quirks, where, history] = await Promise.all([
     part("Record", api("GET", vmPath(id)), vmRecord),
     part("KVM quirks at VM creation", api("GET", vmPath(id, "/kvm-quirks")), kvmQuirks),
+    part("Placements: where it can live-migrate", api("GET", vmPath(id, "/placements")), placements),
     part("History (newest first)", api("GET", vmPath(id, "/history?limit=50")), (page) => historyTable(id, page)),
   ]);
-  fill($("vm-body"), h("p", null, h("a", { href: "#vms" }, "\u2190 All VMs")), record, quirks, history);
+  fill($("vm-body"), h("p", null, h("a", { href: "#vms" }, "\u2190 All VMs")), record, quirks, where, history);
   setStatus(`VM ${id} loaded.`);
   $("vm-title").focus();
 }
