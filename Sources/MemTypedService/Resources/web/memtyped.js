@@ -437,7 +437,7 @@ function placements(p) {
       h("ul", { class: "reasons" }, it.reasons.map((r) => h("li", null, r))))));
   return [
     h("p", { class: "hint" }, `Compared with its own host (${p.host_profile ? `profile ${p.host_profile}` : "inline"},
-      ${kvm(p.home)}): compatible when KVM_CAP_DISABLE_QUIRKS2 succeeds there and every probe gets the same memory types.`),
+      ${kvm(p.home)}). Compatible: the same KVM_CAP_DISABLE_QUIRKS2 outcome and memory types at every probe, the call succeeding there.`),
     rows.length ? table("Host profiles", ["Host profile", "Compatible", "Changes and reasons"], rows, { class: "placements" })
       : h("p", null, "No host profile is stored."),
   ];
