@@ -304,6 +304,16 @@ def test_labels(driver, server):
     check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") != "true", "an accepted filter clears the mark")
 
 
+def test_applied(driver, server):
+    """desk-02 was reported started at revision 1: its page says so, with the time the API gives."""
+    vm = server.call("GET", "/v1/vms/desk-02").json()
+    driver.get(server.base + "/#vms/desk-02")
+    wait(driver, "desk-02's page appears", lambda d: "History" in text(d, "#vm-body"))
+    body = text(driver, "#vm-body")
+    check(vm["applied_at"] is not None and f"Started with\nrevision 1 on {vm['applied_at']}" in body,
+          f"the record shows the start's revision and time ({vm['applied_at']})")
+
+
 def test_placements(driver, server):
     """mig-05 (honoring guest PAT on spr-6-16) keeps its behaviour there but not on skx-6-15, whose
     6.15 predates IGNORE_GUEST_PAT: the page shows what GET /v1/vms/{id}/placements says. (Run
@@ -453,6 +463,7 @@ def main():
         test_labels(driver, server)
         test_risks_and_plans(driver, server)
         test_placements(driver, server)
+        test_applied(driver, server)
         test_phone(driver, server.base)
         errors = browser_errors(driver)
         check(errors == [], f"the browser logged no error ({errors})")

@@ -382,7 +382,8 @@ function vmRecord(vm) {
       ["Labels", labels(vm.labels)],
       ["Disabled quirks (mask)", code(vm.disabled_quirks)],
       ["Revision", vm.revision],
-      ["Started with", vm.applied_revision === null ? "never (no start reported)" : `revision ${vm.applied_revision}`],
+      ["Started with", vm.applied_revision === null ? "never (no start reported)"
+        : `revision ${vm.applied_revision}` + (vm.applied_at ? ` on ${vm.applied_at}` : "")],
       ["Restart required", vm.restart_required ? "yes: its quirks changed after it was started" : "no"],
       ["Created", vm.created_at], ["Updated", vm.updated_at],
     ]),
