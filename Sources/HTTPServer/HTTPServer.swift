@@ -255,6 +255,21 @@ final class DaemonControl: @unchecked Sendable {
         // The offload pool before the daemon: a poll thread may offload its
         // first request at once. Pool threading only (see Offload).
         var pool: OpaquePointer?
+        var startedGuard: OpaquePointer?
+        // A failed start undoes what it set up, in reverse order; `daemon`
+        // once MHD_start_daemon succeeded. (Each C call here takes NULL.)
+        func undoStart(daemon started: OpaquePointer? = nil) {
+            if let started {
+                mhd_shim_guard_stop(startedGuard)
+                MHD_stop_daemon(started)
+                mhd_shim_guard_destroy(startedGuard)
+            }
+            mhd_shim_offload_destroy(pool)
+            core.offload = nil
+            retained.release()
+            mhd_shim_close(fd)
+            freeTLS()
+        }
         if case .pool = c.threading, c.offload.threads > 0 {
             let (policy, nice): (mhd_shim_offload_policy, Int32) = switch c.offload.priority {
             case .idle: (MHD_SHIM_OFFLOAD_SCHED_IDLE, 0)
@@ -264,16 +279,13 @@ final class DaemonControl: @unchecked Sendable {
                 UInt32(c.offload.threads), UInt32(c.offload.queueLimit), Int64(c.offload.queueTimeoutMillis) * 1_000_000,
                 policy, nice, offloadCallback, retained.toOpaque())
             guard pool != nil else {
-                retained.release()
-                mhd_shim_close(fd)
-                freeTLS()
+                undoStart()
                 throw .daemonStartFailed("cannot start \(c.offload.threads) offload threads")
             }
             cfg.allow_suspend = 1
             core.store(.offloadPriorityErrno, Int(mhd_shim_offload_priority_errno(pool)))
         }
         core.offload = pool
-        var startedGuard: OpaquePointer?
         let started: OpaquePointer? = withOptionalCString(certificate) { certPointer in
             withOptionalCString(key) { keyPointer in
                 overflow.withUnsafeBufferPointer { overflowBytes in
@@ -289,11 +301,7 @@ final class DaemonControl: @unchecked Sendable {
             }
         }
         guard let started else {
-            mhd_shim_offload_destroy(pool)
-            core.offload = nil
-            retained.release()
-            mhd_shim_close(fd)
-            freeTLS()
+            undoStart()
             throw .daemonStartFailed(
                 c.tls == nil
                     ? "MHD_start_daemon failed (out of threads or memory?)"
@@ -302,14 +310,7 @@ final class DaemonControl: @unchecked Sendable {
         if cfg.own_accept != 0 {
             acceptor = mhd_shim_acceptor_start(started, fd, mhd_shim_hard_connection_limit(&cfg))
             guard acceptor != nil else {
-                mhd_shim_guard_stop(startedGuard)
-                MHD_stop_daemon(started)
-                mhd_shim_guard_destroy(startedGuard)
-                mhd_shim_offload_destroy(pool)
-                core.offload = nil
-                retained.release()
-                mhd_shim_close(fd)
-                freeTLS()
+                undoStart(daemon: started)
                 throw .daemonStartFailed("cannot start the accepting thread")
             }
         }
