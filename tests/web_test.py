@@ -189,8 +189,12 @@ def test_vms(driver, base):
     ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
     check(ids == ["busy-03", "desk-02", "web-01"], f"the seeded VMs are listed, in id order ({ids})")
 
+    # Each filter below leaves one row, so a wait on the row count alone can pass on the previous
+    # answer before the new one is drawn: clear the list first, so the row found is the new one's.
+    clear_list = "document.getElementById('vm-list').replaceChildren()"
     restart = driver.find_element(By.ID, "v-restart")
     restart.send_keys("yes")  # keyboard selection of the option
+    driver.execute_script(clear_list)
     driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
     wait(driver, "the restart filter applies", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
     ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
@@ -198,10 +202,35 @@ def test_vms(driver, base):
     restart.send_keys("(any)")
 
     label = driver.find_element(By.ID, "v-label")
+    driver.execute_script(clear_list)
     label.send_keys("team=web", Keys.ENTER)
     wait(driver, "the label filter applies", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
     ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
     check(ids == ["web-01"], f"label team=web lists web-01 only ({ids})")
+
+    # An answer overtaken by a newer filter is dropped: the restart_required=true query is held back until
+    # the next query (any) has been answered, and must not be drawn over it when it arrives.
+    driver.execute_script("""
+      window.heldDone = false;
+      const fetch0 = window.fetch0 = window.fetch;
+      window.fetch = async (url, init) => {
+        const r = await fetch0(url, init);
+        if (!String(url).includes("restart_required=true")) return r;
+        const body = await r.text();  // read now, so the page's own read is immediate later
+        await new Promise((ok) => setTimeout(ok, 1500));
+        setTimeout(() => { window.heldDone = true; }, 300);
+        return new Response(body, { status: r.status, headers: r.headers });
+      };""")
+    restart.send_keys("yes")
+    driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
+    restart.send_keys("(any)")
+    driver.execute_script(clear_list)
+    driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
+    wait(driver, "the newer filter answers", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
+    wait(driver, "the held answer arrives", lambda d: d.execute_script("return window.heldDone"))
+    ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
+    check(ids == ["web-01"], f"an overtaken answer is not drawn over the newer one ({ids})")
+    driver.execute_script("window.fetch = window.fetch0")
 
     driver.find_element(By.LINK_TEXT, "web-01").click()
     wait(driver, "the VM page appears", lambda d: "History" in text(d, "#vm-body"))

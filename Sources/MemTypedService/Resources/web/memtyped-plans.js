@@ -45,17 +45,20 @@ async function listRisks() {
   setStatus("Looking for risks\u2026");
   let scanned = 0;
   const list = h("ul", { class: "risks" });
+  const current = newest("risks");
   try {
     const q = new URLSearchParams();
     for (const pair of labelFilters($("r-label"), "plan-error")) q.append("label", pair);
     if ($("r-host").value.trim()) q.append("host_profile", $("r-host").value.trim());
     q.append("limit", "100");
     const more = await paged(`/v1/risks?${q}`, list, (page) => page.items.map(riskCard), (page) => { scanned += page.scanned; });
+    if (!current()) return;
     fill($("risk-list"), list, more);
     const n = list.children.length;
     setStatus(`${n} VM${n === 1 ? "" : "s"} at risk among ${scanned} scanned.`);
     if (!n) fill($("risk-list"), h("p", null, `No VM at risk among ${scanned} scanned.`), more);
   } catch (p) {
+    if (!current()) return;
     $("risk-list").replaceChildren();  // no stale list under the error
     showProblem($("plan-error"), p);
     markLabelProblem($("r-label"), "plan-error", p);
@@ -80,6 +83,7 @@ async function kernelPlan() {
   setStatus(`Planning ${name} on ${target}\u2026`);
   const summary = h("div");
   const grid = table("Per VM", ["VM", "Before", "After", "Changes", "What keeps the behaviour"], [], {});
+  const current = newest("plan");
   try {
     const more = await paged(`/v1/hosts/${encodeURIComponent(name)}/kernel-plan?${q}`, grid.querySelector("tbody"),
       (page) => page.items.map((it) => h("tr", null,
@@ -98,9 +102,11 @@ async function kernelPlan() {
           ["Actions", `none ${s.actions.none}, baseline move ${s.actions.baseline_move}, set mask ${s.actions.set_mask}, cannot keep ${s.actions.cannot_keep}`],
         ]));
       });
+    if (!current()) return;
     fill($("plan-result"), summary, grid, more);
     setStatus(`Kernel plan for ${name} loaded.`);
   } catch (p) {
+    if (!current()) return;
     showProblem($("plan-error"), p);
     setStatus("Planning failed.");
   }

@@ -88,6 +88,15 @@ async function api(method, path, body) {
   return parsed;
 }
 
+/** The newest call of each kind wins. A view takes `const current = newest(kind)` before its
+ * call and returns early once `current()` is false: an answer overtaken by a later call of the
+ * same kind (a slow first filter, a VM left for another) must not be drawn over the newer one. */
+const issued = {};
+function newest(kind) {
+  const n = (issued[kind] = (issued[kind] || 0) + 1);
+  return () => issued[kind] === n;
+}
+
 const vmPath = (id, rest) => `/v1/vms/${encodeURIComponent(id)}${rest || ""}`;
 
 // One `label` query parameter of GET /v1/vms and GET /v1/risks, as openapi.yaml
@@ -271,13 +280,14 @@ function decisionSummary(d) {
     card("KVM model", d.model.id, `${d.model.title}${d.model.kernel ? `; kernel ${d.model.kernel}` : ""}`));
 }
 
-async function renderDecision(d) {
+async function renderDecision(d, current) {
   let grid;
   try {
     grid = table117(await effectiveTypes(), d.table_cell);
   } catch (p) {
     grid = h("p", { class: "problem" }, `Table 11-7 could not be loaded: ${p.detail || p.title}`);
   }
+  if (!current()) return false;
   const why = d.table_cell ? `Cell ${d.table_cell.row} \u00d7 ${d.table_cell.column} decided: ${d.table_cell.type}.`
     : d.ept && d.ept.ipat ? "IPAT=1: the EPT type is the effective type; the table was not consulted."
       : "The table did not decide this access.";
@@ -294,6 +304,7 @@ async function renderDecision(d) {
     d.assumptions.length ? [h("h4", null, "Assumptions"), h("ul", null, d.assumptions.map((a) => h("li", null, a)))] : null,
     h("details", null, h("summary", null, "Response body"), h("pre", null, JSON.stringify(d, null, 2))));
   $("decision").hidden = false;
+  return true;
 }
 
 function initDecide() {
@@ -309,12 +320,14 @@ function initDecide() {
     $("decide-error").hidden = true;
     markField(null);
     setStatus("Deciding\u2026");
+    const current = newest("decision");
     try {
       const d = await api("POST", "/v1/decisions", requestFromForm());
-      await renderDecision(d);
+      if (!current() || !await renderDecision(d, current)) return;
       setStatus(`Effective type ${d.effective === null ? "not modelled" : d.effective}.`);
       $("decision-title").focus();
     } catch (p) {
+      if (!current()) return;
       $("decision").hidden = true;
       showProblem($("decide-error"), p);
       markField(p.pointer);
@@ -349,8 +362,10 @@ function labels(obj) {
 async function listVMs(cursor) {
   $("vm-error").hidden = true;
   setStatus("Listing VMs\u2026");
+  const current = newest("vms");
   try {
     const page = await api("GET", vmQuery(cursor));
+    if (!current()) return;
     const rows = page.items.map((vm) => h("tr", null,
       h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
       h("td", null, vm.baseline), h("td", null, hostOf(vm)), h("td", null, labels(vm.labels)),
@@ -364,6 +379,7 @@ async function listVMs(cursor) {
     const count = list.querySelectorAll("tbody tr").length;
     setStatus(count ? `${count} VM${count === 1 ? "" : "s"} listed${page.next_cursor ? ", more on the next page" : ""}.` : "No VM matches.");
   } catch (p) {
+    if (!current()) return;
     if (!cursor) $("vm-list").replaceChildren();  // no stale list under the error
     showProblem($("vm-error"), p);
     markLabelProblem($("v-label"), "vm-error", p);
@@ -458,12 +474,14 @@ async function showVM(id) {
   $("vm-title").textContent = `VM ${id}`;
   detail.hidden = false;
   setStatus(`Loading VM ${id}\u2026`);
+  const current = newest("vm");
   const [record, quirks, where, history] = await Promise.all([
     part("Record", api("GET", vmPath(id)), vmRecord),
     part("KVM quirks at VM creation", api("GET", vmPath(id, "/kvm-quirks")), kvmQuirks),
     part("Placements: where it can live-migrate", api("GET", vmPath(id, "/placements")), placements),
     part("History (newest first)", api("GET", vmPath(id, "/history?limit=50")), (page) => historyTable(id, page)),
   ]);
+  if (!current()) return;
   fill($("vm-body"), h("p", null, h("a", { href: "#vms" }, "\u2190 All VMs")), record, quirks, where, history);
   setStatus(`VM ${id} loaded.`);
   $("vm-title").focus();
