@@ -123,6 +123,32 @@ def text(driver, css):
     return el.text if el else ""
 
 
+def hold_fetches(driver, marker):
+    """Until release_fetches(), the page's fetches whose URL contains `marker` are answered by
+    the server but not handed to the page: a slow answer, on cue."""
+    driver.execute_script("""
+      const [marker, fetch0] = [arguments[0], window.fetch];
+      let release;
+      const released = new Promise((ok) => { release = ok; });
+      window.held = { count: 0, delivered: 0, release: () => { release(); window.fetch = fetch0; } };
+      window.fetch = async (url, init) => {
+        const r = await fetch0(url, init);
+        if (!String(url).includes(marker)) return r;
+        window.held.count++;
+        const body = await r.text();  // read now, so that the page's own read is immediate later
+        await released;
+        setTimeout(() => { window.held.delivered++; }, 200);  // after the page's continuation has run
+        return new Response(body, { status: r.status, headers: r.headers });
+      };""", marker)
+
+
+def release_fetches(driver):
+    """Hands the held answers to the page, and waits until it has had them."""
+    driver.execute_script("window.held.release()")
+    wait(driver, "the held answers are delivered",
+         lambda d: d.execute_script("return window.held.count > 0 && window.held.delivered === window.held.count"))
+
+
 def bochs_example():
     doc = yaml.safe_load(open(os.path.join(ROOT, "openapi.yaml")))
     return doc["components"]["examples"]["BochsDecisionRequest"]["value"]
@@ -210,27 +236,16 @@ def test_vms(driver, base):
 
     # An answer overtaken by a newer filter is dropped: the restart_required=true query is held back until
     # the next query (any) has been answered, and must not be drawn over it when it arrives.
-    driver.execute_script("""
-      window.heldDone = false;
-      const fetch0 = window.fetch0 = window.fetch;
-      window.fetch = async (url, init) => {
-        const r = await fetch0(url, init);
-        if (!String(url).includes("restart_required=true")) return r;
-        const body = await r.text();  // read now, so the page's own read is immediate later
-        await new Promise((ok) => setTimeout(ok, 1500));
-        setTimeout(() => { window.heldDone = true; }, 300);
-        return new Response(body, { status: r.status, headers: r.headers });
-      };""")
+    hold_fetches(driver, "restart_required=true")
     restart.send_keys("yes")
     driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
     restart.send_keys("(any)")
     driver.execute_script(clear_list)
     driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()
     wait(driver, "the newer filter answers", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#vm-table tbody tr")) == 1)
-    wait(driver, "the held answer arrives", lambda d: d.execute_script("return window.heldDone"))
+    release_fetches(driver)
     ids = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
     check(ids == ["web-01"], f"an overtaken answer is not drawn over the newer one ({ids})")
-    driver.execute_script("window.fetch = window.fetch0")
 
     driver.find_element(By.LINK_TEXT, "web-01").click()
     wait(driver, "the VM page appears", lambda d: "History" in text(d, "#vm-body"))
@@ -336,7 +351,12 @@ def test_labels(driver, server):
 def test_applied(driver, server):
     """desk-02 was reported started at revision 1: its page says so, with the time the API gives."""
     vm = server.call("GET", "/v1/vms/desk-02").json()
+    # The page shown before (mig-05's) must not stay under desk-02's title while desk-02 loads.
+    hold_fetches(driver, "/v1/vms/desk-02")
     driver.get(server.base + "/#vms/desk-02")
+    wait(driver, "desk-02's title appears", lambda d: text(d, "#vm-title") == "VM desk-02")
+    check(text(driver, "#vm-body") == "", f"while desk-02 loads, no other VM's record is shown ({text(driver, '#vm-body')[:60]!r})")
+    release_fetches(driver)
     wait(driver, "desk-02's page appears", lambda d: "History" in text(d, "#vm-body"))
     body = text(driver, "#vm-body")
     check(vm["applied_at"] is not None and f"Started with\nrevision 1 on {vm['applied_at']}" in body,

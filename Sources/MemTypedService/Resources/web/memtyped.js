@@ -472,6 +472,7 @@ async function part(title, call, draw) {
 async function showVM(id) {
   const detail = $("vm-detail");
   $("vm-title").textContent = `VM ${id}`;
+  $("vm-body").replaceChildren();  // not the last VM's record under this one's title while loading
   detail.hidden = false;
   setStatus(`Loading VM ${id}\u2026`);
   const current = newest("vm");
