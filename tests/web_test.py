@@ -347,6 +347,19 @@ def test_labels(driver, server):
     submit_filter(driver, "v-label", "", "the VM list", answered)
     check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") != "true", "an accepted filter clears the mark")
 
+    # "More" pages through the listed filter, not through what was typed since.
+    for n in range(51):
+        server.send("PUT", f"/v1/vms/page-{n:02d}", {"host_profile": "skx-6-15", "labels": {"paged": "yes"}}, 201)
+    submit_filter(driver, "v-label", "paged=yes", "the VM list", answered)
+    check(len(page_ids()) == 50, f"the first page lists 50 VMs ({len(page_ids())})")
+    field = driver.find_element(By.ID, "v-label")
+    field.clear()
+    field.send_keys("team=db")  # edited, not submitted
+    driver.find_element(By.XPATH, "//div[@id='vm-list']//button[text()='More']").click()
+    wait(driver, "the next page is appended", lambda d: len(page_ids()) > 50)
+    shown = page_ids()
+    check(shown == [f"page-{n:02d}" for n in range(51)], f"More lists the filter's 51st VM, not team=db's ({shown[48:]})")
+
 
 def test_applied(driver, server):
     """desk-02 was reported started at revision 1: its page says so, with the time the API gives."""

@@ -339,14 +339,15 @@ function initDecide() {
 
 // ---- VMs ----------------------------------------------------------------------
 
-function vmQuery(cursor) {
+/** The list's query, read from the filter form once per listing: "More" pages through that
+ * query, not through fields edited since. */
+function vmQuery() {
   const q = new URLSearchParams();
   for (const pair of labelFilters($("v-label"), "vm-error")) q.append("label", pair);
   if ($("v-baseline").value.trim()) q.append("baseline", $("v-baseline").value.trim());
   if ($("v-restart").value) q.append("restart_required", $("v-restart").value);
   q.append("limit", "50");
-  if (cursor) q.append("cursor", cursor);
-  return `/v1/vms?${q}`;
+  return q;
 }
 
 function hostOf(vm) {
@@ -359,12 +360,15 @@ function labels(obj) {
   return entries.length ? h("span", { class: "labels" }, entries.map(([k, v]) => h("span", { class: "chip" }, `${k}=${v}`))) : "none";
 }
 
-async function listVMs(cursor) {
+async function listVMs(cursor, query) {
   $("vm-error").hidden = true;
   setStatus("Listing VMs\u2026");
   const current = newest("vms");
   try {
-    const page = await api("GET", vmQuery(cursor));
+    const filter = query || vmQuery();
+    const q = new URLSearchParams(filter);
+    if (cursor) q.append("cursor", cursor);
+    const page = await api("GET", `/v1/vms?${q}`);
     if (!current()) return;
     const rows = page.items.map((vm) => h("tr", null,
       h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
@@ -375,7 +379,7 @@ async function listVMs(cursor) {
     if (body) body.append(...rows);
     else list.replaceChildren(table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], rows, { id: "vm-table" }));
     list.querySelector(".more")?.remove();
-    if (page.next_cursor) list.append(h("p", { class: "more" }, h("button", { type: "button", onclick: () => listVMs(page.next_cursor) }, "More")));
+    if (page.next_cursor) list.append(h("p", { class: "more" }, h("button", { type: "button", onclick: () => listVMs(page.next_cursor, filter) }, "More")));
     const count = list.querySelectorAll("tbody tr").length;
     setStatus(count ? `${count} VM${count === 1 ? "" : "s"} listed${page.next_cursor ? ", more on the next page" : ""}.` : "No VM matches.");
   } catch (p) {
