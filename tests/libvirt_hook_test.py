@@ -25,7 +25,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
   (with on_unavailable = warn it keeps it: the mask a start without memtyped uses);
   a second release (no file) and a file that cannot be removed exit 0 too;
 - other operations exit 0 at once, even with memtyped down;
-- enabled = no (the packaged config) starts every domain untouched.
+- enabled = no (the packaged config) starts every domain untouched; a missing
+  config refuses the start (release still exits 0).
 
 Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
 """
@@ -294,6 +295,9 @@ def main():
                     open(os.path.join(WORK, "hook.log")).read()) is not None, "and a warning is logged")
     code, _, _ = run_hook(os.path.join(WORK, "no-such.conf"), vga_name, vga_xml, "release", "end")
     check(code == 0, f"no config file: release exits 0 ({code})")
+    code, _, err = run_hook(os.path.join(WORK, "no-such.conf"), vga_name, vga_xml)
+    check(code == 1 and "no-such.conf" in err and "set enabled = no" in err,
+          f"no config file: prepare refuses the start, naming the file and how to turn the hook off ({code}: {err.strip()})")
 
     print("== other operations are ignored, even with memtyped down")
     for op, sub in [("start", "begin"), ("started", "begin"), ("stopped", "end"),
