@@ -35,8 +35,6 @@ for block in blocks:
     m = re.match(r"\s*--([a-z][a-z0-9-]*)(\s+<)?", block)
     if not m or m.group(1) in ("help", "version", "port", "db"):  # --port and --db are given below
         continue
-    if "PostgreSQL store:" in block:  # read only with that backend; this runs on SQLite
-        continue
     if m.group(2) is None or re.search(r"\[default:\s+[0-9][0-9,]*\]", block):
         must_name.add("MEMTYPED_" + m.group(1).upper().replace("-", "_"))
 import os

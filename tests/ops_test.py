@@ -101,6 +101,16 @@ def test_startup_errors(binary):
         lines = [l for l in r.stderr.splitlines() if l.startswith("memtyped: ")]
         check(r.returncode == 1 and len(lines) == 1 and "Address already in use" in lines[0] and "Usage" not in r.stderr,
               f"port in use: exit {r.returncode}, {lines}")
+    # An option for the other kind of store is refused (flag or variable), not ignored; with
+    # PostgreSQL before connecting (nothing listens at this URL).
+    pg = "postgresql://127.0.0.1:1/none?connect_timeout=1"
+    for args, env, named in ((["--db", path("s1.sqlite"), "--db-timeout", "500"], None, "--db-timeout is for a PostgreSQL store"),
+                             (["--db", path("s1.sqlite")], {"MEMTYPED_DB_TIMEOUT": "500"}, "MEMTYPED_DB_TIMEOUT=500 is for a PostgreSQL store"),
+                             (["--db", pg, "--decision-memo", "0"], None, "--decision-memo is for a SQLite store"),
+                             (["--db", pg], {"MEMTYPED_STORE_BUSY_TIMEOUT": "10"}, "MEMTYPED_STORE_BUSY_TIMEOUT=10 is for a SQLite store")):
+        r = subprocess.run([binary, "--port", "0"] + args, capture_output=True, text=True, timeout=20,
+                           env=dict(os.environ, **(env or {})))
+        check(r.returncode == 64 and named in r.stderr, f"{named}: refused (exit {r.returncode}, {r.stderr.strip()[:100]!r})")
     r = subprocess.run([binary, "--port", "70000"], capture_output=True, text=True)
     check(r.returncode == 64 and "Usage: memtyped" in r.stderr,
           f"an argument error still shows the usage (exit {r.returncode})")

@@ -227,6 +227,7 @@ struct Memtyped: ParsableCommand {
         do {
             switch location {
             case .sqlite(let path):
+                try Setting.dbTimeout.refuse(flag: dbTimeout, env: env, "is for a PostgreSQL store; a SQLite store's wait for its lock is --store-busy-timeout")
                 var options = SQLiteVMStore.Options(currentBaseline: current)
                 options.maxIdleReaders = max(options.maxIdleReaders, workers)
                 options.decisionMemoEntries = try decisionMemo.map { n throws(ValidationError) in
@@ -243,6 +244,8 @@ struct Memtyped: ParsableCommand {
                 try store.quickCheck()
                 service.store = store
             case .postgres(let url):
+                try Setting.decisionMemo.refuse(flag: decisionMemo, env: env, "is for a SQLite store; a PostgreSQL store has no memo (every lookup reads the database)")
+                try Setting.storeBusyTimeout.refuse(flag: storeBusyTimeout, env: env, "is for a SQLite store; a PostgreSQL store's waits are bounded by --db-timeout")
                 var options = PostgresVMStore.Options(currentBaseline: current, connections: workers)
                 options.timeoutMillis = try dbTimeout.map { n throws(ValidationError) in
                     guard (1...600_000).contains(n) else { throw ValidationError("--db-timeout must be from 1 to 600000") }
@@ -361,6 +364,13 @@ enum Setting: String, CaseIterable {
 
     var environmentName: String {
         "MEMTYPED_" + String(rawValue.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// Refuses a setting for the other kind of store, from the command line
+    /// or the environment: ignored, it would be a setting someone believes in.
+    func refuse(flag: Int?, env: Environment, _ why: String) throws(ValidationError) {
+        if flag != nil { throw ValidationError("--\(rawValue) \(why)") }
+        if let value = env.string(self) { throw ValidationError("\(environmentName)=\(value) \(why)") }
     }
 }
 
