@@ -268,8 +268,16 @@ def test_vms(driver, base):
     driver.get(base + "/#vms/busy-03")
     rows = "//div[@id='vm-body']//table[thead/tr/th='Action']/tbody/tr"
     wait(driver, "busy-03's first history page", lambda d: len(d.find_elements(By.XPATH, rows)) == 50)
-    driver.find_element(By.XPATH, "//button[text()='Older entries']").click()
-    wait(driver, "the older history entries are appended", lambda d: len(d.find_elements(By.XPATH, rows)) == 56)
+    older = driver.find_element(By.XPATH, "//button[text()='Older entries']")
+    hold_fetches(driver, "/history?limit=50&cursor=")  # both clicks land while the page is on its way
+    older.click()
+    older.click()
+    release_fetches(driver)
+    wait(driver, "the older history entries are appended", lambda d: len(d.find_elements(By.XPATH, rows)) >= 56)
+    n = len(driver.find_elements(By.XPATH, rows))
+    check(n == 56, f"two clicks on Older entries append its page once (56 rows: {n})")
+    focused = driver.switch_to.active_element
+    check(focused.tag_name == "span" and focused.text == "That is all.", f"the focus stays where the button was ({focused.tag_name} {focused.text[:40]!r})")
     last = driver.find_elements(By.XPATH, rows)[-1].text
     check(" create " in last, f"the last history entry is the create ({last[:60]!r})")
     check(not driver.find_elements(By.XPATH, "//button[text()='Older entries']"), "no more pages are offered")
@@ -312,7 +320,8 @@ def test_labels(driver, server):
     api_ids = lambda pairs: [vm["id"] for vm in server.call("GET", "/v1/vms?" + label_query(pairs)).json()["items"]]
     page_ids = lambda: [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#vm-table tbody th a")]
     driver.get(server.base + "/#vms")
-    wait(driver, "the VM list appears", lambda d: visible(d, "#vm-table"))
+    status = lambda d: d.execute_script("return document.getElementById('status').textContent")
+    wait(driver, "the route's own listing is drawn", lambda d: status(d).endswith(" listed.") and visible(d, "#vm-table"))
     answered = ("#vm-table", "#vm-error")
     each = [api_ids([p]) for p in ("team=db", "env=prod")]
     check(all(len(e) > len(api_ids(["team=db", "env=prod"])) > 0 for e in each),
@@ -423,23 +432,46 @@ def test_risks_and_plans(driver, server):
     wait(driver, "the kernel plan appears", lambda d: visible(d, "#plan-result tbody tr"))
     body = text(driver, "#plan-result")
     check("VMs\n3, unchanged" in body or "3, unchanged" in body, f"the plan covers spr-6-16's three VMs ({body[:200]!r})")
-    rows = {r.find_element(By.TAG_NAME, "th").text: r.text for r in driver.find_elements(By.CSS_SELECTOR, "#plan-result tbody tr")}
-    check("cannot_keep" in rows.get("risk-04", ""), f"risk-04's behaviour cannot be kept on 6.15 ({rows.get('risk-04', '')[:200]!r})")
+    rows = {r.find_element(By.TAG_NAME, "th").text: r for r in driver.find_elements(By.CSS_SELECTOR, "#plan-result tbody tr")}
+    items = {i["vm"]: i for i in server.call("GET", "/v1/hosts/spr-6-16/kernel-plan?kernel=6.15&limit=100").json()["items"]}
+    check(set(rows) == set(items), f"the plan's rows are the API's VMs ({sorted(rows)} vs {sorted(items)})")
+    for vm, item in items.items():
+        row = rows.get(vm)
+        if row is None:
+            continue
+        action, shown = item["action"], row.find_elements(By.TAG_NAME, "td")[3].text
+        said = [action["kind"]] + [action[k] for k in ("baseline", "disabled_quirks", "reason") if k in action]
+        check(all(x in shown for x in said), f"{vm}: what keeps the behaviour says the API's {said} ({shown!r})")
+        before = row.find_elements(By.TAG_NAME, "td")[0].text
+        check(before.startswith(f"model {item['before']['model']}\n") and "newest" not in before,
+              f"{vm}: before names the model, no kernel the item does not carry ({before[:40]!r})")
+    check(items.get("risk-04", {}).get("action", {}).get("kind") == "cannot_keep" and "reason" in items["risk-04"]["action"],
+          f"risk-04's behaviour cannot be kept on 6.15, with a reason ({items.get('risk-04')})")
 
     # Several labels here too: the risks listed are GET /v1/risks's for one `label` per pair.
-    answered = ("#risk-list > *", "#plan-error")
+    answered = ("#risk-list li.risk", "#risk-list p.none")  # a risk, or the sentence that says none
     for typed, pairs in (("team=web, env=prod", ["team=web", "env=prod"]), ("team=web, env=test", ["team=web", "env=test"])):
         expected = [r["vm"] for r in server.call("GET", "/v1/risks?" + label_query(pairs)).json()["items"]]
         submit_filter(driver, "r-label", typed, "the risk list", answered)
         shown = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#risk-list li.risk h4 a")]
-        check(shown == expected and not visible(driver, "#plan-error"), f"risk labels {typed!r} list {expected} ({shown})")
+        check(shown == expected and not visible(driver, "#risk-error"), f"risk labels {typed!r} list {expected} ({shown})")
+        none = text(driver, "#risk-list p.none")
+        check(("No VM at risk among" in none) == (not expected), f"risk labels {typed!r}: 'none' is said exactly when none is listed ({none!r})")
     submit_filter(driver, "r-label", "team=web", "the risk list", answered)
-    submit_filter(driver, "r-label", "team=web, =prod", "the risk list", ("#plan-error", "#plan-error"), clear=False)
-    message = text_of(driver, "#plan-error")
+    submit_filter(driver, "r-label", "team=web, =prod", "the risk list", ("#risk-error", "#risk-error"), clear=False)
+    message = text_of(driver, "#risk-error")
     check('"=prod"' in message and driver.find_element(By.ID, "r-label").get_attribute("aria-invalid") == "true"
           and not driver.find_elements(By.CSS_SELECTOR, "#risk-list > *"),
           f"a bad risk label pair is named, its field marked, no stale list under it ({message!r})")
+    check(not visible(driver, "#plan-error"), "the risk list's error is not shown as the plan's")
     driver.find_element(By.ID, "r-label").clear()
+
+    # A plan that fails leaves no earlier plan under its error.
+    plan.clear()
+    plan.send_keys("no-such-profile", Keys.ENTER)
+    wait(driver, "the failed plan answers", lambda d: visible(d, "#plan-error"))
+    check("404" in text(driver, "#plan-error") and not driver.find_elements(By.CSS_SELECTOR, "#plan-result *"),
+          f"a plan for an unknown profile shows its 404 and no earlier plan ({text(driver, '#plan-error')[:80]!r})")
 
 
 def test_phone(driver, base):
@@ -463,7 +495,8 @@ def test_phone(driver, base):
     for where, ready in (("#vms", "#vm-table"), ("#vms/web-01", "#vm-body table"), ("#vms/mig-05", "#vm-body table.placements"),
                          ("#risks", "#risk-list li.risk")):
         driver.get(base + "/" + where)
-        wait(driver, f"{where} loads at phone width", lambda d: visible(d, ready))
+        title = f"VM {where.split('/')[1]}" if where.startswith("#vms/") else None
+        wait(driver, f"{where} loads at phone width", lambda d: (title is None or text(d, "#vm-title") == title) and visible(d, ready))
         scroll_w, width, wide = driver.execute_script(overflow)
         check(scroll_w <= width and not wide, f"{where} at 375 px: nothing overflows ({scroll_w}/{width} {wide})")
         if where == "#vms/mig-05":
@@ -502,11 +535,12 @@ def screenshot(driver, base, path):
 
 def browser_errors(driver):
     """Errors the page logged since the last call (CSP violations are SEVERE), but
-    the 422s the bad-kernel and two-values-for-one-label checks ask for, which
-    chromium logs as failed loads."""
-    asked = ("/v1/decisions", "/v1/vms?" + label_query(["team=db", "team=web"]))
+    the 4xx the bad-kernel, two-values-for-one-label and unknown-profile checks
+    ask for, which chromium logs as failed loads."""
+    asked = (("/v1/decisions", 422), ("/v1/vms?" + label_query(["team=db", "team=web"]), 422),
+             ("/v1/hosts/no-such-profile/kernel-plan", 404))
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
-            and not (any(a in e["message"] for a in asked) and "status of 422" in e["message"])]
+            and not any(a in e["message"] and f"status of {code}" in e["message"] for a, code in asked)]
 
 
 def main():

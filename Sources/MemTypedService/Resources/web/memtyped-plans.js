@@ -13,16 +13,17 @@ function probeText(p) {
 function vmLink(id) { return h("a", { href: `#vms/${encodeURIComponent(id)}` }, id); }
 
 /** A paged listing: each page's items are drawn into `into` (a tbody or a list); the
- * returned paragraph offers "More" while there is a `next_cursor`. */
-async function paged(path, into, draw, onPage) {
+ * returned paragraph offers "More" while there is a `next_cursor` (moreButton). Pages that
+ * arrive once `current()` is false (a newer listing started) are dropped. */
+async function paged(path, into, draw, onPage, current) {
   const more = h("p", { class: "more" });
   const load = async (cursor) => {
     const sep = path.includes("?") ? "&" : "?";
     const page = await api("GET", cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
+    if (!current()) return;
     into.append(...draw(page));
     if (onPage) onPage(page, !cursor);
-    fill(more, page.next_cursor ? h("button", { type: "button",
-      onclick: () => load(page.next_cursor).catch((p) => showProblem($("plan-error"), p)) }, "More") : null);
+    moreButton(more, page.next_cursor, "More", load);
   };
   await load(null);
   return more;
@@ -40,37 +41,55 @@ function riskCard(r) {
     h("p", null, "Fixes, best first:"), h("ul", null, r.fix.map((f) => h("li", null, f.detail))));
 }
 
+/** The VMs at risk. A page may hold none and still have a next one (GET /v1/risks scans a
+ * bounded number of VMs per page), so "none" is said only once nothing is left to scan. */
 async function listRisks() {
-  $("plan-error").hidden = true;
+  $("risk-error").hidden = true;
   setStatus("Looking for risks\u2026");
   let scanned = 0;
   const list = h("ul", { class: "risks" });
+  const none = h("p", { class: "none" });
   const current = newest("risks");
+  const counted = (page) => {
+    scanned += page.scanned;
+    const n = list.children.length;
+    const so = page.next_cursor ? " so far (More scans on)" : "";
+    fill(none, n ? null : `No VM at risk among ${scanned} scanned${so}.`);
+    setStatus(`${n} VM${n === 1 ? "" : "s"} at risk among ${scanned} scanned${so}.`);
+  };
   try {
     const q = new URLSearchParams();
-    for (const pair of labelFilters($("r-label"), "plan-error")) q.append("label", pair);
+    for (const pair of labelFilters($("r-label"), "risk-error")) q.append("label", pair);
     if ($("r-host").value.trim()) q.append("host_profile", $("r-host").value.trim());
     q.append("limit", "100");
-    const more = await paged(`/v1/risks?${q}`, list, (page) => page.items.map(riskCard), (page) => { scanned += page.scanned; });
+    const more = await paged(`/v1/risks?${q}`, list, (page) => page.items.map(riskCard), counted, current);
     if (!current()) return;
-    fill($("risk-list"), list, more);
-    const n = list.children.length;
-    setStatus(`${n} VM${n === 1 ? "" : "s"} at risk among ${scanned} scanned.`);
-    if (!n) fill($("risk-list"), h("p", null, `No VM at risk among ${scanned} scanned.`), more);
+    fill($("risk-list"), none, list, more);
   } catch (p) {
     if (!current()) return;
     $("risk-list").replaceChildren();  // no stale list under the error
-    showProblem($("plan-error"), p);
-    markLabelProblem($("r-label"), "plan-error", p);
+    showProblem($("risk-error"), p);
+    markLabelProblem($("r-label"), "risk-error", p);
     setStatus("Looking for risks failed.");
   }
 }
 
+/** One side of a plan item (PlanSide). Items carry no kernel: the summary's From and To name it. */
 function behaviour(b) {
   const cap = b.enable_cap;
-  return h("div", null, `${b.model} (kernel ${b.kernel || "newest"})`, h("br"),
+  return h("div", null, `model ${b.model}`, h("br"),
     "KVM_ENABLE_CAP ", code(cap.mask), cap.fails ? ` fails (${cap.error}): refused ${cap.refused_names.join(", ")}` : " succeeds", h("br"),
-    "bochs framebuffer: ", probeText(b.bochs_probe));
+    b.refusal ? `cannot run here: ${b.refusal}` : ["bochs framebuffer: ", probeText(b.bochs_probe)]);
+}
+
+/** What keeps the VM's behaviour (PlanAction): the kind, and its baseline, mask or reason. */
+function planAction(a) {
+  switch (a.kind) {
+    case "baseline_move": return ["move to baseline ", code(a.baseline), " (mask ", code(a.disabled_quirks), ")"];
+    case "set_mask": return ["store the mask ", code(a.disabled_quirks)];
+    case "cannot_keep": return a.reason;
+    default: return "nothing: it behaves the same";
+  }
 }
 
 async function kernelPlan() {
@@ -89,7 +108,7 @@ async function kernelPlan() {
       (page) => page.items.map((it) => h("tr", null,
         h("th", { scope: "row" }, vmLink(it.vm)), h("td", null, behaviour(it.before)), h("td", null, behaviour(it.after)),
         h("td", null, it.changes.length ? it.changes.join(", ") : "none"),
-        h("td", { class: `action-${it.action.kind}` }, code(it.action.kind), " ", it.action.detail))),
+        h("td", { class: `action-${it.action.kind}` }, code(it.action.kind), " ", planAction(it.action)))),
       (page, first) => {
         if (!first || !page.summary) return;
         const s = page.summary;
@@ -101,12 +120,13 @@ async function kernelPlan() {
           ["Changes", `memory types ${s.changes.memory_types}, KVM_ENABLE_CAP fails ${s.changes.enable_cap_fails}`],
           ["Actions", `none ${s.actions.none}, baseline move ${s.actions.baseline_move}, set mask ${s.actions.set_mask}, cannot keep ${s.actions.cannot_keep}`],
         ]));
-      });
+      }, current);
     if (!current()) return;
     fill($("plan-result"), summary, grid, more);
     setStatus(`Kernel plan for ${name} loaded.`);
   } catch (p) {
     if (!current()) return;
+    $("plan-result").replaceChildren();  // not the last plan under this one's error
     showProblem($("plan-error"), p);
     setStatus("Planning failed.");
   }

@@ -60,11 +60,13 @@ function setStatus(text) { $("status").textContent = text; }
 
 /** Shows a problem (RFC 9457) or a transport failure in `box`. */
 function showProblem(box, problem) {
+  if (problem instanceof Error) console.error(problem);  // a bug of this page, not an answer: for the console (and web_test)
   fill(box,
     h("strong", null, `${problem.status || ""} ${problem.title || "Error"}`.trim()),
     problem.detail ? h("p", null, problem.detail) : null,
     problem.pointer ? h("p", null, "Field: ", code(problem.pointer)) : null,
-    problem.status === 401 ? h("p", null, "Enter a bearer token under Token (top right): this server needs one here.") : null);
+    problem.status === 401 ? h("p", null, sessionStorage.getItem(TOKEN_KEY)
+      ? "The bearer token under Token was refused: check it there." : "Enter a bearer token under Token: this server needs one here.") : null);
   box.hidden = false;
 }
 
@@ -95,6 +97,34 @@ const issued = {};
 function newest(kind) {
   const n = (issued[kind] = (issued[kind] || 0) + 1);
   return () => issued[kind] === n;
+}
+
+/** Offers the next page in the paragraph `more` while there is a `cursor`. The button ignores
+ * clicks while `load(cursor)` runs (a double click loads one page; aria-disabled rather than
+ * disabled, which would drop its focus), a failure is shown beside it (it can be tried again),
+ * and the focus moves to whatever replaces it. `load` appends the page and calls moreButton
+ * again with the next cursor. */
+function moreButton(more, cursor, label, load) {
+  const hadFocus = more.contains(document.activeElement);
+  if (!cursor) {
+    fill(more, hadFocus ? h("span", { tabindex: "-1" }, "That is all.") : null);
+    if (hadFocus) more.firstChild.focus();
+    return;
+  }
+  const error = h("div", { class: "problem", hidden: true });
+  let busy = false;
+  const button = h("button", { type: "button", onclick: async () => {
+    if (busy) return;
+    busy = true;
+    button.setAttribute("aria-disabled", "true");
+    error.hidden = true;
+    try { await load(cursor); } catch (p) { showProblem(error, p); } finally {
+      busy = false;
+      button.removeAttribute("aria-disabled");
+    }
+  } }, label);
+  fill(more, button, error);
+  if (hadFocus) button.focus();
 }
 
 const vmPath = (id, rest) => `/v1/vms/${encodeURIComponent(id)}${rest || ""}`;
@@ -360,12 +390,16 @@ function labels(obj) {
   return entries.length ? h("span", { class: "labels" }, entries.map(([k, v]) => h("span", { class: "chip" }, `${k}=${v}`))) : "none";
 }
 
-async function listVMs(cursor, query) {
+/** Lists the VMs the filter form asks for; its "More" pages through the same query. A listing
+ * started since (a new filter) drops this one's answers, its More pages' too. */
+async function listVMs() {
   $("vm-error").hidden = true;
   setStatus("Listing VMs\u2026");
   const current = newest("vms");
-  try {
-    const filter = query || vmQuery();
+  const list = $("vm-list");
+  const more = h("p", { class: "more" });
+  let body = null;
+  const load = async (cursor) => {
     const q = new URLSearchParams(filter);
     if (cursor) q.append("cursor", cursor);
     const page = await api("GET", `/v1/vms?${q}`);
@@ -374,17 +408,23 @@ async function listVMs(cursor, query) {
       h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
       h("td", null, vm.baseline), h("td", null, hostOf(vm)), h("td", null, labels(vm.labels)),
       h("td", null, vm.revision), h("td", null, yesNo(vm.restart_required)), h("td", null, vm.updated_at)));
-    const list = $("vm-list");
-    const body = cursor && list.querySelector("tbody");
     if (body) body.append(...rows);
-    else list.replaceChildren(table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], rows, { id: "vm-table" }));
-    list.querySelector(".more")?.remove();
-    if (page.next_cursor) list.append(h("p", { class: "more" }, h("button", { type: "button", onclick: () => listVMs(page.next_cursor, filter) }, "More")));
-    const count = list.querySelectorAll("tbody tr").length;
+    else {
+      const grid = table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], rows, { id: "vm-table" });
+      body = grid.querySelector("tbody");
+      list.replaceChildren(grid, more);
+    }
+    moreButton(more, page.next_cursor, "More", load);
+    const count = body.children.length;
     setStatus(count ? `${count} VM${count === 1 ? "" : "s"} listed${page.next_cursor ? ", more on the next page" : ""}.` : "No VM matches.");
+  };
+  let filter;
+  try {
+    filter = vmQuery();
+    await load(null);
   } catch (p) {
     if (!current()) return;
-    if (!cursor) $("vm-list").replaceChildren();  // no stale list under the error
+    list.replaceChildren();  // no stale list under the error
     showProblem($("vm-error"), p);
     markLabelProblem($("v-label"), "vm-error", p);
     setStatus("Listing failed.");
@@ -435,14 +475,12 @@ function historyTable(id, page) {
     h("td", null, e.at), h("td", null, e.changes && e.changes.length ? h("ul", { class: "changes" }, e.changes.map(change)) : "")));
   const grid = table(null, ["#", "Revision", "Action", "Actor", "At", "Changes"], rows(page.items));
   const more = h("p", { class: "more" });
-  const offer = (cursor) => fill(more, cursor ? h("button", { type: "button", onclick: async () => {
-    try {
-      const next = await api("GET", vmPath(id, `/history?limit=50&cursor=${encodeURIComponent(cursor)}`));
-      grid.querySelector("tbody").append(...rows(next.items));
-      offer(next.next_cursor);
-    } catch (p) { showProblem($("vm-error"), p); }
-  } }, "Older entries") : null);
-  offer(page.next_cursor);
+  const load = async (cursor) => {
+    const next = await api("GET", vmPath(id, `/history?limit=50&cursor=${encodeURIComponent(cursor)}`));
+    grid.querySelector("tbody").append(...rows(next.items));
+    moreButton(more, next.next_cursor, "Older entries", load);
+  };
+  moreButton(more, page.next_cursor, "Older entries", load);
   return [grid, more];
 }
 
@@ -477,6 +515,7 @@ async function showVM(id) {
   const detail = $("vm-detail");
   $("vm-title").textContent = `VM ${id}`;
   $("vm-body").replaceChildren();  // not the last VM's record under this one's title while loading
+  $("vm-error").hidden = true;  // nor the list's last error above it
   detail.hidden = false;
   setStatus(`Loading VM ${id}\u2026`);
   const current = newest("vm");
@@ -506,6 +545,7 @@ const views = { decide: () => {}, vms: routeVMs };
 
 /** `#decide`, `#vms`, `#vms/ID` or `#risks`: the address says what is shown, so Back and links work. */
 function route() {
+  newest("vm");  // a VM page still loading is left: its answer must not set the status of this one
   const [view, ...rest] = location.hash.slice(1).split("/");
   const name = view in views ? view : "decide";
   for (const v of Object.keys(views)) $(`view-${v}`).hidden = v !== name;
@@ -516,7 +556,9 @@ function route() {
 }
 
 function routeVMs(rest) {
-  const id = rest.length ? decodeURIComponent(rest.join("/")) : null;
+  const raw = rest.join("/");
+  let id = null;
+  if (rest.length) try { id = decodeURIComponent(raw); } catch { id = raw; }  // `#vms/%`: asked for as typed
   $("vm-list").hidden = id !== null;
   $("vm-filter").hidden = id !== null;
   if (id !== null) { showVM(id); return; }
