@@ -512,6 +512,11 @@ def test_read_auth(driver, base):
     check("token" in text(driver, "#vm-error").lower() and "401" in text(driver, "#vm-error"),
           f"a 401 says a token is needed ({text(driver, '#vm-error')!r})")
     driver.find_element(By.CSS_SELECTOR, ".token summary").click()
+    driver.find_element(By.ID, "token").send_keys("t\u00f6ken-that-no-header-carries", Keys.ENTER)
+    status = driver.execute_script("return document.getElementById('status').textContent")
+    check("visible ASCII" in status and driver.execute_script("return sessionStorage.getItem('memtyped.token')") is None,
+          f"a token no header can carry is refused, not kept ({status!r})")
+    driver.find_element(By.ID, "token").clear()
     driver.find_element(By.ID, "token").send_keys(TOKEN, Keys.ENTER)
     check(driver.execute_script("return sessionStorage.getItem('memtyped.token')") == TOKEN, "the token is kept in sessionStorage")
     driver.find_element(By.CSS_SELECTOR, "#vm-filter button[type=submit]").click()

@@ -173,6 +173,12 @@ function initToken() {
   };
   $("token-form").addEventListener("submit", (e) => {
     e.preventDefault();
+    // An Authorization header carries visible ASCII only: fetch would refuse any other token
+    // on every call, which would read as a server that does not answer.
+    if (/[^\x21-\x7e]/.test(input.value)) {
+      setStatus("Not set: a bearer token is visible ASCII characters, without spaces.");
+      return;
+    }
     if (input.value) sessionStorage.setItem(TOKEN_KEY, input.value); else sessionStorage.removeItem(TOKEN_KEY);
     input.value = "";
     state();
