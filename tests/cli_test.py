@@ -15,10 +15,16 @@ And the command line's own promises:
   and models print the server's bytes;
 - vm kvm-quirks --format mask prints only the mask; a mask the host's KVM
   would refuse exits 4 with the mask KVM would accept still printed;
-- exit codes: 0 ok, 2 bad input (a bad flag, a usage error, 401, 422), 3 not
+- exit codes: 0 ok, 1 the output could not be written (stdout on /dev/full),
+  2 bad input (a bad flag, a usage error, 401, 422), 3 not
   found, 4 conflict or failed precondition (412), 5 server unreachable (closed
   port, no answer within --timeout, an HTTPS certificate it cannot verify) or
-  failing (503 from a locked SQLite store); HTTPS with --cacert;
+  failing (503 from a locked SQLite store; 408 and 429 from something in
+  front); a 2xx that is not JSON (HTML, an empty 204) is 5 with --json too;
+  a redirect is 2, naming its target; HTTPS with --cacert;
+- tokens: a token file group or others may read is warned about; a token
+  that is not one line of visible ASCII (file or MEMTYPE_TOKEN) is refused
+  without being echoed; a token file that is a directory says so;
 - errors are one line on stderr with the problem's detail and pointer;
 - text output on a terminal (a pty), JSON in a pipe; decide at a terminal with
   no flags and nothing on stdin says what it expects and exits 2 at once;
@@ -29,7 +35,7 @@ And the command line's own promises:
 Usage: tests/cli_test.py --bin DIR   (DIR holds memtyped and memtype)
 Needs PyYAML and jsonschema (python3-yaml, python3-jsonschema).
 """
-import argparse, json, os, pty, re, select, shutil, socket, sqlite3, subprocess, sys, time, urllib.parse
+import argparse, http.server, json, os, pty, re, select, shutil, socket, sqlite3, subprocess, sys, threading, time, urllib.parse
 
 try:
     import yaml
@@ -205,7 +211,7 @@ def json_is_body(r, what):
 def test_help_version_completions():
     r = run(["--help"])
     text = " ".join(r.out.decode().split())  # as one line: the help wraps at 80 columns
-    check(r.code == 0 and all(s in text for s in ("0 ok", "2 bad input", "3 not found", "4 conflict", "5 server unreachable")),
+    check(r.code == 0 and all(s in text for s in ("0 ok", "1 the output could not be written", "2 bad input", "3 not found", "4 conflict", "5 server unreachable")),
           "--help lists the exit codes")
     check("memtype vm create web-01 --host-profile spr" in text and "memtype vm kvm-quirks web-01 --format mask" in text,
           "--help shows registering a VM and reading its mask back, as typed")
@@ -290,9 +296,7 @@ def test_workflow(c):
     r = c("vm", "patch", "web-01", "--guest-kernel", "6.2", env={"MEMTYPE_TOKEN": "not-a-token-0123456789"}, expect=2,
           what="a write with a token the server does not know")
     one_line_error(r, "401", what="a write with an unknown token")
-    token_file = os.path.join(WORK, "read.token")
-    with open(token_file, "w") as f:
-        f.write(READ_TOKEN + "\n")
+    token_file = support.write(os.path.join(WORK, "read.token"), READ_TOKEN + "\n")
     r = c("vm", "patch", "web-01", "--guest-kernel", "6.2", "--token-file", token_file, expect=2,
           what="a write with a read-only --token-file")
     one_line_error(r, "403", what="a write with a read-only token")
@@ -450,6 +454,69 @@ def test_readme(binary):
     check(server.stop() == 0, "the README's memtyped stops cleanly")
 
 
+class Front(http.server.BaseHTTPRequestHandler):
+    """What may stand in front of memtyped: every request gets `answer` (status, headers, body)."""
+    answer = (200, {}, b"")
+
+    def do_GET(self):
+        status, headers, body = Front.answer
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_edges(c):
+    """Answers memtyped never gives but a proxy may, output that cannot be written, tokens."""
+    front = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    threading.Thread(target=front.serve_forever, daemon=True).start()
+    env = {"MEMTYPE_SERVER": f"http://127.0.0.1:{front.server_address[1]}"}
+    for answer, code, needle, what in (
+            ((200, {"Content-Type": "text/html"}, b"<html>login</html>"), 5, "not JSON", "an HTML 200 with --json"),
+            ((204, {}, b""), 5, "an empty body", "a 204 with --json"),
+            ((301, {"Location": "https://memtyped.example/v1/vms/web-01"}, b""), 2, "redirect to https://memtyped.example/v1/vms/web-01: memtype does not follow",
+             "a redirect"),
+            ((429, {"Retry-After": "1"}, b"slow down"), 5, "429", "a 429 from a proxy"),
+            ((408, {}, b""), 5, "408", "a 408 from a proxy")):
+        Front.answer = answer
+        r = run(["vm", "get", "web-01", "--json"], env=env)
+        check(r.code == code and r.out == b"", f"{what}: exit {r.code} (expected {code}), nothing on stdout ({r.out[:40]!r})")
+        one_line_error(r, needle, what=what)
+    front.shutdown()
+
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([MEMTYPE, "models", "--json"], stdout=full, stderr=subprocess.PIPE, timeout=30)
+    check(p.returncode == 1 and b"cannot write the output" in p.stderr,
+          f"stdout on /dev/full: exit {p.returncode}, said so ({p.stderr.strip()[:80]!r})")
+
+    work = os.path.join(WORK, "tokens.d")
+    os.makedirs(work, exist_ok=True)
+    exposed = os.path.join(work, "exposed.token")
+    with open(exposed, "w") as f:
+        f.write(WRITE_TOKEN + "\n")
+    os.chmod(exposed, 0o644)
+    r = c("vm", "list", "--token-file", exposed, what="vm list with a 0644 --token-file")
+    check(any("warning" in l and "group or others" in l and "mode 644" in l for l in r.lines),
+          f"a 0644 token file is warned about ({r.lines[-2:]})")
+    two = os.path.join(work, "two-lines.token")
+    with open(two, "w") as f:
+        f.write("first-half-of-a-secret\nsecond-half-of-a-secret\n")
+    os.chmod(two, 0o600)
+    for args, extra, what in ((["--token-file", two], {}, "a two-line token file"),
+                              ([], {"MEMTYPE_TOKEN": "first-half-of-a-secret\nX-Injected: 1"}, "MEMTYPE_TOKEN with a newline")):
+        r = c("vm", "list", *args, env=extra, expect=2, what=what)
+        check(b"secret" not in r.err and b"one line" in r.err, f"{what}: refused without echoing it ({r.err[-120:]!r})")
+    r = c("vm", "list", "--token-file", work, expect=2, what="--token-file on a directory")
+    one_line_error(r, "Is a directory", what="--token-file on a directory")
+    r = c("vm", "patch", "web-01", "--guest-kernel", "6.2", "--if-match", "\u00bd", expect=2, what="--if-match \u00bd")
+    one_line_error(r, "--if-match", what="--if-match \u00bd")
+
+
 def main():
     global MEMTYPE
     ap = argparse.ArgumentParser()
@@ -466,6 +533,7 @@ def main():
     test_engine_commands(c)
     test_terminal(c, server)
     test_unavailable(memtyped)
+    test_edges(c)
     test_https(memtyped)
     test_readme(memtyped)
     for p in c.contract_problems:

@@ -44,12 +44,21 @@ struct Memtype: ParsableCommand {
     @OptionGroup(title: "Server")
     var server: ServerOptions
 
+    /// A command that ran but whose answer did not reach stdout fails (1).
+    /// A reader that went away (EPIPE: `| head -1`) is told nothing more.
+    private static func outputWritten() throws(Failure) {
+        guard let code = Terminal.stdoutError else { return }
+        if code == EPIPE { Glibc.exit(ExitStatus.outputFailed.rawValue) }
+        throw Failure(status: .outputFailed, summary: "cannot write the output", detail: String(cString: strerror(code)))
+    }
+
     /// ArgumentParser's main, with its usage errors (its exit code 64)
     /// mapped to `ExitStatus.badInput` and `Failure`s printed as one line.
     static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
+            try outputWritten()
         } catch let failure as Failure {
             Terminal.error(failure.line)
             Glibc.exit(failure.status.rawValue)

@@ -28,6 +28,11 @@ struct APIClient {
             }
         }
         if verbose { Terminal.error("memtype: \(operation.rawValue): \(response.status)") }
+        if (300..<400).contains(response.status), let location = response.header("Location") {
+            // memtyped never redirects: something in front of it does (http -> https, a moved host).
+            throw Failure(status: .badInput, summary: "\(response.status) redirect to \(location)",
+                          detail: "memtype does not follow redirects: use that address as --server (or MEMTYPE_SERVER)")
+        }
         guard (200..<300).contains(response.status) else {
             throw Failure(httpStatus: response.status, body: response.body)
         }

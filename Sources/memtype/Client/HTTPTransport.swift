@@ -119,9 +119,10 @@ private final class ResponseSink {
 }
 
 extension StringProtocol {
-    /// Without leading and trailing spaces, tabs, CR and LF.
+    /// Without leading and trailing spaces, tabs, CR and LF. (`isNewline`, not `== "\r"`:
+    /// a header line's CR LF is one Character, equal to neither.)
     func strippingBlanks() -> String {
-        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0.isNewline }
         return String(drop(while: blank).reversed().drop(while: blank).reversed())
     }
 }

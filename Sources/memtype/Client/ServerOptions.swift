@@ -59,13 +59,29 @@ struct ServerOptions: ParsableArguments {
             guard let bytes = FileInput.read(path: tokenFile) else {
                 throw .badInput("--token-file \(tokenFile): cannot read it (\(String(cString: strerror(errno))))")
             }
-            let token = String(decoding: bytes, as: UTF8.self).strippingBlanks()
-            guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-                throw .badInput("--token-file \(tokenFile): expected one token on one line")
-            }
-            return token
+            warnIfExposed(tokenFile)
+            return try Self.checkedToken(String(decoding: bytes, as: UTF8.self).strippingBlanks(), from: "--token-file \(tokenFile)")
         }
-        return Environment.value("MEMTYPE_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        guard let token = Environment.value("MEMTYPE_TOKEN"), !token.isEmpty else { return nil }
+        return try Self.checkedToken(token, from: "MEMTYPE_TOKEN")
+    }
+
+    /// One token: visible ASCII, what an Authorization header can carry (a
+    /// newline in it would start another header line). Never echoed.
+    static func checkedToken(_ token: String, from origin: String) throws(Failure) -> String {
+        guard !token.isEmpty, token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw .badInput("\(origin): expected one token on one line, of visible ASCII characters")
+        }
+        return token
+    }
+
+    /// A token file group or others may read is a token someone else may hold: said on
+    /// stderr (as memtyped says of its tokens file), the command still runs.
+    private func warnIfExposed(_ path: String) {
+        guard path != "-" else { return }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return }
+        Terminal.error("memtype: warning: --token-file \(path) may be read by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
     }
 }
 

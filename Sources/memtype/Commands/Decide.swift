@@ -59,7 +59,10 @@ struct Decide: ParsableCommand {
                 --gpa 0xfd000000), a JSON file (--file req.json), or JSON on stdin; see memtype decide --help
                 """)
         } else {
-            body = try JSONInput(bytes: FileInput.read(fd: 0), origin: "stdin")
+            guard let bytes = FileInput.read(fd: 0) else {
+                throw .badInput("stdin: cannot read it (\(FileInput.lastError))")
+            }
+            body = try JSONInput(bytes: bytes, origin: "stdin")
         }
         try request.apply(to: &body)
         return body

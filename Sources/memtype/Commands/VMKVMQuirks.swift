@@ -35,6 +35,7 @@ struct VMKVMQuirks: ParsableCommand {
         if let kernel { query.append(("kernel", kernel)) }
         if let model { query.append(("model", model)) }
         let body = try server.requireClient().call(.getVMKVMQuirks, id, query: query).body
+        let value = try OutputOptions.parsed(body)
         let resolved = json ? .json : format ?? (Terminal.stdoutIsTerminal ? .text : .json)
         switch resolved {
         case .json:
@@ -42,14 +43,13 @@ struct VMKVMQuirks: ParsableCommand {
         case .text:
             try OutputOptions.emit(body, as: .text, text: RecordText.kvmQuirks)
         case .mask:
-            guard let value = try? JSONParser.parse(body), let call = value["disable_quirks2"],
-                  let mask = call["mask_to_apply"]?.stringValue else {
+            guard let mask = value[path: "disable_quirks2", "mask_to_apply"]?.stringValue else {
                 throw Failure(status: .unavailable, summary: "the server's answer has no disable_quirks2.mask_to_apply")
             }
             Terminal.print(mask)
         }
         // The pinned mask cannot be applied as recorded: whatever was printed, a script must notice.
-        if let value = try? JSONParser.parse(body), value[path: "disable_quirks2", "would_fail"]?.boolValue == true {
+        if value[path: "disable_quirks2", "would_fail"]?.boolValue == true {
             let call = value["disable_quirks2"]
             throw Failure(status: .conflict, summary: "KVM on this host would refuse VM \(id)'s mask \(call["mask"].text) (EINVAL)",
                           detail: "unsupported bits \(call["refused"].text) (\(call["refused_names"].items.map(\.text).joined(separator: ", "))); it would accept \(call["mask_to_apply"].text)")

@@ -76,7 +76,7 @@ struct PreconditionOptions: ParsableArguments {
         var tag = given
         if tag.hasPrefix("\"") && tag.hasSuffix("\"") && tag.count >= 2 { tag = String(tag.dropFirst().dropLast()) }
         if tag.hasPrefix("r") { tag.removeFirst() }
-        guard !tag.isEmpty, tag.allSatisfy(\.isNumber) else {
+        guard UInt64(tag) != nil else {  // ASCII digits only (`isNumber` takes '½')
             throw .badInput("--if-match \(given): expected a revision such as 7 (or the ETag \"r7\")")
         }
         return [("If-Match", "\"r\(tag)\"")]

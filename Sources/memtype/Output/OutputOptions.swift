@@ -26,17 +26,24 @@ struct OutputOptions: ParsableArguments {
     }
 
     static func emit(_ body: [UInt8], as format: OutputFormat, text: (JSONValue) -> String) throws(Failure) {
+        let value = try parsed(body)
         switch format {
         case .json:
             Terminal.print(bytes: body)
         case .text:
-            guard let value = try? JSONParser.parse(body) else {
-                throw Failure(status: .unavailable, summary: "the server's answer is not JSON",
-                              detail: String(decoding: body.prefix(120), as: UTF8.self))
-            }
             var rendered = text(value)
             while rendered.hasSuffix("\n") { rendered.removeLast() }
             Terminal.print(rendered)
         }
+    }
+
+    /// The server's answer as JSON. One that is not (an empty 204, a proxy's HTML page) is a
+    /// failing server in either format: `--json` passes bodies through, but never that one.
+    static func parsed(_ body: [UInt8]) throws(Failure) -> JSONValue {
+        guard let value = try? JSONParser.parse(body) else {
+            throw Failure(status: .unavailable, summary: "the server's answer is not JSON",
+                          detail: body.isEmpty ? "(an empty body)" : String(decoding: body.prefix(120), as: UTF8.self))
+        }
+        return value
     }
 }
