@@ -40,6 +40,23 @@ extension HostSpec {
     }
 }
 
+/// Stored strings compare byte for byte. Swift's `==` on String is canonical
+/// equivalence ("é" precomposed equals e + U+0301), but the bytes are what is
+/// stored, answered and matched by the SQL label filters: two spellings that
+/// differ there are two values, and a change from one to the other is a change.
+func sameBytes(_ a: String?, _ b: String?) -> Bool {
+    switch (a, b) {
+    case (nil, nil): true
+    case let (a?, b?): a.utf8.elementsEqual(b.utf8)
+    default: false
+    }
+}
+
+/// Labels, values byte for byte (keys are ASCII, where `==` is bytes already).
+func sameBytes(_ a: [String: String], _ b: [String: String]) -> Bool {
+    a.count == b.count && a.allSatisfy { sameBytes($0.value, b[$0.key]) }
+}
+
 /// Field-level differences between two flattened states (nil: absent).
 public func fieldChanges(from old: [(field: String, value: String)]?, to new: [(field: String, value: String)]?) -> [FieldChange] {
     let old = old ?? [], new = new ?? []
@@ -50,7 +67,7 @@ public func fieldChanges(from old: [(field: String, value: String)]?, to new: [(
     for (f, v) in old {
         oldValues[f] = v
         let n = newValues[f]
-        if n != v { out.append(FieldChange(field: f, old: v, new: n)) }
+        if !sameBytes(n, v) { out.append(FieldChange(field: f, old: v, new: n)) }
     }
     for (f, v) in new where oldValues[f] == nil { out.append(FieldChange(field: f, old: nil, new: v)) }
     return out

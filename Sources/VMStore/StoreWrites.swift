@@ -214,13 +214,13 @@ struct StoreWrites {
     /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
     private func writeUpdate<T: WriteTransaction>(_ t: T, from old: VMRecord, to record: inout VMRecord,
                                                   action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
-        guard record != old else { return }
+        guard record != old || !sameBytes(record.labels, old.labels) else { return }
         if record.host != old.host { try checkHostReference(t, record.host) }
         record.revision = old.revision + 1
         record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
         let r = record
         try t.updateVMRow(r, previousRevision: old.revision)
-        if r.labels != old.labels {
+        if !sameBytes(r.labels, old.labels) {
             try t.deleteLabels(r.id)
             try t.insertLabels(r)
         }

@@ -155,6 +155,25 @@ import MemTypeEngine
         #expect(entries[0].at > entries[1].at)
     }
 
+    @Test(arguments: Backend.enabled) func aLabelValueChangedOnlyInItsUnicodeFormIsAChange(_ backend: Backend) throws {
+        // "é" precomposed (U+00E9) and decomposed (e, U+0301) are equal Swift Strings
+        // (canonical equivalence) but different bytes, which the API returns and the
+        // SQL label filters match: a patch from one to the other must be stored.
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        #expect(nfc == nfd && Array(nfc.utf8) != Array(nfd.utf8))
+        let dir = try StoreSite(backend)
+        let store = try openStore(dir, clock: StepClock())
+        _ = try store.createVM("vm", spec(labels: ["name": nfc]), actor: "alice")
+        let patched = try store.updateVM("vm", expectedRevision: 1, actor: "bob") { r throws(StoreError) in
+            r.labels["name"] = nfd
+        }
+        #expect(patched.revision == 2)
+        #expect(try store.getVM("vm").map { Array($0.labels["name", default: ""].utf8) } == Array(nfd.utf8))
+        #expect(try store.listVMs(VMQuery(labels: ["name": nfd])).items.map(\.id) == ["vm"])
+        #expect(try store.listVMs(VMQuery(labels: ["name": nfc])).items.isEmpty)
+        #expect(try store.history("vm").entries.first?.changes.map(\.field) == ["/labels/name"])
+    }
+
     @Test(arguments: Backend.enabled) func rejectedUpdatesLeaveTheStoreAsItWas(_ backend: Backend) throws {
         let dir = try StoreSite(backend)
         let store = try openStore(dir)
