@@ -353,6 +353,9 @@ def test_labels(driver, server):
     check(str(problem["status"]) in message and problem["detail"] in message and problem["pointer"] in message,
           f"the server's problem is shown: status, detail and field ({message!r} vs {problem})")
     check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") == "true", "the server's 422 marks the field")
+    submit_filter(driver, "v-label", "team=nobody", "the VM list", ("#vm-list p.none", "#vm-error"))
+    check(text(driver, "#vm-list p.none") == "No VM matches these filters." and not driver.find_elements(By.CSS_SELECTOR, "#vm-table"),
+          f"a filter nothing matches says so, without an empty table ({text(driver, '#vm-list')!r})")
     submit_filter(driver, "v-label", "", "the VM list", answered)
     check(driver.find_element(By.ID, "v-label").get_attribute("aria-invalid") != "true", "an accepted filter clears the mark")
 

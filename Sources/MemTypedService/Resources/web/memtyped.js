@@ -414,6 +414,11 @@ async function listVMs() {
       h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
       h("td", null, vm.baseline), h("td", null, hostOf(vm)), h("td", null, labels(vm.labels)),
       h("td", null, vm.revision), h("td", null, yesNo(vm.restart_required)), h("td", null, vm.updated_at)));
+    if (!body && !rows.length && !page.next_cursor) {
+      list.replaceChildren(h("p", { class: "none" }, "No VM matches these filters."));
+      setStatus("No VM matches.");
+      return;
+    }
     if (body) body.append(...rows);
     else {
       const grid = table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], rows, { id: "vm-table" });
