@@ -247,6 +247,7 @@ struct Memtyped: ParsableCommand {
                 try Setting.decisionMemo.refuse(flag: decisionMemo, env: env, "is for a SQLite store; a PostgreSQL store has no memo (every lookup reads the database)")
                 try Setting.storeBusyTimeout.refuse(flag: storeBusyTimeout, env: env, "is for a SQLite store; a PostgreSQL store's waits are bounded by --db-timeout")
                 var options = PostgresVMStore.Options(currentBaseline: current, connections: workers)
+                options.log = { logger.notice("\($0)") }
                 options.timeoutMillis = try dbTimeout.map { n throws(ValidationError) in
                     guard (1...600_000).contains(n) else { throw ValidationError("--db-timeout must be from 1 to 600000") }
                     return n

@@ -48,16 +48,7 @@ import MemTypeEngine
             holding.signal()
         }
         holder.start()
-        // Wait until the other session holds the lock.
-        var locked = false
-        for _ in 0..<200 where !locked {
-            let probe = try PostgresVMStore.administer(
-                conninfo: PGTestDatabase.url!,
-                sql: "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'vms' AND l.mode = 'RowShareLock' AND c.relnamespace = '\(site.schema)'::regnamespace")
-            locked = probe > 0
-            if !locked { usleep(20_000) }
-        }
-        try #require(locked)
+        try #require(try waitForLock(site, table: "vms", mode: "RowShareLock"))
         let error = storeError {
             try store.updateVM("vm", expectedRevision: 1, actor: "t") { r throws(StoreError) in r.labels["x"] = "y" }
         }
@@ -90,14 +81,7 @@ import MemTypeEngine
             released.signal()
         }
         holder.start()
-        var locked = false
-        for _ in 0..<200 where !locked {
-            locked = try PostgresVMStore.administer(
-                conninfo: PGTestDatabase.url!,
-                sql: "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'vms' AND l.mode = 'AccessExclusiveLock' AND l.granted AND c.relnamespace = '\(site.schema)'::regnamespace") > 0
-            if !locked { usleep(20_000) }
-        }
-        try #require(locked)
+        try #require(try waitForLock(site, table: "vms", mode: "AccessExclusiveLock"))
         guard case .unavailable? = storeError({ try store.getVM("vm") }) else {
             Issue.record("a read held past the timeout must be .unavailable")
             return

@@ -127,6 +127,14 @@ enum PGTestDatabase {
     /// MEMTYPED_TEST_PG_REQUIRED=1 (CI): a missing URL fails instead of skipping.
     static var required: Bool { ProcessInfo.processInfo.environment["MEMTYPED_TEST_PG_REQUIRED"] == "1" }
 
+    /// `url` naming the database `name` on the same server instead.
+    static func url(database name: String) -> String {
+        let base = url!
+        let query = base.firstIndex(of: "?").map { String(base[$0...]) } ?? ""
+        let path = base.prefix { $0 != "?" }
+        return path[..<path.lastIndex(of: "/")!] + "/" + name + query
+    }
+
     /// `url` with libpq's `options` setting the search path to `schema`.
     static func url(schema: String) -> String {
         let base = url!
@@ -233,4 +241,19 @@ func openStore(_ site: StoreSite, current: Baseline = .current, catalogue: [Base
         let store = try openStore(site)
         #expect(try store.schemaVersion() == latestSchema(.postgres))
     }
+}
+
+/// Waits (up to 4 s) until another session holds a `mode` lock on `table`
+/// in `site`'s schema (pg_locks' mode names: "ShareLock", "RowShareLock",
+/// "AccessExclusiveLock"); false if it never does.
+func waitForLock(_ site: StoreSite, table: String, mode: String) throws -> Bool {
+    for _ in 0..<200 {
+        let held = try PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: """
+            SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE c.relname = '\(table)' AND l.mode = '\(mode)' AND l.granted AND c.relnamespace = '\(site.schema)'::regnamespace
+            """)
+        if held > 0 { return true }
+        usleep(20_000)
+    }
+    return false
 }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Clock
+
 /// The PostgreSQL schema, as an ordered list of migrations, and how they are
 /// applied.
 ///
@@ -7,6 +12,8 @@
 /// several instances start at once one migrates and the others wait, then
 /// find the work done. A failure rolls the whole transaction back (PostgreSQL
 /// DDL is transactional): the schema is either the old version or the new.
+/// It runs on a connection of its own, unbounded by the store timeout, and
+/// waits for table locks in short tries (`migrate`).
 /// A database already at a newer version than this build knows is refused,
 /// naming both versions: an older binary must not write a schema it does
 /// not understand. Never edit a released migration: append a new one.
@@ -118,32 +125,88 @@ enum PGSchema {
     /// The version this build writes.
     static var latestVersion: Int { migrations.count }
 
-    /// Brings the database to `latestVersion` (see the type's comment).
-    /// Returns the version found before migrating.
+    /// Brings the database to `latestVersion` (see the type's comment) on
+    /// `c`, a connection of its own: no `statement_timeout` and no client
+    /// deadline, since rewriting or indexing a large `vms` table takes as
+    /// long as it takes, and the instances waiting on the advisory lock wait
+    /// as long as the migrating one works (a vanished server is noticed by
+    /// TCP keepalives, `migrationKeepalives`).
+    ///
+    /// Waiting for a table lock is what may not take long: a DDL statement
+    /// queued for `vms` holds up every later query on it, the running
+    /// instances' included. So each lock wait gives up after
+    /// `lockTimeoutMillis` (`lock_timeout`); the whole transaction then rolls
+    /// back, releasing what it held, and runs again after a pause (0.1 s,
+    /// doubling to 5 s) that lets the queued traffic through, for up to
+    /// `retryForMillis`. Each step goes to `log`. Returns the version found
+    /// before migrating.
     @discardableResult
-    static func migrate(_ c: PGConnection) throws(StoreError) -> Int {
-        try c.execute("BEGIN")
-        do throws(StoreError) {
-            try c.execute("""
-                SELECT pg_advisory_xact_lock(\(migrationLock));
-                CREATE TABLE IF NOT EXISTS memtyped_schema (
-                    version    INTEGER PRIMARY KEY,
-                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-                );
-                """)
-            let found = try c.query("SELECT coalesce(max(version), 0) FROM memtyped_schema").row(0).int(0)
-            guard found <= latestVersion else {
-                throw .backend("database schema version \(found) is newer than this build's \(latestVersion): run a memtyped at least as new as the one that migrated it")
+    static func migrate(_ c: PGConnection, lockTimeoutMillis: Int, retryForMillis: Int = 600_000,
+                        log: (String) -> Void = { _ in }) throws(StoreError) -> Int {
+        precondition(lockTimeoutMillis >= 1, "lock_timeout 0 would wait for ever")
+        let start = MonotonicClock.milliseconds()
+        var attempt = 0
+        var pauseMillis = 100
+        while true {
+            attempt += 1
+            try c.execute("BEGIN")
+            do throws(StoreError) {
+                let found = try migrateInTransaction(c, lockTimeoutMillis: lockTimeoutMillis, log: log)
+                try c.execute("COMMIT")
+                if found < latestVersion {
+                    log("postgresql schema migrated from version \(found) to \(latestVersion) in \(MonotonicClock.milliseconds() - start) ms")
+                }
+                return found
+            } catch {
+                let state = c.lastSQLState
+                if !c.isBroken { _ = try? c.execute("ROLLBACK") }
+                guard state == "55P03", !c.isBroken else { throw error }
+                let waited = Int(MonotonicClock.milliseconds() - start)
+                guard waited + pauseMillis <= retryForMillis else {
+                    throw .unavailable("postgresql schema migration: a table it changes stayed locked by other sessions for \(waited / 1000) s (\(attempt) attempts); find the holder in pg_locks (a long transaction, a pg_dump) and start again",
+                                       retryAfterSeconds: 1)
+                }
+                log("postgresql schema migration: a table it changes is locked by another session (lock_timeout \(lockTimeoutMillis) ms, attempt \(attempt)); rolled back, retrying in \(pauseMillis) ms")
+                usleep(UInt32(pauseMillis) * 1000)
+                pauseMillis = min(2 * pauseMillis, 5000)
             }
-            for (index, sql) in migrations.enumerated() where index >= found {
-                try c.execute(sql)
-                _ = try c.query("INSERT INTO memtyped_schema (version) VALUES ($1)", [PGValue(index + 1)])
-            }
-            try c.execute("COMMIT")
-            return found
-        } catch {
-            if !c.isBroken { _ = try? c.execute("ROLLBACK") }
-            throw error
         }
+    }
+
+    /// TCP keepalives for the migration's connection, which has no deadline:
+    /// a server that vanishes (no RST: a partition, a dead host) is given up
+    /// on after about a minute of silence, while a live server busy with a
+    /// long statement answers them from its kernel.
+    static let migrationKeepalives = [("keepalives", "1"), ("keepalives_idle", "30"),
+                                      ("keepalives_interval", "10"), ("keepalives_count", "3")]
+
+    /// One attempt of `migrate`, inside its transaction.
+    private static func migrateInTransaction(_ c: PGConnection, lockTimeoutMillis: Int, log: (String) -> Void) throws(StoreError) -> Int {
+        // Waiting for another instance's migration is not a table-lock wait:
+        // no lock_timeout until the advisory lock is held.
+        try c.execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+        if try !c.query("SELECT pg_try_advisory_xact_lock(\(migrationLock))").row(0).bool(0) {
+            log("postgresql schema: another instance is migrating it; waiting for it to finish")
+            try c.execute("SELECT pg_advisory_xact_lock(\(migrationLock))")
+        }
+        try c.execute("""
+            SET LOCAL lock_timeout = \(lockTimeoutMillis);
+            CREATE TABLE IF NOT EXISTS memtyped_schema (
+                version    INTEGER PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            """)
+        let found = try c.query("SELECT coalesce(max(version), 0) FROM memtyped_schema").row(0).int(0)
+        guard found <= latestVersion else {
+            throw .backend("database schema version \(found) is newer than this build's \(latestVersion): run a memtyped at least as new as the one that migrated it")
+        }
+        if found < latestVersion {
+            log("postgresql schema version \(found), this build's \(latestVersion): migrating (no statement_timeout; table lock waits of \(lockTimeoutMillis) ms, retried)")
+        }
+        for (index, sql) in migrations.enumerated() where index >= found {
+            try c.execute(sql)
+            _ = try c.query("INSERT INTO memtyped_schema (version) VALUES ($1)", [PGValue(index + 1)])
+        }
+        return found
     }
 }

@@ -45,6 +45,9 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
         public var timeoutMillis: Int
         /// The wall clock; tests pin it.
         public var clock: @Sendable () -> Timestamp
+        /// Where the start reports what the schema migration does (waiting
+        /// for another instance, for a table lock, the versions migrated).
+        public var log: (@Sendable (String) -> Void)?
         /// Test hook: runs inside every write transaction just before COMMIT.
         @_spi(Testing) public var beforeCommit: (@Sendable () throws(StoreError) -> Void)?
 
@@ -93,7 +96,21 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
                 SET idle_in_transaction_session_timeout = \(max(10_000, 5 * options.timeoutMillis));
                 SET TIME ZONE 'UTC';
                 """))
-        schemaVersionAtOpen = try pool.withConnection { c throws(StoreError) in try PGSchema.migrate(c) }
+        schemaVersionAtOpen = try Self.migrate(conninfo: conninfo, defaults: defaults, options: options)
+    }
+
+    /// Migrates on a connection of its own (`PGSchema.migrate`), not the
+    /// pool's, whose calls end at `timeoutMillis`: only the connect is bound
+    /// by it, so an unreachable database still fails the start that soon.
+    /// A table lock is waited for in tries of a quarter of `timeoutMillis`:
+    /// the running instances' queries queued behind the migration's lock
+    /// request lose that much of their own `timeoutMillis`, not all of it.
+    private static func migrate(conninfo: String, defaults: [(String, String)], options: Options) throws(StoreError) -> Int {
+        let c = try PGConnection(conninfo: conninfo, defaults: defaults + PGSchema.migrationKeepalives,
+                                 deadline: MonotonicClock.milliseconds() + Int64(options.timeoutMillis))
+        defer { c.close() }
+        c.deadline = .max
+        return try PGSchema.migrate(c, lockTimeoutMillis: max(1, options.timeoutMillis / 4), log: options.log ?? { _ in })
     }
 
     /// Seconds a client is told to wait after a 503.
