@@ -141,15 +141,24 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
                     SELECT revision FROM history WHERE subject = 'host' AND id = p.name ORDER BY seq DESC LIMIT 1) h ON true
                 WHERE h.revision IS DISTINCT FROM p.revision
                 UNION ALL
-                SELECT 'vm ' || v.id || ': ' || (SELECT count(*) FROM vm_labels l WHERE l.vm_id = v.id) || ' vm_labels rows for labels ' || v.labels
-                FROM vms v
-                WHERE (SELECT count(*) FROM vm_labels l WHERE l.vm_id = v.id) <> (length(v.labels) - length(replace(v.labels, ':', ''))) / 2
+                SELECT 'vm ' || v.id || ': labels ' || v.labels || ', vm_labels rows ' || l.packed
+                FROM vms v CROSS JOIN LATERAL (\(Self.packedLabelRows)) l
+                WHERE l.packed IS DISTINCT FROM v.labels
                 LIMIT 100
                 """)
             guard result.rowCount > 0 else { return "ok" }
             return (0..<result.rowCount).map { result.row($0).text(0) }.joined(separator: "\n")
         }
     }
+
+    /// A VM's vm_labels rows (`v.id`) packed as the labels column is
+    /// (`RowDecoding.packLabels`: length-prefixed key then value, by key),
+    /// so the check compares content; lengths in UTF-8 bytes, as the
+    /// database is UTF8 and keys sort bytewise (COLLATE "C", ASCII keys).
+    private static let packedLabelRows = """
+        SELECT coalesce(string_agg(octet_length(key) || ':' || key || octet_length(value) || ':' || value, '' ORDER BY key), '') AS packed
+        FROM vm_labels WHERE vm_id = v.id
+        """
 
     /// Healthy when one round trip to the database succeeds within the timeout.
     public func health() -> StoreHealth {
