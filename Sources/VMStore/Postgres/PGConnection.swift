@@ -136,6 +136,13 @@ final class PGConnection: @unchecked Sendable {
 
     deinit { close() }
 
+    /// A setting the server reported at connect (`server_encoding`,
+    /// `client_encoding`, ...): no round trip.
+    func parameterStatus(_ name: String) -> String? {
+        guard let handle, let value = PQparameterStatus(handle, name) else { return nil }
+        return String(cString: value)
+    }
+
     func close() {
         if let handle { PQfinish(handle) }
         handle = nil

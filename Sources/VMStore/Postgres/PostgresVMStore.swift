@@ -83,7 +83,9 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
         self.options = options
         currentBaseline = options.currentBaseline
         writes = StoreWrites(currentBaseline: options.currentBaseline, catalogue: options.catalogue, clock: options.clock)
-        var defaults = [("application_name", "memtyped")]
+        // Text goes both ways as UTF-8 (Swift's strings, the length prefixes
+        // of packed columns); the database must store it so (`requireUTF8`).
+        var defaults = [("application_name", "memtyped"), ("client_encoding", "UTF8")]
         // libpq's own connect_timeout is whole seconds and at least 2; the pool's
         // deadline bounds the connect anyway. PGCONNECT_TIMEOUT, if set, wins.
         if getenv("PGCONNECT_TIMEOUT") == nil {
@@ -109,8 +111,25 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
         let c = try PGConnection(conninfo: conninfo, defaults: defaults + PGSchema.migrationKeepalives,
                                  deadline: MonotonicClock.milliseconds() + Int64(options.timeoutMillis))
         defer { c.close() }
+        try requireUTF8(c)
         c.deadline = .max
         return try PGSchema.migrate(c, lockTimeoutMillis: max(1, options.timeoutMillis / 4), log: options.log ?? { _ in })
+    }
+
+    /// Refuses a database whose encoding is not UTF8: in SQL_ASCII, text is
+    /// stored unvalidated; in another encoding, label values it cannot hold
+    /// fail (22P05) as 500s. The encoding is fixed when a database is
+    /// created, so the message says how to make one. Likewise a
+    /// client_encoding other than UTF8 (set in the URL or PGCLIENTENCODING).
+    private static func requireUTF8(_ c: PGConnection) throws(StoreError) {
+        let server = c.parameterStatus("server_encoding") ?? "unknown"
+        guard server == "UTF8" else {
+            throw .backend("the database's encoding is \(server), memtyped needs UTF8: create one with CREATE DATABASE name ENCODING 'UTF8' TEMPLATE template0 (and move any data with pg_dump/pg_restore)")
+        }
+        let client = c.parameterStatus("client_encoding") ?? "unknown"
+        guard client == "UTF8" else {
+            throw .backend("the connection's client_encoding is \(client), memtyped needs UTF8: remove client_encoding from the URL and PGCLIENTENCODING from the environment")
+        }
     }
 
     /// Seconds a client is told to wait after a 503.
