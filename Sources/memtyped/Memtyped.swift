@@ -104,7 +104,7 @@ struct Memtyped: ParsableCommand {
         """)
     var db: String?
 
-    @Option(help: "PostgreSQL store: how long a request waits for the database in all (a free connection, connecting, each query; also statement_timeout), milliseconds; past it, 503 with Retry-After. [default: 2000]")
+    @Option(help: "PostgreSQL store: how long each store call waits for the database in all (a free connection, connecting, each query; also statement_timeout), milliseconds; past it, 503 with Retry-After. A request making several calls (conditional writes, baseline moves) may take a multiple of it. [default: 2000]")
     var dbTimeout: Int?
 
     @Option(help: "Current baseline: what VMs created without one get (see GET /v1/baselines). [default: \(Baseline.current.name)]")
