@@ -151,7 +151,7 @@ enum PGSchema {
             attempt += 1
             try c.execute("BEGIN")
             do throws(StoreError) {
-                let found = try migrateInTransaction(c, lockTimeoutMillis: lockTimeoutMillis, log: log)
+                let found = try migrateInTransaction(c, lockTimeoutMillis: lockTimeoutMillis, log: attempt == 1 ? log : { _ in })
                 try c.execute("COMMIT")
                 if found < latestVersion {
                     log("postgresql schema migrated from version \(found) to \(latestVersion) in \(MonotonicClock.milliseconds() - start) ms")
@@ -180,7 +180,8 @@ enum PGSchema {
     static let migrationKeepalives = [("keepalives", "1"), ("keepalives_idle", "30"),
                                       ("keepalives_interval", "10"), ("keepalives_count", "3")]
 
-    /// One attempt of `migrate`, inside its transaction.
+    /// One attempt of `migrate`, inside its transaction (`log`: what it
+    /// starts doing; the first attempt's only, so retries are one line each).
     private static func migrateInTransaction(_ c: PGConnection, lockTimeoutMillis: Int, log: (String) -> Void) throws(StoreError) -> Int {
         // Waiting for another instance's migration is not a table-lock wait:
         // no lock_timeout until the advisory lock is held.
