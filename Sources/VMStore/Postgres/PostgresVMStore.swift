@@ -41,7 +41,8 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
         /// How long a store call waits for the database in all (a free
         /// connection, connecting, every round trip), in milliseconds; also
         /// the server-side `statement_timeout`. Past it the call fails
-        /// `.unavailable` (HTTP 503, `Retry-After`).
+        /// `.unavailable` (HTTP 503, `Retry-After`). Per call, not per
+        /// request; at start it bounds the connect but not the migration.
         public var timeoutMillis: Int
         /// The wall clock; tests pin it.
         public var clock: @Sendable () -> Timestamp
