@@ -11,7 +11,7 @@ import MemTypeEngine
     @Test func aDatabaseNotInUTF8IsRefusedAtStart() throws {
         let name = "ascii_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: "CREATE DATABASE \(name) ENCODING 'SQL_ASCII' TEMPLATE template0")
-        defer { try? PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: "DROP DATABASE \(name) WITH (FORCE)") }
+        defer { _ = try? PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: "DROP DATABASE \(name) WITH (FORCE)") }
         let url = PGTestDatabase.url(database: name)
         let error = storeError { try PostgresVMStore(conninfo: url, options: .init(connections: 1)) }
         guard case .backend(let message)? = error else {

@@ -22,7 +22,7 @@ import MemTypeEngine
         }
         let released = DispatchSemaphore(value: 0)
         let holder = Thread {
-            try? PostgresVMStore.administer(conninfo: site.conninfo, sql: """
+            _ = try? PostgresVMStore.administer(conninfo: site.conninfo, sql: """
                 BEGIN; LOCK TABLE vms IN SHARE MODE; SELECT pg_sleep(1.5); COMMIT;
                 """)
             released.signal()
