@@ -40,4 +40,37 @@ import MemTypeEngine
         #expect(try store.tableColumns("vms") == ColumnTables.vms)
         #expect(try store.getVM("old")?.revision == 1)
     }
+
+    /// Another instance migrating (here: a session holding the migration's
+    /// advisory lock for longer than the store timeout): the store opening
+    /// meanwhile waits for it to finish instead of failing at its 200 ms.
+    @Test func anInstanceWaitsForAnotherOnesMigrationPastTheStoreTimeout() throws {
+        let site = try StoreSite(.postgres)
+        let name = "holder-" + site.schema
+        let released = DispatchSemaphore(value: 0)
+        let holder = Thread {
+            _ = try? PostgresVMStore.administer(conninfo: site.conninfo + "&application_name=\(name)", sql: """
+                BEGIN; SELECT pg_advisory_xact_lock(\(PostgresVMStore.migrationLockKey)); SELECT pg_sleep(2); COMMIT;
+                """)
+            released.signal()
+        }
+        holder.start()
+        var held = false
+        for _ in 0..<200 where !held {
+            held = try PostgresVMStore.administer(conninfo: PGTestDatabase.url!, sql: """
+                SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = '\(name)'
+                """) > 0
+            if !held { usleep(20_000) }
+        }
+        try #require(held)
+        let logged = Collector<String>()
+        var options = PostgresVMStore.Options(connections: 1, timeoutMillis: 200)
+        options.log = { logged.append($0) }
+        let store = try PostgresVMStore(conninfo: site.conninfo, options: options)
+        released.wait()
+        #expect(store.schemaVersionAtOpen == 0)
+        #expect(try store.schemaVersion() == latestSchema(.postgres))
+        #expect(logged.all.first == "postgresql schema: another instance is migrating it; waiting for it to finish")
+    }
 }

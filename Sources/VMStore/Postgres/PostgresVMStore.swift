@@ -207,6 +207,9 @@ public final class PostgresVMStore: TransactingStore, PagedReads {
         try pool.withConnection { c throws(StoreError) in _ = try c.execute(sql) }
     }
 
+    /// Test hook: the advisory lock key migrations hold (`PGSchema.migrationLock`).
+    @_spi(Testing) public static var migrationLockKey: Int64 { PGSchema.migrationLock }
+
     /// Test hook: closes the idle connections.
     @_spi(Testing) public func closeIdleConnections() { pool.closeIdle() }
 
