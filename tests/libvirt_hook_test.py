@@ -18,19 +18,25 @@ memtyped on loopback (run by .ci/run; not a unit test).
 - a quirk change between the hook's read and its report (through a proxy
   that patches the VM first): memtyped answers 409, the hook reads the mask
   again, writes it and reports the new revision;
+- an incoming migration or restore (migrate/restore begin, then prepare):
+  a marker, consumed by the prepare, which writes the mask but records no
+  start (no PUT .../applied); refused while restart_required, or when this
+  host's KVM refuses the mask; a VM never started: a warning; stale markers
+  (too old, another boot, unreadable) ignored and removed; release removes
+  one; a marker that cannot be written refuses the migration;
 - a host profile memtyped does not know refuses the start, naming it;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
 - release removes the domain's mask file and logs it, with memtyped down
   (with on_unavailable = warn it keeps it: the mask a start without memtyped uses);
   a second release (no file) and a file that cannot be removed exit 0 too;
-- other operations exit 0 at once, even with memtyped down;
+- other operations (start, started, stopped, reconnect) exit 0 at once, even with memtyped down;
 - enabled = no (the packaged config) starts every domain untouched; a missing
   config refuses the start (release still exits 0).
 
 Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
 """
-import argparse, glob, os, re, subprocess, uuid
+import argparse, glob, json, os, re, subprocess, time, uuid
 
 import support
 from support import ROOT, check
@@ -115,6 +121,16 @@ def mask_file(vm_uuid):
             return f.read()
     except OSError:
         return None
+
+
+def marker(vm_uuid):
+    """The path of the marker migrate/restore begin leave for the prepare that follows."""
+    return os.path.join(WORK, "run", vm_uuid + ".mask.incoming")
+
+
+def hook_log():
+    with open(os.path.join(WORK, "hook.log")) as f:
+        return f.read()
 
 
 def sample(kind):
@@ -256,6 +272,92 @@ def main():
     code, _, _ = run_hook(conf, vga_name, vga_xml)
     check(code == 0 and s.vm(vga_uuid)["host_profile"] == "spr-6-16", "and back")
 
+
+    print("== an incoming migration or restore is not a start: no start recorded, refused if restart_required")
+    proxy = support.Proxy(s.port)
+    proxy_conf = config("arrivals", proxy.url, "spr-6-16")
+    mig_name, mig_uuid, mig_xml = fresh_domain("virtio-gpu", "arrives-by-migration")
+    check(run_hook(conf, mig_name, mig_xml)[0] == 0, "a domain started here first (revision 1 applied)")
+    started = s.vm(mig_uuid)
+    for op, word in [("migrate", "migration"), ("restore", "restore")]:
+        del proxy.exchanges[:]
+        code, out, err = run_hook(proxy_conf, mig_name, mig_xml, op, "begin")
+        check(code == 0 and out == "" and err == "" and os.path.exists(marker(mig_uuid)),
+              f"{op} begin: exit 0, nothing on stdout (XML unchanged), a marker written ({code}: {err.strip()})")
+        check(proxy.exchanges == [], f"{op} begin asks memtyped nothing")
+        os.unlink(os.path.join(WORK, "run", mig_uuid + ".mask"))
+        code, out, err = run_hook(proxy_conf, mig_name, mig_xml)
+        after = s.vm(mig_uuid)
+        check(code == 0 and out == "", f"{op}: the prepare that follows exits 0 ({code}: {err.strip()})")
+        check(not any(ex.target.endswith("/applied") for ex in proxy.exchanges),
+              f"{op}: no PUT .../applied (methods: {[ex.method + ' ' + ex.target for ex in proxy.exchanges]})")
+        check(after["applied_at"] == started["applied_at"] and after["applied_revision"] == 1,
+              f"{op}: applied_revision and applied_at are the start's ({after['applied_at']})")
+        check(mask_file(mig_uuid) == "0x200\n", f"{op}: the mask file is written ({mask_file(mig_uuid)!r})")
+        check(not os.path.exists(marker(mig_uuid)), f"{op}: the marker is consumed")
+        check(f"domain {mig_name} ({mig_uuid}) arrives by {word}, mask 0x200 of revision 1" in hook_log()
+              and "no start recorded" in hook_log(), f"{op}: the log says it arrives, with its mask, no start recorded")
+    status, _ = s.request("PATCH", f"/v1/vms/{mig_uuid}", {"quirks": {"CD_NW_CLEARED": "disable"}}, {"If-Match": '"r1"'})
+    check(status == 200 and s.vm(mig_uuid)["restart_required"] is True, "its quirks change: restart_required")
+    for op in ("migrate", "restore"):
+        check(run_hook(proxy_conf, mig_name, mig_xml, op, "begin")[0] == 0, f"{op} begin")
+        code, _, err = run_hook(proxy_conf, mig_name, mig_xml)
+        after = s.vm(mig_uuid)
+        check(code == 1 and "carrying the KVM quirk mask of revision 1" in err and "Restart the domain to apply revision 2"
+              in err and "revert the change" in err, f"{op} with restart_required: refused, saying why: {err.strip()}")
+        check(after["restart_required"] is True and after["applied_revision"] == 1,
+              f"{op}: restart_required still true, applied_revision still 1")
+        check(not os.path.exists(marker(mig_uuid)), f"{op}: the marker is consumed by the refused prepare too")
+    code, _, err = run_hook(conf, mig_name, mig_xml)
+    check(code == 0 and s.vm(mig_uuid)["restart_required"] is False and mask_file(mig_uuid) == "0x202\n",
+          f"a plain start after it applies revision 2 ({err.strip()})")
+    proxy.close()
+
+    never_name, never_uuid, never_xml = fresh_domain("vga", "arrives-never-started")
+    run_hook(conf, never_name, never_xml, "migrate", "begin")
+    code, _, err = run_hook(conf, never_name, never_xml)
+    check(code == 0 and mask_file(never_uuid) == "0x200\n" and s.vm(never_uuid)["applied_revision"] is None,
+          f"a domain memtyped never saw started arrives: the current mask, no start recorded ({err.strip()})")
+    check(f"warning: domain {never_name} ({never_uuid}) arrives by migration, but memtyped has no start recorded"
+          in hook_log(), "and a warning that the mask it started with is unknown")
+
+    refused_name, refused_uuid, refused_xml = fresh_domain("bochs-display", "arrives-refused")
+    run_hook(conf, refused_name, refused_xml)
+    run_hook(refused_conf, refused_name, refused_xml, "migrate", "begin")
+    code, _, err = run_hook(refused_conf, refused_name, refused_xml)
+    check(code == 1 and "IGNORE_GUEST_PAT" in err and "EINVAL" in err,
+          f"an arrival on a host whose KVM refuses the mask: refused as a start ({err.strip()})")
+
+    stale_name, stale_uuid, stale_xml = fresh_domain("vga", "stale-marker")
+    run_hook(conf, stale_name, stale_xml)
+    boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+    now = time.clock_gettime(time.CLOCK_BOOTTIME)
+    for what, record in [("older than two minutes", {"operation": "migrate", "boot_id": boot, "boottime": now - 121}),
+                         ("from another boot", {"operation": "migrate", "boot_id": "x" + boot[1:], "boottime": now}),
+                         ("unreadable", "not json")]:
+        status, _ = s.request("PATCH", f"/v1/vms/{stale_uuid}", {"labels": {"case": what.split()[0]}})
+        support.write(marker(stale_uuid), json.dumps(record) if isinstance(record, dict) else record, 0o644)
+        code, _, err = run_hook(conf, stale_name, stale_xml)
+        vm = s.vm(stale_uuid)
+        check(status == 200 and code == 0 and vm["applied_revision"] == vm["revision"] > 1
+              and not os.path.exists(marker(stale_uuid)),
+              f"a marker {what}: ignored and removed, the prepare is a start (revision {vm['revision']} "
+              f"recorded as applied: {vm['applied_revision']}) ({err.strip()})")
+
+    gone_name, gone_uuid, gone_xml = fresh_domain("vga", "arrival-released")
+    run_hook(conf, gone_name, gone_xml, "restore", "begin")
+    check(os.path.exists(marker(gone_uuid)), "restore begin leaves a marker")
+    code, _, _ = run_hook(conf, gone_name, gone_xml, "release", "end")
+    check(code == 0 and not os.path.exists(marker(gone_uuid)), "release removes it")
+    stuck_name, stuck_uuid, stuck_xml = fresh_domain("vga", "marker-unwritable")
+    os.makedirs(marker(stuck_uuid))  # os.replace onto a directory fails
+    code, _, err = run_hook(conf, stuck_name, stuck_xml, "migrate", "begin")
+    check(code == 1 and "cannot be written" in err and "take the arrival for a start" in err,
+          f"a marker that cannot be written refuses the migration ({code}: {err.strip()})")
+    os.rmdir(marker(stuck_uuid))
+    code, out, err = run_hook(config("off", url, "spr-6-16", enabled="no"), stuck_name, stuck_xml, "migrate", "begin")
+    check(code == 0 and out == "" and not os.path.exists(marker(stuck_uuid)), "enabled = no: migrate begin writes nothing")
+
     print("== memtyped down")
     s.stop()
     code, _, err = run_hook(conf, vga_name, vga_xml)
@@ -300,8 +402,7 @@ def main():
           f"no config file: prepare refuses the start, naming the file and how to turn the hook off ({code}: {err.strip()})")
 
     print("== other operations are ignored, even with memtyped down")
-    for op, sub in [("start", "begin"), ("started", "begin"), ("stopped", "end"),
-                    ("migrate", "begin"), ("restore", "begin"), ("reconnect", "begin")]:
+    for op, sub in [("start", "begin"), ("started", "begin"), ("stopped", "end"), ("reconnect", "begin")]:
         code, out, err = run_hook(conf, vga_name, vga_xml, op, sub)
         check(code == 0 and out == "" and err == "", f"{op} {sub}: exit 0, no output")
 
