@@ -24,7 +24,9 @@ memtyped on loopback (run by .ci/run; not a unit test).
   host's KVM refuses the mask; a VM never started: a warning; stale markers
   (too old, another boot, unreadable) ignored and removed; release removes
   one; a marker that cannot be written refuses the migration;
-- a host profile memtyped does not know refuses the start, naming it;
+- a host profile memtyped does not know refuses the start, naming it; so
+  does a token file that is not one line of visible ASCII (never showing it,
+  whatever on_unavailable says);
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
 - release removes the domain's mask file and logs it, with memtyped down
@@ -85,24 +87,25 @@ class RacingProxy(support.Proxy):
         super().__init__(server.port, before)
 
 
-def config(name, url, profile, on_unavailable="fail", enabled="yes"):
+def config(name, url, profile, on_unavailable="fail", enabled="yes", timeout="2",
+           token_file=None, mask_file=None, log_file=None):
     path = os.path.join(WORK, name + ".conf")
     with open(path, "w") as f:
         f.write(f"""[memtyped]
 enabled = {enabled}
 url = {url}
-token_file = {os.path.join(WORK, "hook.token")}
-timeout = 2
+token_file = {token_file or os.path.join(WORK, "hook.token")}
+timeout = {timeout}
 on_unavailable = {on_unavailable}
 
 [host]
 profile = {profile}
 
 [vmm]
-mask_file = {os.path.join(WORK, "run", "{uuid}.mask")}
+mask_file = {mask_file or os.path.join(WORK, "run", "{uuid}.mask")}
 
 [log]
-file = {os.path.join(WORK, "hook.log")}
+file = {log_file or os.path.join(WORK, "hook.log")}
 """)
     return path
 
@@ -226,6 +229,22 @@ def main():
     check(code == 1 and "/host_profile" in err and "no-such-profile" in err,
           f"a host profile memtyped does not know: {err.strip()}")
     check(s.vm(missing_uuid) is None and mask_file(missing_uuid) is None, "nothing registered, no mask file")
+
+
+    print("== a token file that is not one line of visible ASCII: refused, the token not shown")
+    tok_name, tok_uuid, tok_xml = fresh_domain("vga", "bad-token")
+    for what, text in [("two lines", "first-half-secret\nsecond-half-secret\n"),
+                       ("a non-ASCII character", "s\u00e9cret-half-secret\n"), ("a tab", "first-half-secret\tx\n"),
+                       ("nothing", "\n")]:
+        bad_token = support.write(os.path.join(WORK, "bad.token"), text)
+        log_before = len(hook_log())
+        code, _, err = run_hook(config("bad-token", url, "spr-6-16", on_unavailable="warn", token_file=bad_token),
+                                tok_name, tok_xml)
+        logged = hook_log()[log_before:]
+        check(code == 1 and bad_token in err and "one line of visible ASCII" in err,
+              f"{what}: the start is refused (even with on_unavailable = warn), naming the file ({code}: {err.strip()})")
+        check("half-secret" not in err + logged, f"{what}: the token is in neither stderr nor the log")
+    check(s.vm(tok_uuid) is None and mask_file(tok_uuid) is None, "nothing registered, no mask file")
 
     print("== restart_required after a quirk change, cleared by the next start")
     status, patched = s.request("PATCH", f"/v1/vms/{vga_uuid}", {"quirks": {"IGNORE_GUEST_PAT": "disable"}},
