@@ -27,6 +27,9 @@ memtyped on loopback (run by .ci/run; not a unit test).
 - a host profile memtyped does not know refuses the start, naming it; so
   does a token file that is not one line of visible ASCII (never showing it,
   whatever on_unavailable says);
+- timeout bounds a prepare's whole conversation: a server dripping its
+  answer one header line at a time, and a prepare of several slow requests,
+  are refused once it passes;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
 - release removes the domain's mask file and logs it, with memtyped down
@@ -38,7 +41,7 @@ memtyped on loopback (run by .ci/run; not a unit test).
 
 Usage: tests/libvirt_hook_test.py --bin PATH/memtyped
 """
-import argparse, glob, json, os, re, subprocess, time, uuid
+import argparse, glob, json, os, re, socket, subprocess, threading, time, uuid
 
 import support
 from support import ROOT, check
@@ -85,6 +88,45 @@ class RacingProxy(support.Proxy):
                     server.request("PATCH", f"/v1/vms/{ex.target.split('/')[3]}", patch)
 
         super().__init__(server.port, before)
+
+
+class DrippingServer:
+    """A loopback server that answers every request with a status line and
+    then one header line every `interval` seconds, for `lines` lines: each
+    read waits less than a socket timeout, the answer never ends."""
+
+    def __init__(self, interval=0.5, lines=120):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.stopped = threading.Event()
+        self.interval, self.lines = interval, lines
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.drip, args=(conn,), daemon=True).start()
+
+    def drip(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for n in range(self.lines):
+                    if self.stopped.wait(self.interval):
+                        return
+                    conn.sendall(f"X-Drip: {n}\r\n".encode())
+            except OSError:
+                return
+
+    def close(self):
+        self.stopped.set()
+        self.sock.close()
 
 
 def config(name, url, profile, on_unavailable="fail", enabled="yes", timeout="2",
@@ -376,6 +418,31 @@ def main():
     os.rmdir(marker(stuck_uuid))
     code, out, err = run_hook(config("off", url, "spr-6-16", enabled="no"), stuck_name, stuck_xml, "migrate", "begin")
     check(code == 0 and out == "" and not os.path.exists(marker(stuck_uuid)), "enabled = no: migrate begin writes nothing")
+
+
+    print("== timeout bounds the whole conversation of a prepare, not each read")
+    drip = DrippingServer()
+    drip_name, drip_uuid, drip_xml = fresh_domain("vga", "dripping-server")
+    began = time.monotonic()
+    try:
+        code, _, err = run_hook(config("drip", drip.url, "spr-6-16", timeout="2"), drip_name, drip_xml)
+    except subprocess.TimeoutExpired:
+        code, err = None, "still running after 30 s"
+    took = time.monotonic() - began
+    drip.close()
+    check(code == 1 and "did not finish answering within timeout = 2 s" in err and "on_unavailable = fail" in err,
+          f"a server dripping one header line every 0.5 s (for 60 s): refused as unavailable ({code}: {err.strip()})")
+    check(took < 15, f"within the 2 s timeout plus the interpreter's start, far from the drip's 60 s ({took:.1f} s)")
+    slow_name, slow_uuid, slow_xml = fresh_domain("vga", "slow-server")
+    check(run_hook(conf, slow_name, slow_xml)[0] == 0, "a domain started once (its next prepare: PUT, GET, GET, PUT)")
+    applied = s.vm(slow_uuid)["applied_at"]
+    slow = support.Proxy(s.port, lambda ex: time.sleep(1.2) if ex.method == "GET" else None)
+    slow.server.handle_error = lambda *args: None  # the hook hangs up on a GET it stopped waiting for
+    code, _, err = run_hook(config("slow", slow.url, "spr-6-16", timeout="2"), slow_name, slow_xml)
+    check(code == 1 and "within timeout = 2 s" in err and s.vm(slow_uuid)["applied_at"] == applied,
+          f"GETs of 1.2 s each: the second passes the prepare's 2 s, refused, no start recorded ({code}: {err.strip()})")
+    time.sleep(0.5)  # the proxy's last GET ends before it closes
+    slow.close()
 
     print("== memtyped down")
     s.stop()
