@@ -30,6 +30,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
 - timeout bounds a prepare's whole conversation: a server dripping its
   answer one header line at a time, and a prepare of several slow requests,
   are refused once it passes;
+- a log file that cannot be written (missing directory): starts, refusals
+  and releases go on as without it;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
   the earlier mask file and logs a warning;
 - release removes the domain's mask file and logs it, with memtyped down
@@ -443,6 +445,21 @@ def main():
           f"GETs of 1.2 s each: the second passes the prepare's 2 s, refused, no start recorded ({code}: {err.strip()})")
     time.sleep(0.5)  # the proxy's last GET ends before it closes
     slow.close()
+
+
+    print("== a log file that cannot be written: syslog alone, the start goes on")
+    nolog_name, nolog_uuid, nolog_xml = fresh_domain("vga", "log-file-missing")
+    nolog_conf = config("nolog", url, "spr-6-16", log_file=os.path.join(WORK, "no-such-dir", "hook.log"))
+    code, _, err = run_hook(nolog_conf, nolog_name, nolog_xml)
+    vm = s.vm(nolog_uuid) or {}
+    check(code == 0 and vm.get("applied_revision") == 1 and mask_file(nolog_uuid) == "0x200\n",
+          f"prepare exits 0, the start recorded, the mask written ({code}: {err.strip()[-300:]})")
+    code, _, err = run_hook(config("nolog-refused", url, "no-snoop", log_file=os.path.join(WORK, "no-such-dir", "x.log")),
+                            bad_name, bad_xml)
+    check(code == 1 and err.startswith("memtyped hook: domain") and "Traceback" not in err,
+          f"a refused start is refused for its own reason, no traceback ({code}: {err.strip()[-300:]})")
+    code, _, err = run_hook(nolog_conf, nolog_name, nolog_xml, "release", "end")
+    check(code == 0 and mask_file(nolog_uuid) is None, f"release exits 0 and removes the mask file ({code})")
 
     print("== memtyped down")
     s.stop()
