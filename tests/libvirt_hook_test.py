@@ -11,6 +11,9 @@ memtyped on loopback (run by .ci/run; not a unit test).
   domain's baseline, mask and revision; a new domain gets the new baseline;
 - a known domain started on a host with another profile gets that profile
   (one revision, in its history), its baseline and mask unchanged;
+- the host profile moved by another host between the hook's PATCH and its
+  kvm-quirks read, or the record changed between its GET and PATCH (412):
+  the hook settles it again and checks the mask against this host;
 - a mask this host's KVM refuses (IGNORE_GUEST_PAT disabled, no self-snoop)
   fails the start, naming the quirk, and writes no mask file;
 - a quirk change after a start shows restart_required (and the list filter
@@ -335,6 +338,39 @@ def main():
     code, _, _ = run_hook(conf, vga_name, vga_xml)
     check(code == 0 and s.vm(vga_uuid)["host_profile"] == "spr-6-16", "and back")
 
+
+
+    print("== the host profile moves under the hook: settled again before the mask is checked")
+    race_name, race_uuid, race_xml = fresh_domain("vga", "host-profile-race")
+    check(run_hook(conf, race_name, race_xml)[0] == 0, "a domain started on spr-6-16")
+    calls = {"quirks": 0, "patch": 0}
+
+    def another_host_takes_it(ex):
+        if ex.method == "GET" and ex.target.endswith("/kvm-quirks"):
+            calls["quirks"] += 1
+            if calls["quirks"] == 1:  # between the hook's PATCH and its read, another host's hook moves it
+                s.request("PATCH", f"/v1/vms/{race_uuid}", {"host_profile": "no-snoop", "host": None})
+    mover = support.Proxy(s.port, another_host_takes_it)
+    code, _, err = run_hook(config("race", mover.url, "spr-6-17"), race_name, race_xml)
+    mover.close()
+    vm = s.vm(race_uuid)
+    check(code == 0 and vm["host_profile"] == "spr-6-17" and vm["applied_revision"] == vm["revision"],
+          f"the hook sets its profile again and applies that revision ({code}: {err.strip()}; {vm['host_profile']})")
+    check(calls["quirks"] == 2, f"the mask is read again, against this host ({calls['quirks']} reads)")
+
+    def operator_patches_first(ex):
+        if ex.method == "PATCH":
+            calls["patch"] += 1
+            if calls["patch"] == 1:  # the record moves between the hook's GET and its PATCH (If-Match)
+                s.request("PATCH", f"/v1/vms/{race_uuid}", {"labels": {"owner": "ops"}})
+    patcher = support.Proxy(s.port, operator_patches_first)
+    code, _, err = run_hook(config("race-412", patcher.url, "spr-6-16"), race_name, race_xml)
+    patcher.close()
+    vm = s.vm(race_uuid)
+    check(code == 0 and vm["host_profile"] == "spr-6-16" and vm["labels"].get("owner") == "ops"
+          and vm["applied_revision"] == vm["revision"],
+          f"412 on the PATCH of the host profile: read again, patched, applied ({code}: {err.strip()})")
+    check(calls["patch"] == 2, f"two PATCHes: the stale one (412), then one on the changed record ({calls['patch']})")
 
     print("== an incoming migration or restore is not a start: no start recorded, refused if restart_required")
     proxy = support.Proxy(s.port)
