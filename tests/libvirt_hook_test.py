@@ -7,6 +7,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
   none) are registered by UUID with their display devices and the host
   profile of the config, on the server's current baseline; each mask file
   holds kvm-quirks' mask_to_apply; the record shows the applied revision;
+- a domain name with a tab, or longer than 256 UTF-8 bytes: labelled
+  without the control characters, cut on a character boundary;
 - a second prepare after the server's current baseline changed keeps the
   domain's baseline, mask and revision; a new domain gets the new baseline;
 - a known domain started on a host with another profile gets that profile
@@ -277,6 +279,17 @@ def main():
           f"a host profile memtyped does not know: {err.strip()}")
     check(s.vm(missing_uuid) is None and mask_file(missing_uuid) is None, "nothing registered, no mask file")
 
+
+
+    print("== a domain name memtyped would refuse as a label value: cleaned, the start goes on")
+    for what, long_name, label in [("a tab and 300 bytes of CJK", "a\tb" + "\u540d" * 100, "ab" + "\u540d" * 84),
+                                   ("300 ASCII characters", "x" * 300, "x" * 256)]:
+        long_name, long_uuid, long_xml = fresh_domain("vga", long_name)
+        code, _, err = run_hook(conf, long_name, long_xml)
+        vm = s.vm(long_uuid) or {}
+        check(code == 0 and vm.get("labels", {}).get("libvirt.domain") == label,
+              f"{what}: registered, labelled without control characters, cut to 256 UTF-8 bytes on a character "
+              f"boundary ({code}: {err.strip()})")
 
     print("== a token file that is not one line of visible ASCII: refused, the token not shown")
     tok_name, tok_uuid, tok_xml = fresh_domain("vga", "bad-token")
