@@ -29,6 +29,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
   host's KVM refuses the mask; a VM never started: a warning; stale markers
   (too old, another boot, unreadable) ignored and removed; release removes
   one; a marker that cannot be written refuses the migration;
+- a domain named . or .. with a {name} mask_file, or a <uuid> that is not
+  one: refused, no file written or removed outside the mask directory;
 - a host profile memtyped does not know refuses the start, naming it; so
   does a token file that is not one line of visible ASCII (never showing it,
   whatever on_unavailable says);
@@ -305,6 +307,25 @@ def main():
               f"{what}: the start is refused (even with on_unavailable = warn), naming the file ({code}: {err.strip()})")
         check("half-secret" not in err + logged, f"{what}: the token is in neither stderr nor the log")
     check(s.vm(tok_uuid) is None and mask_file(tok_uuid) is None, "nothing registered, no mask file")
+
+
+    print("== a mask file path a domain name or UUID would take out of its directory")
+    by_name = config("by-name", url, "spr-6-16", mask_file=os.path.join(WORK, "run", "names", "{name}", "mask"))
+    for dots in (".", ".."):
+        _, dots_uuid, dots_xml = fresh_domain("vga", dots)
+        code, _, err = run_hook(by_name, dots, dots_xml)
+        check(code == 1 and "cannot go into the mask file path" in err and s.vm(dots_uuid) is None,
+              f"a domain named {dots!r}, mask_file .../{{name}}/mask: refused, nothing registered ({code}: {err.strip()})")
+    check(not os.path.exists(os.path.join(WORK, "run", "mask")) and not os.path.exists(os.path.join(WORK, "run", "names", "mask")),
+          "no mask file written outside the directory")
+    code, _, _ = run_hook(by_name, "named-dir", fresh_domain("vga", "named-dir")[2])
+    check(code == 0 and os.path.exists(os.path.join(WORK, "run", "names", "named-dir", "mask")), "another name: its mask file")
+    escape = support.write(os.path.join(WORK, "escape.mask"), "0x0\n", 0o644)
+    evil_xml = sample("vga")[2].replace(vga_uuid, "../escape")
+    code, _, err = run_hook(conf, "evil", evil_xml, "release", "end")
+    check(code == 0 and os.path.exists(escape), f"a <uuid> of ../escape: release removes nothing outside ({code})")
+    code, _, err = run_hook(conf, "evil", evil_xml)
+    check(code == 1 and "no <uuid> of the form libvirt writes" in err, f"and prepare refuses it ({err.strip()})")
 
     print("== restart_required after a quirk change, cleared by the next start")
     status, patched = s.request("PATCH", f"/v1/vms/{vga_uuid}", {"quirks": {"IGNORE_GUEST_PAT": "disable"}},
