@@ -31,6 +31,8 @@ memtyped on loopback (run by .ci/run; not a unit test).
   one; a marker that cannot be written refuses the migration;
 - a domain named . or .. with a {name} mask_file, or a <uuid> that is not
   one: refused, no file written or removed outside the mask directory;
+- a refusal after a 404 (the VM deleted during the start) carries
+  memtyped's detail; timeout = 0, -1 or nan is a configuration error;
 - a host profile memtyped does not know refuses the start, naming it; so
   does a token file that is not one line of visible ASCII (never showing it,
   whatever on_unavailable says);
@@ -326,6 +328,26 @@ def main():
     check(code == 0 and os.path.exists(escape), f"a <uuid> of ../escape: release removes nothing outside ({code})")
     code, _, err = run_hook(conf, "evil", evil_xml)
     check(code == 1 and "no <uuid> of the form libvirt writes" in err, f"and prepare refuses it ({err.strip()})")
+
+
+    print("== refusals carry memtyped's detail; a timeout of 0 or less is a configuration error")
+    gone_name2, gone_uuid2, gone_xml2 = fresh_domain("vga", "deleted-during-start")
+
+    def delete_first(ex):
+        if ex.method == "PUT" and ex.target.endswith("/applied"):
+            s.request("DELETE", f"/v1/vms/{gone_uuid2}")
+    deleter = support.Proxy(s.port, delete_first)
+    code, _, err = run_hook(config("deleter", deleter.url, "spr-6-16"), gone_name2, gone_xml2)
+    deleter.close()
+    answer = [ex for ex in deleter.exchanges if ex.target.endswith("/applied")]
+    detail = json.loads(answer[0].response_body)["detail"] if answer and answer[0].status == 404 else "(no 404)"
+    check(code == 1 and "recording the applied revision" in err and "404 " + detail in err,
+          f"the VM deleted before PUT .../applied: 404, refused with memtyped's detail {detail!r} ({err.strip()})")
+    for bad in ("0", "-1", "nan"):
+        code, _, err = run_hook(config("bad-timeout", url, "spr-6-16", on_unavailable="warn", timeout=bad),
+                                vga_name, vga_xml)
+        check(code == 1 and "timeout must be a positive number of seconds" in err,
+              f"timeout = {bad}: refused as a configuration error, even with on_unavailable = warn ({code}: {err.strip()})")
 
     print("== restart_required after a quirk change, cleared by the next start")
     status, patched = s.request("PATCH", f"/v1/vms/{vga_uuid}", {"quirks": {"IGNORE_GUEST_PAT": "disable"}},
