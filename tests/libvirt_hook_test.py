@@ -102,17 +102,18 @@ class RacingProxy(support.Proxy):
 
 
 class DrippingServer:
-    """A loopback server that answers every request with a status line and
-    then one header line every `interval` seconds, for `lines` lines: each
-    read waits less than a socket timeout, the answer never ends."""
+    """A loopback server that answers every request with `head` and then one
+    `piece(n)` every `interval` seconds, for `lines` pieces: each read waits
+    less than a socket timeout, the answer does not end for a minute."""
 
-    def __init__(self, interval=0.5, lines=120):
+    def __init__(self, head=b"HTTP/1.1 200 OK\r\n", piece=lambda n: f"X-Drip: {n}\r\n".encode(),
+                 interval=0.5, lines=120):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.stopped = threading.Event()
-        self.interval, self.lines = interval, lines
+        self.head, self.piece, self.interval, self.lines = head, piece, interval, lines
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -127,11 +128,11 @@ class DrippingServer:
         with conn:
             try:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                conn.sendall(self.head)
                 for n in range(self.lines):
                     if self.stopped.wait(self.interval):
                         return
-                    conn.sendall(f"X-Drip: {n}\r\n".encode())
+                    conn.sendall(self.piece(n))
             except OSError:
                 return
 
@@ -527,6 +528,17 @@ def main():
     check(code == 1 and "did not finish answering within timeout = 2 s" in err and "on_unavailable = fail" in err,
           f"a server dripping one header line every 0.5 s (for 60 s): refused as unavailable ({code}: {err.strip()})")
     check(took < 15, f"within the 2 s timeout plus the interpreter's start, far from the drip's 60 s ({took:.1f} s)")
+    drip = DrippingServer(head=b"HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\n"
+                              b"Content-Length: 1000\r\n\r\n", piece=lambda n: b" ")
+    began = time.monotonic()
+    try:
+        code, _, err = run_hook(config("drip-404", drip.url, "spr-6-16", timeout="2"), drip_name, drip_xml)
+    except subprocess.TimeoutExpired:
+        code, err = None, "still running after 30 s"
+    took = time.monotonic() - began
+    drip.close()
+    check(code == 1 and "within timeout = 2 s" in err and took < 15,
+          f"a 404 whose body drips one byte every 0.5 s: refused after {took:.1f} s ({code}: {err.strip()})")
     slow_name, slow_uuid, slow_xml = fresh_domain("vga", "slow-server")
     check(run_hook(conf, slow_name, slow_xml)[0] == 0, "a domain started once (its next prepare: PUT, GET, GET, PUT)")
     applied = s.vm(slow_uuid)["applied_at"]
