@@ -580,6 +580,14 @@ def main():
     code, _, err = run_hook(warn_conf, new_name + "-x", fresh_domain("none", "never-seen")[2])
     check(code == 0 and "with no mask file" in open(os.path.join(WORK, "hook.log")).read(),
           "a domain never started before: warned that no mask file exists")
+    for mode, conf_path, expected in [("fail", conf, 1), ("warn", warn_conf, 0)]:
+        check(run_hook(conf_path, vga_name, vga_xml, "migrate", "begin")[0] == 0, f"{mode}: migrate begin needs no memtyped")
+        code, _, err = run_hook(conf_path, vga_name, vga_xml)
+        check(code == expected and not os.path.exists(marker(vga_uuid))
+              and (mode == "warn" or "refusing the migration of domain web-vga" in err),
+              f"on_unavailable = {mode}: an arrival as a start ({code}: {err.strip()})")
+    check("letting the migration of domain web-vga" in hook_log() and "anyway (on_unavailable = warn)" in hook_log(),
+          "warn: logged as such")
 
     print("== release removes the mask file, with memtyped down (kept with on_unavailable = warn)")
     check(mask_file(vga_uuid) is not None, "the domain has a mask file before its release")
