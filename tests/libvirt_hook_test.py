@@ -37,12 +37,12 @@ memtyped on loopback (run by .ci/run; not a unit test).
   does a token file that is not one line of visible ASCII (never showing it,
   whatever on_unavailable says);
 - timeout bounds a prepare's whole conversation: a server dripping its
-  answer one header line at a time, and a prepare of several slow requests,
-  are refused once it passes;
+  headers one line at a time, or a 404's body one byte at a time, and a
+  prepare of several slow requests, are refused once it passes;
 - a log file that cannot be written (missing directory): starts, refusals
   and releases go on as without it;
 - memtyped down: on_unavailable=fail refuses the start, =warn starts it with
-  the earlier mask file and logs a warning;
+  the earlier mask file and logs a warning; an arrival likewise;
 - release removes the domain's mask file and logs it, with memtyped down
   (with on_unavailable = warn it keeps it: the mask a start without memtyped uses);
   a second release (no file) and a file that cannot be removed exit 0 too;
@@ -332,13 +332,13 @@ def main():
 
 
     print("== refusals carry memtyped's detail; a timeout of 0 or less is a configuration error")
-    gone_name2, gone_uuid2, gone_xml2 = fresh_domain("vga", "deleted-during-start")
+    deleted_name, deleted_uuid, deleted_xml = fresh_domain("vga", "deleted-during-start")
 
     def delete_first(ex):
         if ex.method == "PUT" and ex.target.endswith("/applied"):
-            s.request("DELETE", f"/v1/vms/{gone_uuid2}")
+            s.request("DELETE", f"/v1/vms/{deleted_uuid}")
     deleter = support.Proxy(s.port, delete_first)
-    code, _, err = run_hook(config("deleter", deleter.url, "spr-6-16"), gone_name2, gone_xml2)
+    code, _, err = run_hook(config("deleter", deleter.url, "spr-6-16"), deleted_name, deleted_xml)
     deleter.close()
     answer = [ex for ex in deleter.exchanges if ex.target.endswith("/applied")]
     detail = json.loads(answer[0].response_body)["detail"] if answer and answer[0].status == 404 else "(no 404)"
