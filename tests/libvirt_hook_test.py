@@ -172,6 +172,16 @@ def run_hook(conf, name, xml, op="prepare", sub="begin"):
     return p.returncode, p.stdout, p.stderr
 
 
+def timed_hook(conf, name, xml):
+    """A prepare and how long it took: (exit code or None if still running after 30 s, stderr, seconds)."""
+    began = time.monotonic()
+    try:
+        code, _, err = run_hook(conf, name, xml)
+    except subprocess.TimeoutExpired:
+        code, err = None, "still running after 30 s"
+    return code, err, time.monotonic() - began
+
+
 def mask_file(vm_uuid):
     try:
         with open(os.path.join(WORK, "run", vm_uuid + ".mask")) as f:
@@ -514,31 +524,17 @@ def main():
     code, out, err = run_hook(config("off", url, "spr-6-16", enabled="no"), stuck_name, stuck_xml, "migrate", "begin")
     check(code == 0 and out == "" and not os.path.exists(marker(stuck_uuid)), "enabled = no: migrate begin writes nothing")
 
-
     print("== timeout bounds the whole conversation of a prepare, not each read")
-    drip = DrippingServer()
     drip_name, drip_uuid, drip_xml = fresh_domain("vga", "dripping-server")
-    began = time.monotonic()
-    try:
-        code, _, err = run_hook(config("drip", drip.url, "spr-6-16", timeout="2"), drip_name, drip_xml)
-    except subprocess.TimeoutExpired:
-        code, err = None, "still running after 30 s"
-    took = time.monotonic() - began
-    drip.close()
-    check(code == 1 and "did not finish answering within timeout = 2 s" in err and "on_unavailable = fail" in err,
-          f"a server dripping one header line every 0.5 s (for 60 s): refused as unavailable ({code}: {err.strip()})")
-    check(took < 15, f"within the 2 s timeout plus the interpreter's start, far from the drip's 60 s ({took:.1f} s)")
-    drip = DrippingServer(head=b"HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\n"
-                              b"Content-Length: 1000\r\n\r\n", piece=lambda n: b" ")
-    began = time.monotonic()
-    try:
-        code, _, err = run_hook(config("drip-404", drip.url, "spr-6-16", timeout="2"), drip_name, drip_xml)
-    except subprocess.TimeoutExpired:
-        code, err = None, "still running after 30 s"
-    took = time.monotonic() - began
-    drip.close()
-    check(code == 1 and "within timeout = 2 s" in err and took < 15,
-          f"a 404 whose body drips one byte every 0.5 s: refused after {took:.1f} s ({code}: {err.strip()})")
+    for what, drip in [("a server dripping one header line every 0.5 s", DrippingServer()),
+                       ("a 404 whose body drips one byte every 0.5 s",
+                        DrippingServer(head=b"HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\n"
+                                            b"Content-Length: 1000\r\n\r\n", piece=lambda n: b" "))]:
+        code, err, took = timed_hook(config("drip", drip.url, "spr-6-16", timeout="2"), drip_name, drip_xml)
+        drip.close()
+        check(code == 1 and "did not finish answering within timeout = 2 s" in err and "on_unavailable = fail" in err,
+              f"{what} (for 60 s): refused as unavailable ({code}: {err.strip()})")
+        check(took < 15, f"within the 2 s timeout plus the interpreter's start, far from the drip's 60 s ({took:.1f} s)")
     slow_name, slow_uuid, slow_xml = fresh_domain("vga", "slow-server")
     check(run_hook(conf, slow_name, slow_xml)[0] == 0, "a domain started once (its next prepare: PUT, GET, GET, PUT)")
     applied = s.vm(slow_uuid)["applied_at"]
