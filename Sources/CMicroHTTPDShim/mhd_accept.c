@@ -30,19 +30,36 @@
  * Cost: connection set-up goes through this one thread and a wake-up of the
  * chosen poll thread (libmicrohttpd's ITC); per request nothing changes.
  *
- * At MHD's hard connection limit the acceptor stops accepting (new clients
- * wait in the backlog, as they did when MHD accepted itself) and looks again
- * every 10 ms. mhd_shim_acceptor_stop shuts the socket's receive side (a
- * blocked accept() returns, and new connections are refused rather than
- * left in the backlog) and joins the thread.
+ * The acceptor is the hard connection limit (mhd_shim_hard_connection_limit):
+ * when the connections libmicrohttpd holds plus those handed over but not
+ * yet started reach it, it stops accepting (new clients wait in the backlog,
+ * as they did when MHD accepted itself) and looks again every 10 ms. The
+ * handovers count because MHD_add_connection only queues a connection for
+ * its poll thread (internal_add_connection, libmicrohttpd 0.9.75 daemon.c);
+ * the thread counts it (MHD_DAEMON_INFO_CURRENT_CONNECTIONS) when it takes
+ * it, in new_connection_process_, and there closes it unanswered if its own
+ * share of MHD's limit is full by then. So a burst read against the count
+ * alone was all accepted and queued, and the excess closed with no response
+ * (not even the guard's 503: the guard never saw it). "Started" is the
+ * guard's count of MHD_CONNECTION_NOTIFY_STARTED, which comes right after
+ * that check. MHD's own limit is set far above this one in this mode
+ * (mhd_shim.c), since MHD divides it evenly over the poll threads and the
+ * placement by descriptor is uneven.
+ *
+ * mhd_shim_acceptor_stop shuts the socket's receive side (a blocked accept()
+ * returns, and new connections are refused rather than left in the backlog)
+ * and joins the thread.
  */
 
 struct mhd_shim_acceptor {
   struct MHD_Daemon *daemon;
+  struct mhd_shim_guard *guard;
   int listen_fd;
   unsigned int hard_limit;
   pthread_t thread;
   int stopping;
+  /** Connections MHD_add_connection took (atomic; written by the acceptor only). */
+  intptr_t handed;
 };
 
 static unsigned int
@@ -63,8 +80,13 @@ acceptor_main (void *arg)
     struct sockaddr_storage addr;
     socklen_t len = sizeof (addr);
     int fd;
-    if ( (0 != a->hard_limit) && (current_connections (a->daemon) >= a->hard_limit) )
+    if ( (0 != a->hard_limit) &&
+         ((intptr_t) current_connections (a->daemon)
+          + __atomic_load_n (&a->handed, __ATOMIC_SEQ_CST)
+          - mhd_shim_guard_started (a->guard) >= (intptr_t) a->hard_limit) )
     {
+      /* A started connection counts in both terms until the guard's
+         notification (just after MHD counts it): a moment's overcount. */
       mhd_shim_sleep_ns (10000000);
       continue;
     }
@@ -90,21 +112,25 @@ acceptor_main (void *arg)
       mhd_shim_sleep_ns (10000000);
       continue;
     }
-    /* On failure (every poll thread at its share of the limit, or the
-       per-address limit) MHD closes the socket itself. */
-    (void) MHD_add_connection (a->daemon, fd, (const struct sockaddr *) &addr, len);
+    /* On failure (the per-address limit, out of memory) MHD closes the
+       socket itself and nothing was queued. A queued connection whose start
+       fails on its poll thread (out of memory for its pool) is never
+       started, so it counts against the limit until the server stops. */
+    if (MHD_YES == MHD_add_connection (a->daemon, fd, (const struct sockaddr *) &addr, len))
+      __atomic_add_fetch (&a->handed, 1, __ATOMIC_SEQ_CST);
   }
   return NULL;
 }
 
 struct mhd_shim_acceptor *
-mhd_shim_acceptor_start (struct MHD_Daemon *daemon, int listen_fd,
-                         unsigned int hard_limit)
+mhd_shim_acceptor_start (struct MHD_Daemon *daemon, struct mhd_shim_guard *guard,
+                         int listen_fd, unsigned int hard_limit)
 {
   struct mhd_shim_acceptor *a = calloc (1, sizeof (*a));
   if (NULL == a)
     return NULL;
   a->daemon = daemon;
+  a->guard = guard;
   a->listen_fd = listen_fd;
   a->hard_limit = hard_limit;
   if (0 != pthread_create (&a->thread, NULL, acceptor_main, a))

@@ -77,6 +77,7 @@ struct mhd_shim_guard {
   char *overflow_response;
   size_t overflow_response_len;
   /* Counters (atomic). */
+  intptr_t started;
   intptr_t expired;
   intptr_t evicted;
   intptr_t refused;
@@ -153,6 +154,8 @@ guard_notify (void *cls, struct MHD_Connection *connection,
     const union MHD_ConnectionInfo *info =
       MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct guard_conn *c = calloc (1, sizeof (*c));
+    /* The acceptor's count of handovers still queued (mhd_accept.c). */
+    __atomic_add_fetch (&g->started, 1, __ATOMIC_SEQ_CST);
     if ( (NULL != c) && (NULL != info) )
     {
       int64_t now = mhd_shim_monotonic_ns ();
@@ -346,6 +349,12 @@ mhd_shim_guard_counts (struct mhd_shim_guard *g, intptr_t *expired,
   *expired = (NULL == g) ? 0 : __atomic_load_n (&g->expired, __ATOMIC_SEQ_CST);
   *evicted = (NULL == g) ? 0 : __atomic_load_n (&g->evicted, __ATOMIC_SEQ_CST);
   *refused = (NULL == g) ? 0 : __atomic_load_n (&g->refused, __ATOMIC_SEQ_CST);
+}
+
+intptr_t
+mhd_shim_guard_started (struct mhd_shim_guard *g)
+{
+  return (NULL == g) ? 0 : __atomic_load_n (&g->started, __ATOMIC_SEQ_CST);
 }
 
 MHD_AccessHandlerCallback mhd_shim_guard_access_handler (void) { return guard_access; }

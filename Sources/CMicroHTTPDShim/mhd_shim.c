@@ -155,8 +155,15 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
   }
   if (0 != cfg->connection_limit)
   {
+    /* With our acceptor, the hard limit is its own (mhd_accept.c). MHD
+       divides its limit evenly over the poll threads, and a thread closes,
+       unanswered, a connection handed to it past its share; the share is
+       made the whole hard limit, so that only the acceptor's pause counts. */
+    uint64_t limit = mhd_shim_hard_connection_limit (cfg);
+    if (cfg->own_accept && (cfg->thread_pool_size > 1))
+      limit *= cfg->thread_pool_size;
     items[n].option = MHD_OPTION_CONNECTION_LIMIT;
-    items[n].value = (intptr_t) mhd_shim_hard_connection_limit (cfg);
+    items[n].value = (intptr_t) ((limit > INT32_MAX) ? INT32_MAX : limit);
     items[n].ptr_value = NULL;
     n++;
   }

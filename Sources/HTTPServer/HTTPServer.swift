@@ -308,7 +308,7 @@ final class DaemonControl: @unchecked Sendable {
                     : "MHD_start_daemon failed: the TLS certificate or private key was rejected or they do not match")
         }
         if cfg.own_accept != 0 {
-            acceptor = mhd_shim_acceptor_start(started, fd, mhd_shim_hard_connection_limit(&cfg))
+            acceptor = mhd_shim_acceptor_start(started, startedGuard, fd, mhd_shim_hard_connection_limit(&cfg))
             guard acceptor != nil else {
                 undoStart(daemon: started)
                 throw .daemonStartFailed("cannot start the accepting thread")

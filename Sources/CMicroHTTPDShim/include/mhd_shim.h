@@ -85,11 +85,13 @@ struct mhd_shim_acceptor;
 
 /**
  * Starts the thread that accepts on @a listen_fd (a daemon started with
- * own_accept) and hands connections to @a daemon, pausing while it holds
- * @a hard_limit (0: never). NULL on failure.
+ * own_accept, and its @a guard) and hands connections to @a daemon, pausing
+ * while the connections it holds and those handed over but not yet started
+ * (@a guard's started count) reach @a hard_limit (0: never). NULL on failure.
  */
 struct mhd_shim_acceptor *
-mhd_shim_acceptor_start (struct MHD_Daemon *daemon, int listen_fd, unsigned int hard_limit);
+mhd_shim_acceptor_start (struct MHD_Daemon *daemon, struct mhd_shim_guard *guard,
+                         int listen_fd, unsigned int hard_limit);
 
 /** Stops accepting (new connections are refused) and joins the thread. NULL is fine. */
 void mhd_shim_acceptor_stop (struct mhd_shim_acceptor *acceptor);
@@ -126,6 +128,8 @@ mhd_shim_guard_create (const struct mhd_shim_config *cfg,
 /** Stops the watchdog thread (idempotent). */
 void mhd_shim_guard_stop (struct mhd_shim_guard *guard);
 void mhd_shim_guard_destroy (struct mhd_shim_guard *guard);
+/** Connections libmicrohttpd has started (MHD_CONNECTION_NOTIFY_STARTED) so far. */
+intptr_t mhd_shim_guard_started (struct mhd_shim_guard *guard);
 /** Connections shut down for a missed deadline, evicted, refused at the limit. */
 void mhd_shim_guard_counts (struct mhd_shim_guard *guard, intptr_t *expired,
                             intptr_t *evicted, intptr_t *refused);
