@@ -47,8 +47,10 @@
  * placement by descriptor is uneven.
  *
  * mhd_shim_acceptor_stop shuts the socket's receive side (a blocked accept()
- * returns, and new connections are refused rather than left in the backlog)
- * and joins the thread.
+ * returns, and new connections are refused rather than left in the backlog),
+ * joins the thread and returns the number of handovers, so that a graceful
+ * stop waits for the ones still queued (HTTPServer.swift, DaemonControl.stop)
+ * instead of MHD_stop_daemon closing them unread.
  */
 
 struct mhd_shim_acceptor {
@@ -141,13 +143,16 @@ mhd_shim_acceptor_start (struct MHD_Daemon *daemon, struct mhd_shim_guard *guard
   return a;
 }
 
-void
+intptr_t
 mhd_shim_acceptor_stop (struct mhd_shim_acceptor *a)
 {
+  intptr_t handed;
   if (NULL == a)
-    return;
+    return 0;
   __atomic_store_n (&a->stopping, 1, __ATOMIC_SEQ_CST);
   (void) shutdown (a->listen_fd, SHUT_RD);
   pthread_join (a->thread, NULL);
+  handed = __atomic_load_n (&a->handed, __ATOMIC_SEQ_CST);
   free (a);
+  return handed;
 }

@@ -342,17 +342,18 @@ final class DaemonControl: @unchecked Sendable {
         if quiesced >= 0 {
             mhd_shim_refuse_connections(quiesced)
         }
-        // A connection our acceptor handed over just now is counted open
-        // only once its poll thread takes it, so "no connection open" is
-        // trusted only after a settle time (below).
-        let handedOver = acceptor != nil
-        mhd_shim_acceptor_stop(acceptor)
+        // A connection our acceptor handed over is counted open only once
+        // its poll thread takes it (MHD_add_connection queues it), maybe
+        // after a busy moment; until every handover has started, "nothing
+        // open" is not final (below). 0 without our acceptor.
+        let handedOver = mhd_shim_acceptor_stop(acceptor)
         acceptor = nil
 
-        // Drain: wait until no request has been in flight for a short settle
-        // time (a request is counted once its headers are parsed, so one that
-        // is still arriving on an open connection shows up a moment later),
-        // or until the grace period is over.
+        // Drain: wait until every handed-over connection has started and no
+        // request has been in flight for a short settle time (a request is
+        // counted once its headers are parsed, so one that is still arriving
+        // on an open connection shows up a moment later), or until the grace
+        // period is over.
         if graceSeconds > 0 {
             let start = mhd_shim_monotonic_ns()
             let deadline = start + Int64(min(graceSeconds, 86_400) * 1e9)
@@ -362,9 +363,9 @@ final class DaemonControl: @unchecked Sendable {
             while true {
                 let now = mhd_shim_monotonic_ns()
                 if now >= deadline { break }
-                if core.load(.inFlight) > 0 {
+                if core.load(.inFlight) > 0 || core.load(.acceptedConnections) < handedOver {
                     idleSince = nil
-                } else if core.load(.openConnections) == 0, !handedOver || now - start >= settle {
+                } else if core.load(.openConnections) == 0 {
                     break  // nothing can arrive any more
                 } else if let since = idleSince {
                     if now - since >= settle { break }

@@ -93,8 +93,13 @@ struct mhd_shim_acceptor *
 mhd_shim_acceptor_start (struct MHD_Daemon *daemon, struct mhd_shim_guard *guard,
                          int listen_fd, unsigned int hard_limit);
 
-/** Stops accepting (new connections are refused) and joins the thread. NULL is fine. */
-void mhd_shim_acceptor_stop (struct mhd_shim_acceptor *acceptor);
+/**
+ * Stops accepting (new connections are refused) and joins the thread.
+ * Returns how many connections it handed over (NULL is fine: 0). Until
+ * mhd_shim_guard_started reaches that number, some are still queued for a
+ * poll thread, neither open nor in flight yet.
+ */
+intptr_t mhd_shim_acceptor_stop (struct mhd_shim_acceptor *acceptor);
 
 /**
  * Starts a daemon. The notify callbacks are passed as typed arguments (not
