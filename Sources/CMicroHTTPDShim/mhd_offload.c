@@ -92,11 +92,21 @@ lower_priority (const struct mhd_shim_offload *p)
   return 0;
 }
 
+/** Non-zero on the pool's threads (mhd_shim_on_offload_thread). */
+static __thread int on_offload_thread;
+
+int
+mhd_shim_on_offload_thread (void)
+{
+  return on_offload_thread;
+}
+
 static void *
 offload_main (void *arg)
 {
   struct mhd_shim_offload *p = arg;
   int err = lower_priority (p);
+  on_offload_thread = 1;
   /* Named apart from libmicrohttpd's "MHD-worker" poll threads, for top -H
      and the benchmark's CPU split (15 characters at most). */
   (void) pthread_setname_np (pthread_self (), "memtyped-store");

@@ -81,6 +81,13 @@ public final class HTTPServer: Sendable {
         (core.load(.offloadQueued), core.load(.offloadRunning), core.load(.offloadRejected), core.load(.offloadExpired))
     }
 
+    /// True when called on an offload thread (`HTTPServerConfiguration.Offload`),
+    /// which runs under `Offload.priority`, maybe SCHED_IDLE: state a handler
+    /// shares with the poll threads under a lock can be kept apart per kind
+    /// of thread, so that an offload thread preempted while holding the lock
+    /// never stalls a poll thread.
+    public static var onOffloadThread: Bool { mhd_shim_on_offload_thread() != 0 }
+
     /// After `start()`: the errno of the call that failed to give the offload
     /// threads `Offload.priority` (EPERM under a seccomp filter that refuses
     /// sched_setscheduler or setpriority), which then run at the process's

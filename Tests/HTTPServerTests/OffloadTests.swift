@@ -22,7 +22,10 @@ struct GatedHandler: HTTPHandler {
         // (include/uapi/linux/sched.h); glibc names it only under _GNU_SOURCE.
         let priority = sched_getscheduler(0) == 5
             ? "idle" : String(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
-        return HTTPResponse(status: 200, headers: [(name: "X-Priority", value: priority)], text: "done " + request.path)
+        return HTTPResponse(
+            status: 200,
+            headers: [(name: "X-Priority", value: priority), (name: "X-Offload-Thread", value: String(HTTPServer.onOffloadThread))],
+            text: "done " + request.path)
     }
 
     func open(_ count: Int) { for _ in 0..<count { gate.signal() } }
@@ -91,8 +94,12 @@ final class PendingRequest: @unchecked Sendable {
             #expect(server.offloadPriorityErrno == nil)
             let client = try RawHTTPClient(port: server.port)
             defer { client.close() }
-            #expect(try client.request("GET", "/store/x").header("X-Priority") == "idle")
-            #expect(try client.request("GET", "/fast").header("X-Priority") == "0")
+            let offloaded = try client.request("GET", "/store/x")
+            #expect(offloaded.header("X-Priority") == "idle")
+            #expect(offloaded.header("X-Offload-Thread") == "true")
+            let fast = try client.request("GET", "/fast")
+            #expect(fast.header("X-Priority") == "0")
+            #expect(fast.header("X-Offload-Thread") == "false")  // ServiceMetrics keeps these apart
         }
     }
 

@@ -40,6 +40,35 @@ import Testing
         #expect(Self.lines(ours) == reference)
     }
 
+    /// ServiceMetrics keeps one table for poll threads and one for store
+    /// threads and writes their sum: split the observations over two tables
+    /// (alternately, so that series meet in both) and the sum writes what
+    /// one table holding them all writes.
+    @Test func theSumOfTwoTablesWritesWhatOneTableWrites() {
+        let routes = ["/v1/decisions", "/healthz", "unmatched"]
+        let methods = ServiceMetrics.methods
+        let empty = RequestSeries(routes: routes, methods: methods, buckets: Self.buckets)
+        var one = empty
+        var halves = [empty, empty]
+        for (i, o) in Self.observations.enumerated() {
+            one.record(route: o.route, method: o.method, status: o.status, nanoseconds: o.nanoseconds)
+            halves[i % 2].record(route: o.route, method: o.method, status: o.status, nanoseconds: o.nanoseconds)
+        }
+        var sum = empty
+        sum.add(halves[0])
+        sum.add(halves[1])
+        var expected: [UInt8] = []
+        one.write(to: &expected)
+        var written: [UInt8] = []
+        sum.write(to: &written)
+        #expect(!expected.isEmpty)
+        #expect(Self.lines(written) == Self.lines(expected))
+        // Adding reads only: each half still writes its own share.
+        var half: [UInt8] = []
+        halves[1].write(to: &half)
+        #expect(Self.lines(half).contains { $0.hasPrefix(RequestSeries.requestsName + "{route=\"/healthz\",method=\"GET\",status=\"200\"} 2") })
+    }
+
     @Test func writesNothingBeforeTheFirstRequest() {
         var out: [UInt8] = []
         RequestSeries(routes: ["/healthz"], methods: ["GET"], buckets: Self.buckets).write(to: &out)

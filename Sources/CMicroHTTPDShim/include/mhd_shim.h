@@ -176,6 +176,9 @@ mhd_shim_offload_start (unsigned int threads, unsigned int queue_limit,
                         enum mhd_shim_offload_policy policy, int nice,
                         mhd_shim_offload_fn fn, void *cls);
 
+/** Non-zero when called on one of the offload pools' threads. */
+int mhd_shim_on_offload_thread (void);
+
 /** 0 if every thread took the configured priority, else the first errno. */
 int mhd_shim_offload_priority_errno (struct mhd_shim_offload *pool);
 

@@ -52,6 +52,20 @@ struct RequestSeries {
         cells[offset + bounds.count + 1] += nanoseconds
     }
 
+    /// Adds every series of `other` (same routes, methods and buckets) to
+    /// this one. Reads `other` without keeping a reference to its storage, so
+    /// its next `record` does not copy it.
+    mutating func add(_ other: RequestSeries) {
+        precondition(other.slots.count == slots.count && other.bounds == bounds, "series of another shape")
+        let width = bounds.count + 2
+        for (slot, series) in other.slots.enumerated() {
+            for (status, from) in series {
+                let to = slots[slot].first { $0.status == status }?.offset ?? newSeries(slot, status)
+                for i in 0..<width { cells[to + i] += other.cells[from + i] }
+            }
+        }
+    }
+
     private mutating func newSeries(_ slot: Int, _ status: Int) -> Int {
         let offset = cells.count
         cells.append(contentsOf: repeatElement(0, count: bounds.count + 2))

@@ -1,5 +1,6 @@
-import Prometheus
+import HTTPServer
 import Locking
+import Prometheus
 
 /// The service's Prometheus metrics: requests and latency per route, method
 /// and status, requests in flight, and build information.
@@ -9,10 +10,18 @@ import Locking
 /// a short scan for the status and a few additions: no label strings are
 /// hashed or built, no metric object is locked per request. The gauges live
 /// in the swift-prometheus registry, whose output comes first.
+///
+/// Two tables, one for the poll threads and one for the store (offload)
+/// threads, merged for /metrics: store threads may run under SCHED_IDLE
+/// beside PostgreSQL, and one preempted while holding a lock the poll
+/// threads share would stall every poll thread behind it.
 final class ServiceMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let inFlight: Gauge
-    private let series: Locked<RequestSeries>
+    /// Index 0: poll (and connection) threads; 1: offload threads.
+    private let series: [Locked<RequestSeries>]
+    /// No series yet, the shape of both: where /metrics merges them.
+    private let empty: RequestSeries
     private let unmatched: Int
     private let storeErrors: [Counter]
 
@@ -33,7 +42,8 @@ final class ServiceMetrics: Sendable {
     /// `routes` are the route labels, in the router's order.
     init(version: String, routes: [String]) {
         unmatched = routes.count
-        series = Locked(RequestSeries(routes: routes + ["unmatched"], methods: Self.methods, buckets: Self.buckets))
+        empty = RequestSeries(routes: routes + ["unmatched"], methods: Self.methods, buckets: Self.buckets)
+        series = [Locked(empty), Locked(empty)]
         inFlight = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "memtyped", subsystem: "http", metricName: "requests", unitName: "in_flight",
             helpText: "Requests being handled now."))
@@ -68,14 +78,20 @@ final class ServiceMetrics: Sendable {
     /// matched); `method` is a `methodIndex`.
     func end(route: Int?, method: Int, status: Int, nanoseconds: Int64) {
         inFlight.decrement()
-        series.withLock { $0.record(route: route ?? unmatched, method: method, status: status, nanoseconds: nanoseconds) }
+        series[HTTPServer.onOffloadThread ? 1 : 0].withLock {
+            $0.record(route: route ?? unmatched, method: method, status: status, nanoseconds: nanoseconds)
+        }
     }
 
     func exposition() -> [UInt8] {
         var out = registry.emitToBuffer()
-        // Written from a copy: requests are not held up while the text is built.
-        let snapshot = series.withLock { $0 }
-        snapshot.write(to: &out)
+        // Written from a sum taken under each lock in turn: requests are not
+        // held up while the text is built, and the tables' storage is not
+        // shared with it (a shared copy would make the next request copy a
+        // whole table under its lock).
+        var total = empty
+        for table in series { table.withLock { total.add($0) } }
+        total.write(to: &out)
         return out
     }
 }
