@@ -117,7 +117,8 @@ acceptor_main (void *arg)
     /* On failure (the per-address limit, out of memory) MHD closes the
        socket itself and nothing was queued. A queued connection whose start
        fails on its poll thread (out of memory for its pool) is never
-       started, so it counts against the limit until the server stops. */
+       started, so it counts against the limit until the server stops, and
+       a graceful stop waits for it until the grace period ends. */
     if (MHD_YES == MHD_add_connection (a->daemon, fd, (const struct sockaddr *) &addr, len))
       __atomic_add_fetch (&a->handed, 1, __ATOMIC_SEQ_CST);
   }

@@ -133,7 +133,13 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
 
   if (cfg->own_accept)
   {
-    /* The caller accepts (mhd_accept.c) and adds each connection. */
+    /* The caller accepts (mhd_accept.c) and adds each connection. With a
+       thread pool too: microhttpd.h still says MHD_USE_NO_LISTEN_SOCKET
+       ignores MHD_OPTION_THREAD_POOL_SIZE, but the ChangeLog of 0.9.72 fixed
+       that ("Sun 25 Oct 2020: Fixed broken MHD with thread-pool and without
+       listening socket ... Re-implemented scheme of handling of externally
+       added connections"): MHD_add_connection queues the connection for a
+       pool thread and wakes it through the ITC. */
     flags |= MHD_USE_NO_LISTEN_SOCKET;
     mhd_fd = -1;
   }

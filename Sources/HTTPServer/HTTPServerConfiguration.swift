@@ -3,10 +3,13 @@ internal import CMicroHTTPDShim
 /// How an `HTTPServer` listens, threads, limits and answers its own errors.
 public struct HTTPServerConfiguration: Sendable {
     public enum Threading: Sendable, Equatable {
-        /// `threads` libmicrohttpd worker threads, each accepting and
-        /// serving its own share of the connections with poll()
-        /// (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
-        /// MHD_OPTION_THREAD_POOL_SIZE). The default, sized to the CPUs.
+        /// `threads` libmicrohttpd worker threads, each serving its own share
+        /// of the connections with poll() (MHD_USE_INTERNAL_POLLING_THREAD |
+        /// MHD_USE_POLL, MHD_OPTION_THREAD_POOL_SIZE). With more than one,
+        /// a thread of our own (`memtyped-accept`, mhd_accept.c) accepts and
+        /// hands each connection to one of them (MHD_add_connection), which
+        /// also holds the hard connection limit; a single thread accepts for
+        /// itself. The default, sized to the CPUs.
         /// (poll rather than epoll: libmicrohttpd 0.9.75's edge-triggered
         /// epoll keeps a connection whose client sent part of a request and
         /// closed at once until the idle timeout; see mhd_shim.c.)

@@ -73,7 +73,8 @@ struct mhd_shim_config {
   /**
    * Non-zero: MHD gets no listening socket (MHD_USE_NO_LISTEN_SOCKET); the
    * caller accepts on listen_fd through mhd_shim_acceptor_start, which
-   * spreads connections evenly over the pool threads (mhd_accept.c).
+   * spreads connections over the pool threads (by descriptor number, not
+   * evenly) and holds the hard connection limit (mhd_accept.c).
    */
   int own_accept;
 };
