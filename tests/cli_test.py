@@ -496,17 +496,11 @@ def test_edges(c):
 
     work = os.path.join(WORK, "tokens.d")
     os.makedirs(work, exist_ok=True)
-    exposed = os.path.join(work, "exposed.token")
-    with open(exposed, "w") as f:
-        f.write(WRITE_TOKEN + "\n")
-    os.chmod(exposed, 0o644)
+    exposed = support.write(os.path.join(work, "exposed.token"), WRITE_TOKEN + "\n", mode=0o644)
     r = c("vm", "list", "--token-file", exposed, what="vm list with a 0644 --token-file")
     check(any("warning" in l and "group or others" in l and "mode 644" in l for l in r.lines),
           f"a 0644 token file is warned about ({r.lines[-2:]})")
-    two = os.path.join(work, "two-lines.token")
-    with open(two, "w") as f:
-        f.write("first-half-of-a-secret\nsecond-half-of-a-secret\n")
-    os.chmod(two, 0o600)
+    two = support.write(os.path.join(work, "two-lines.token"), "first-half-of-a-secret\nsecond-half-of-a-secret\n")
     for args, extra, what in ((["--token-file", two], {}, "a two-line token file"),
                               ([], {"MEMTYPE_TOKEN": "first-half-of-a-secret\nX-Injected: 1"}, "MEMTYPE_TOKEN with a newline")):
         r = c("vm", "list", *args, env=extra, expect=2, what=what)

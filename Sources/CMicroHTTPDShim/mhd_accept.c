@@ -60,7 +60,8 @@ struct mhd_shim_acceptor {
   unsigned int hard_limit;
   pthread_t thread;
   int stopping;
-  /** Connections MHD_add_connection took (atomic; written by the acceptor only). */
+  /** Connections MHD_add_connection took: the acceptor thread's alone (stop
+      reads it after joining that thread), so plain accesses. */
   intptr_t handed;
 };
 
@@ -84,7 +85,7 @@ acceptor_main (void *arg)
     int fd;
     if ( (0 != a->hard_limit) &&
          ((intptr_t) current_connections (a->daemon)
-          + __atomic_load_n (&a->handed, __ATOMIC_SEQ_CST)
+          + a->handed
           - mhd_shim_guard_started (a->guard) >= (intptr_t) a->hard_limit) )
     {
       /* A started connection counts in both terms until the guard's
@@ -120,7 +121,7 @@ acceptor_main (void *arg)
        started, so it counts against the limit until the server stops, and
        a graceful stop waits for it until the grace period ends. */
     if (MHD_YES == MHD_add_connection (a->daemon, fd, (const struct sockaddr *) &addr, len))
-      __atomic_add_fetch (&a->handed, 1, __ATOMIC_SEQ_CST);
+      a->handed++;
   }
   return NULL;
 }
@@ -153,7 +154,7 @@ mhd_shim_acceptor_stop (struct mhd_shim_acceptor *a)
   __atomic_store_n (&a->stopping, 1, __ATOMIC_SEQ_CST);
   (void) shutdown (a->listen_fd, SHUT_RD);
   pthread_join (a->thread, NULL);
-  handed = __atomic_load_n (&a->handed, __ATOMIC_SEQ_CST);
+  handed = a->handed;
   free (a);
   return handed;
 }

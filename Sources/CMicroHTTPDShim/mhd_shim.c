@@ -166,7 +166,7 @@ mhd_shim_start_daemon (const struct mhd_shim_config *cfg,
        unanswered, a connection handed to it past its share; the share is
        made the whole hard limit, so that only the acceptor's pause counts. */
     uint64_t limit = mhd_shim_hard_connection_limit (cfg);
-    if (cfg->own_accept && (cfg->thread_pool_size > 1))
+    if (cfg->own_accept)  /* set only with more than one poll thread */
       limit *= cfg->thread_pool_size;
     items[n].option = MHD_OPTION_CONNECTION_LIMIT;
     items[n].value = (intptr_t) ((limit > INT32_MAX) ? INT32_MAX : limit);

@@ -160,7 +160,9 @@ struct StoreWrites {
             let existing = try t.loadHost(name)
             try Resolution.checkRevision(expected: expectedRevision, stored: existing?.revision)
             if let existing {
-                guard existing.spec != spec else { return (existing, false) }
+                // `changes` compares stored bytes (sameBytes); `!=` on strings is canonical equivalence.
+                let changes = fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields())
+                guard existing.spec != spec || !changes.isEmpty else { return (existing, false) }
                 var record = existing
                 record.spec = spec
                 record.revision = existing.revision + 1
@@ -168,7 +170,7 @@ struct StoreWrites {
                 try t.updateHostRow(record, previousRevision: existing.revision)
                 try t.appendHistory(
                     .host, id: name, revision: record.revision, action: .replace, actor: actor, at: record.updatedAt,
-                    changes: fieldChanges(from: existing.spec.flattenedFields(), to: spec.flattenedFields()))
+                    changes: changes)
                 return (record, false)
             }
             let revision = (try t.lastRevision(.host, name) ?? 0) + 1
@@ -214,7 +216,10 @@ struct StoreWrites {
     /// Writes `record` over `old` if anything changed, bumping revision and updatedAt.
     private func writeUpdate<T: WriteTransaction>(_ t: T, from old: VMRecord, to record: inout VMRecord,
                                                   action: HistoryAction, actor: String, now: Timestamp) throws(StoreError) {
-        guard record != old || !sameBytes(record.labels, old.labels) else { return }
+        // `changes` compares stored bytes (sameBytes); `!=` on strings is canonical equivalence,
+        // so a value changed only in its Unicode form is a change only there.
+        let changes = fieldChanges(from: old.flattenedFields, to: record.flattenedFields)
+        guard record != old || !changes.isEmpty else { return }
         if record.host != old.host { try checkHostReference(t, record.host) }
         record.revision = old.revision + 1
         record.updatedAt = Resolution.nextTimestamp(after: old.updatedAt, now: now)
@@ -225,7 +230,7 @@ struct StoreWrites {
             try t.insertLabels(r)
         }
         try t.appendHistory(.vm, id: r.id, revision: r.revision, action: action, actor: actor, at: r.updatedAt,
-                            changes: fieldChanges(from: old.flattenedFields, to: r.flattenedFields))
+                            changes: changes)
     }
 
     /// A delete's history entry (its tombstone): the revision after the deleted

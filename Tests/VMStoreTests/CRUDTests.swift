@@ -172,6 +172,12 @@ import MemTypeEngine
         #expect(try store.listVMs(VMQuery(labels: ["name": nfd])).items.map(\.id) == ["vm"])
         #expect(try store.listVMs(VMQuery(labels: ["name": nfc])).items.isEmpty)
         #expect(try store.history("vm").entries.first?.changes.map(\.field) == ["/labels/name"])
+
+        // The same for free text elsewhere: a kernel version's suffix.
+        _ = try store.updateVM("vm", expectedRevision: 2, actor: "bob") { r throws(StoreError) in r.guestKernel = "6.8-" + nfc }
+        let kernel = try store.updateVM("vm", expectedRevision: 3, actor: "bob") { r throws(StoreError) in r.guestKernel = "6.8-" + nfd }
+        #expect(kernel.revision == 4)
+        #expect(try store.history("vm").entries.first?.changes.map(\.field) == ["/guest_kernel"])
     }
 
     @Test(arguments: Backend.enabled) func rejectedUpdatesLeaveTheStoreAsItWas(_ backend: Backend) throws {

@@ -44,7 +44,7 @@ struct RequestSeries {
 
     mutating func record(route: Int, method: Int, status: Int, nanoseconds: Int64) {
         let slot = route * methods.count + method
-        let offset = slots[slot].first { $0.status == status }?.offset ?? newSeries(slot, status)
+        let offset = offset(slot, status)
         var bucket = 0
         while bucket < bounds.count && bounds[bucket] < nanoseconds { bucket += 1 }
         if bucket < bounds.count { cells[offset + bucket] += 1 }
@@ -60,13 +60,15 @@ struct RequestSeries {
         let width = bounds.count + 2
         for (slot, series) in other.slots.enumerated() {
             for (status, from) in series {
-                let to = slots[slot].first { $0.status == status }?.offset ?? newSeries(slot, status)
+                let to = offset(slot, status)
                 for i in 0..<width { cells[to + i] += other.cells[from + i] }
             }
         }
     }
 
-    private mutating func newSeries(_ slot: Int, _ status: Int) -> Int {
+    /// Where the series of `status` in `slot` starts in `cells`, made on first use.
+    private mutating func offset(_ slot: Int, _ status: Int) -> Int {
+        if let found = slots[slot].first(where: { $0.status == status }) { return found.offset }
         let offset = cells.count
         cells.append(contentsOf: repeatElement(0, count: bounds.count + 2))
         slots[slot].append((status, offset))

@@ -57,7 +57,7 @@ struct ServerOptions: ParsableArguments {
     private func token() throws(Failure) -> String? {
         if let tokenFile {
             guard let bytes = FileInput.read(path: tokenFile) else {
-                throw .badInput("--token-file \(tokenFile): cannot read it (\(String(cString: strerror(errno))))")
+                throw .badInput("--token-file \(tokenFile): cannot read it (\(FileInput.lastError))")
             }
             warnIfExposed(tokenFile)
             return try Self.checkedToken(String(decoding: bytes, as: UTF8.self).strippingBlanks(), from: "--token-file \(tokenFile)")

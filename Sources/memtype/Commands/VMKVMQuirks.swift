@@ -41,7 +41,7 @@ struct VMKVMQuirks: ParsableCommand {
         case .json:
             Terminal.print(bytes: body)
         case .text:
-            try OutputOptions.emit(body, as: .text, text: RecordText.kvmQuirks)
+            OutputOptions.emit(value, body: body, as: .text, text: RecordText.kvmQuirks)
         case .mask:
             guard let mask = value[path: "disable_quirks2", "mask_to_apply"]?.stringValue else {
                 throw Failure(status: .unavailable, summary: "the server's answer has no disable_quirks2.mask_to_apply")

@@ -26,7 +26,11 @@ struct OutputOptions: ParsableArguments {
     }
 
     static func emit(_ body: [UInt8], as format: OutputFormat, text: (JSONValue) -> String) throws(Failure) {
-        let value = try parsed(body)
+        emit(try parsed(body), body: body, as: format, text: text)
+    }
+
+    /// `emit` for a body already parsed (`value`).
+    static func emit(_ value: JSONValue, body: [UInt8], as format: OutputFormat, text: (JSONValue) -> String) {
         switch format {
         case .json:
             Terminal.print(bytes: body)

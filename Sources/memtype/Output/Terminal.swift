@@ -71,7 +71,7 @@ enum FileInput {
     /// A JSON body from a file (`-`: stdin), or the failure naming the file.
     static func json(path: String, option: String = "--file") throws(Failure) -> JSONInput {
         guard let bytes = read(path: path) else {
-            throw .badInput("\(option) \(path): cannot read it (\(String(cString: strerror(errno))))")
+            throw .badInput("\(option) \(path): cannot read it (\(lastError))")
         }
         return try JSONInput(bytes: bytes, origin: path == "-" ? "stdin" : path)
     }

@@ -1,8 +1,8 @@
 // memtyped's web page, the "Risks and plans" view: GET /v1/risks (the VMs
 // whose bochs framebuffer is not WB) and GET /v1/hosts/{name}/kernel-plan
 // (what a host kernel change does to each VM on a host profile). Uses the
-// helpers of memtyped.js (h, fill, api, table, facts, code, showProblem),
-// which loads first.
+// helpers of memtyped.js (h, fill, api, table, facts, code, showProblem,
+// paged, newest), which loads first.
 "use strict";
 
 function probeText(p) {
@@ -11,23 +11,6 @@ function probeText(p) {
 }
 
 function vmLink(id) { return h("a", { href: `#vms/${encodeURIComponent(id)}` }, id); }
-
-/** A paged listing: each page's items are drawn into `into` (a tbody or a list); the
- * returned paragraph offers "More" while there is a `next_cursor` (moreButton). Pages that
- * arrive once `current()` is false (a newer listing started) are dropped. */
-async function paged(path, into, draw, onPage, current) {
-  const more = h("p", { class: "more" });
-  const load = async (cursor) => {
-    const sep = path.includes("?") ? "&" : "?";
-    const page = await api("GET", cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
-    if (!current()) return;
-    into.append(...draw(page));
-    if (onPage) onPage(page, !cursor);
-    moreButton(more, page.next_cursor, "More", load);
-  };
-  await load(null);
-  return more;
-}
 
 function riskCard(r) {
   return h("li", { class: "risk" },

@@ -127,6 +127,23 @@ function moreButton(more, cursor, label, load) {
   if (hadFocus) button.focus();
 }
 
+/** A paged listing: each page's items are drawn into `into` (a tbody or a list); the
+ * returned paragraph offers "More" while there is a `next_cursor` (moreButton). Pages that
+ * arrive once `current()` is false (a newer listing started) are dropped. */
+async function paged(path, into, draw, onPage, current) {
+  const more = h("p", { class: "more" });
+  const load = async (cursor) => {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api("GET", cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
+    if (!current()) return;
+    into.append(...draw(page));
+    if (onPage) onPage(page, !cursor);
+    moreButton(more, page.next_cursor, "More", load);
+  };
+  await load(null);
+  return more;
+}
+
 const vmPath = (id, rest) => `/v1/vms/${encodeURIComponent(id)}${rest || ""}`;
 
 // One `label` query parameter of GET /v1/vms and GET /v1/risks, as openapi.yaml
@@ -403,36 +420,21 @@ async function listVMs() {
   setStatus("Listing VMs\u2026");
   const current = newest("vms");
   const list = $("vm-list");
-  const more = h("p", { class: "more" });
-  let body = null;
-  const load = async (cursor) => {
-    const q = new URLSearchParams(filter);
-    if (cursor) q.append("cursor", cursor);
-    const page = await api("GET", `/v1/vms?${q}`);
-    if (!current()) return;
-    const rows = page.items.map((vm) => h("tr", null,
-      h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
-      h("td", null, vm.baseline), h("td", null, hostOf(vm)), h("td", null, labels(vm.labels)),
-      h("td", null, vm.revision), h("td", null, yesNo(vm.restart_required)), h("td", null, vm.updated_at)));
-    if (!body && !rows.length && !page.next_cursor) {
-      list.replaceChildren(h("p", { class: "none" }, "No VM matches these filters."));
-      setStatus("No VM matches.");
-      return;
-    }
-    if (body) body.append(...rows);
-    else {
-      const grid = table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], rows, { id: "vm-table" });
-      body = grid.querySelector("tbody");
-      list.replaceChildren(grid, more);
-    }
-    moreButton(more, page.next_cursor, "More", load);
-    const count = body.children.length;
-    setStatus(count ? `${count} VM${count === 1 ? "" : "s"} listed${page.next_cursor ? ", more on the next page" : ""}.` : "No VM matches.");
+  const grid = table(null, ["ID", "Baseline", "Host", "Labels", "Revision", "Restart required", "Updated"], [], { id: "vm-table" });
+  const body = grid.querySelector("tbody");
+  const row = (vm) => h("tr", null,
+    h("th", { scope: "row" }, h("a", { href: `#vms/${encodeURIComponent(vm.id)}` }, vm.id)),
+    h("td", null, vm.baseline), h("td", null, hostOf(vm)), h("td", null, labels(vm.labels)),
+    h("td", null, vm.revision), h("td", null, yesNo(vm.restart_required)), h("td", null, vm.updated_at));
+  const counted = (page) => {
+    const n = body.children.length;
+    setStatus(n ? `${n} VM${n === 1 ? "" : "s"} listed${page.next_cursor ? ", more on the next page" : ""}.` : "No VM matches.");
   };
-  let filter;
   try {
-    filter = vmQuery();
-    await load(null);
+    const more = await paged(`/v1/vms?${vmQuery()}`, body, (page) => page.items.map(row), counted, current);
+    if (!current()) return;
+    if (body.children.length) list.replaceChildren(grid, more);
+    else list.replaceChildren(h("p", { class: "none" }, "No VM matches these filters."));
   } catch (p) {
     if (!current()) return;
     list.replaceChildren();  // no stale list under the error
