@@ -10,7 +10,10 @@ store file of a fresh memtyped) and checks:
   with at least the acknowledged revision and its marker (none torn);
 - PRAGMA integrity_check on the copy says ok, and the copy stands alone (no -wal);
 - the writers kept being served while the backup ran (acknowledged writes
-  during the backup).
+  during the backup);
+- a store another process keeps locked (exclusive locking mode) is waited
+  for `--wait` seconds, then the backup exits 1 saying so, with no copy and
+  no .partial left (it used to retry for ever).
 
 Usage: tests/backup_test.py [--bin PATH] [--rounds R]
 """
@@ -62,12 +65,38 @@ def main():
             print("missing:", missing[:10], "stale:", stale[:10], "torn:", torn[:10], file=sys.stderr)
             failed = True
     storm.end()
+    failed |= not locked_source_gives_up(binary, work)
     code = server.stop()
     if code != 0:
         print(f"memtyped exit {code}", file=sys.stderr)
         failed = True
     if failed:
         sys.exit(1)
+
+
+def locked_source_gives_up(binary, work):
+    source, copy = os.path.join(work, "locked.sqlite"), os.path.join(work, "locked-copy.sqlite")
+    holder = sqlite3.connect(source, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t(x)")
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    started = time.monotonic()
+    try:
+        r = subprocess.run([binary, "backup", "--db", source, "--to", copy, "--wait", "2"],
+                           capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        print("a locked source: the backup still ran after 60 s", file=sys.stderr)
+        return False
+    finally:
+        holder.close()
+    took = time.monotonic() - started
+    ok = (r.returncode == 1 and "locked" in r.stderr and not os.path.exists(copy)
+          and not os.path.exists(copy + ".partial"))
+    print(f"a locked source: exit {r.returncode} after {took:.1f}s ({r.stderr.strip()[:120]}); "
+          f"no copy, no .partial: {not os.path.exists(copy) and not os.path.exists(copy + '.partial')}")
+    return ok
 
 
 if __name__ == "__main__":

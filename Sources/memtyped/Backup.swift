@@ -16,10 +16,17 @@ struct Backup: ParsableCommand {
     @Option(help: "Where to write the copy; an existing file is replaced.")
     var to: String
 
+    @Option(help: "Seconds to wait in all for a store another process keeps locked; then exit 1, nothing copied. [default: \(SQLiteBackup.defaultWaitMillis / 1000)]")
+    var wait: Int?
+
+    func validate() throws {
+        if let wait, !(1...86_400).contains(wait) { throw ValidationError("--wait must be from 1 to 86400 seconds") }
+    }
+
     func run() throws {
         let source = db ?? Environment().string(.db) ?? "memtyped.sqlite"
         do {
-            let summary = try SQLiteBackup.copy(from: source, to: to)
+            let summary = try SQLiteBackup.copy(from: source, to: to, waitMillis: wait.map { $0 * 1000 } ?? SQLiteBackup.defaultWaitMillis)
             print("backed up \(source) to \(to): \(summary.pages) pages, \(summary.bytes) bytes")
         } catch {
             var stderr = StandardError()

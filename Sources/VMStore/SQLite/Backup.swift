@@ -1,3 +1,4 @@
+import Clock
 import CSQLite
 
 #if canImport(Glibc)
@@ -8,6 +9,9 @@ import Darwin
 
 /// A consistent copy of a live store file (`memtyped backup`).
 public enum SQLiteBackup {
+    /// How long a backup waits for a locked source in all, by default.
+    public static let defaultWaitMillis = 60_000
+
     /// What a finished backup holds.
     public struct Summary: Sendable {
         public let pages: Int
@@ -27,16 +31,23 @@ public enum SQLiteBackup {
     /// The copy is written to `destination + ".partial"`, checked with
     /// `PRAGMA quick_check`, synced, and renamed over `destination`: a
     /// crash or a failed check leaves no half-written file under the name.
-    public static func copy(from source: String, to destination: String) throws(StoreError) -> Summary {
+    ///
+    /// A source another process keeps locked (a writer in exclusive locking
+    /// mode, say) is waited for at most `waitMillis` in all; then the copy
+    /// gives up (`.busy`) instead of retrying for ever.
+    public static func copy(from source: String, to destination: String,
+                            waitMillis: Int = defaultWaitMillis) throws(StoreError) -> Summary {
         guard access(source, F_OK) == 0 else {
             throw .backend("cannot back up \(source): \(String(cString: strerror(errno)))")
         }
-        let from = try Connection(path: source, readOnly: true, busyTimeoutMillis: 10_000)
+        let start = MonotonicClock.milliseconds()
+        let step = Int32(clamping: min(waitMillis, 10_000))  // each lock wait; the loop bounds the whole
+        let from = try Connection(path: source, readOnly: true, busyTimeoutMillis: step)
         let partial = destination + ".partial"
         unlink(partial)
         var summary = Summary(pages: 0, bytes: 0)
         do throws(StoreError) {
-            let to = try Connection(path: partial, readOnly: false, busyTimeoutMillis: 10_000)
+            let to = try Connection(path: partial, readOnly: false, busyTimeoutMillis: step)
             guard let backup = sqlite3_backup_init(to.handle, "main", from.handle, "main") else {
                 throw to.error(sqlite3_errcode(to.handle), "backup_init")
             }
@@ -44,10 +55,16 @@ public enum SQLiteBackup {
             repeat {
                 rc = sqlite3_backup_step(backup, -1)
                 // Busy or locked: another connection holds a lock SQLite must wait out.
-                if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(50) }
+                if rc == SQLITE_BUSY || rc == SQLITE_LOCKED {
+                    guard MonotonicClock.milliseconds() - start < Int64(waitMillis) else { break }
+                    sqlite3_sleep(50)
+                }
             } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
             let pages = Int(sqlite3_backup_pagecount(backup))
             let finish = sqlite3_backup_finish(backup)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED {
+                throw .busy("\(source) stayed locked for \(waitMillis / 1000) s (another process holds it, in exclusive locking mode or a long write); nothing was copied")
+            }
             guard rc == SQLITE_DONE, finish == SQLITE_OK else {
                 throw to.error(rc == SQLITE_DONE ? finish : rc, "backup_step")
             }
