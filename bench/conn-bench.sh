@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-8}
 CONNS=${2:-32}
 ROUNDS=${ROUNDS:-3}
+WRK_THREADS=1
 BIN=.build/release/memtyped
 WORK=$(mktemp -d)
 cleanup() {
@@ -24,6 +25,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+source bench/common.sh  # rate
 for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk nginx-light" >&2; exit 1; }
 done
@@ -53,13 +55,6 @@ NGINX
     for _ in $(seq 50); do curl -sf "localhost:$2/healthz" >/dev/null && return; sleep 0.1; done
     echo "nginx $1 did not start" >&2; exit 1
 }
-# req/s and non-2xx/socket errors of one wrk run
-rate() {
-    wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" 2>&1 | awk '
-        /Requests\/sec/ {r=$2} /Non-2xx/ {e+=$NF} /Socket errors/ {for (i=4;i<=NF;i+=2) {gsub(",","",$i); e+=$i}}
-        END {printf "%s %d\n", r, e}'
-}
-
 start_memtyped two 18291 2
 start_memtyped one 18292 1
 curl -sf localhost:18291/healthz >"$WORK/healthz.body"
@@ -69,19 +64,19 @@ start_nginx nginx1 18294 1
 
 CLOSE=(-H "Connection: close")
 echo "memtyped $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %-52s %12s %8s\n' round run req/s errors | tee "$WORK/table"
+printf '%-6s %-52s %12s %10s %8s\n' round run req/s p99 non-2xx | tee "$WORK/table"
 for round in $(seq "$ROUNDS"); do
-    read -r A AE < <(rate "${CLOSE[@]}" http://127.0.0.1:18291/healthz)
-    read -r B BE < <(rate "${CLOSE[@]}" http://127.0.0.1:18292/healthz)
-    read -r C CE < <(rate "${CLOSE[@]}" http://127.0.0.1:18293/healthz)
-    read -r D DE < <(rate "${CLOSE[@]}" http://127.0.0.1:18294/healthz)
-    read -r K KE < <(rate http://127.0.0.1:18291/healthz)
+    read -r A AP AE < <(rate "${CLOSE[@]}" http://127.0.0.1:18291/healthz)
+    read -r B BP BE < <(rate "${CLOSE[@]}" http://127.0.0.1:18292/healthz)
+    read -r C CP CE < <(rate "${CLOSE[@]}" http://127.0.0.1:18293/healthz)
+    read -r D DP DE < <(rate "${CLOSE[@]}" http://127.0.0.1:18294/healthz)
+    read -r K KP KE < <(rate http://127.0.0.1:18291/healthz)
     {
-        printf '%-6s %-52s %12s %8s\n' "$round" "memtyped, 2 poll threads + acceptor, close" "$A" "$AE"
-        printf '%-6s %-52s %12s %8s\n' "$round" "memtyped, 1 poll thread (MHD accepts), close" "$B" "$BE"
-        printf '%-6s %-52s %12s %8s\n' "$round" "nginx, 2 workers, close" "$C" "$CE"
-        printf '%-6s %-52s %12s %8s\n' "$round" "nginx, 1 worker, close" "$D" "$DE"
-        printf '%-6s %-52s %12s %8s\n' "$round" "memtyped, 2 poll threads, keep-alive" "$K" "$KE"
+        printf '%-6s %-52s %12s %10s %8s\n' "$round" "memtyped, 2 poll threads + acceptor, close" "$A" "$AP" "$AE"
+        printf '%-6s %-52s %12s %10s %8s\n' "$round" "memtyped, 1 poll thread (MHD accepts), close" "$B" "$BP" "$BE"
+        printf '%-6s %-52s %12s %10s %8s\n' "$round" "nginx, 2 workers, close" "$C" "$CP" "$CE"
+        printf '%-6s %-52s %12s %10s %8s\n' "$round" "nginx, 1 worker, close" "$D" "$DP" "$DE"
+        printf '%-6s %-52s %12s %10s %8s\n' "$round" "memtyped, 2 poll threads, keep-alive" "$K" "$KP" "$KE"
     } | tee -a "$WORK/table"
 done
 python3 - "$WORK/table" <<'PY'
@@ -89,7 +84,7 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]).read().splitlines()[1:]]
 by = {}
 for r in rows:
-    by.setdefault(" ".join(r[1:-2]), []).append(float(r[-2]))
+    by.setdefault(" ".join(r[1:-3]), []).append(float(r[-3]))
 names = list(by)
 a, b, n2, n1, k = (by[x] for x in names)
 def ratio(x, y):
