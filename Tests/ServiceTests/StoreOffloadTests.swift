@@ -32,12 +32,15 @@ import Testing
 
     @Test func aLockedSQLiteStoreHoldsUpNoDecisionAndAFullQueueIs503() throws {
         let s = try StoreServer(busyTimeoutMillis: 20_000, http: Self.oneOfEach)
-        try s.createVM("a", vmJSON())
-        let release = try StoreFaultTests.holdWriteLock(s.db)
         let port = s.server.port, server = s.server.server
-        // A write waits for the lock on the one store thread.
+        try s.createVM("a", vmJSON())
+        // The store thread counts a job done only after handing its answer back (and under
+        // SCHED_IDLE beside busy CPUs it may wait to run again): wait until the create's is.
+        #expect(waitFor { server.offloadCounts.running == 0 && server.offloadCounts.queued == 0 })
+        let release = try StoreFaultTests.holdWriteLock(s.db)
+        // A write waits for the lock on the one store thread (taken off the queue, running).
         let write = Background { try rawRequest(port: port, "PUT", "/v1/vms/b", json: vmJSON(), headers: [bearer(Tokens.alice)]) }
-        #expect(waitFor { server.offloadCounts.running == 1 })
+        #expect(waitFor { server.offloadCounts.running == 1 && server.offloadCounts.queued == 0 })
 
         try Self.decide(port)
         #expect(server.offloadCounts.running == 1)  // the write is still waiting
@@ -57,8 +60,9 @@ import Testing
         #expect(metrics.status == 200)
 
         release()
-        #expect(try write.value().status == 201)
-        #expect(try read.value().status == 200)
+        let written = try write.value(), readBack = try read.value()
+        #expect(written.status == 201, "\(written.bodyText)")
+        #expect(readBack.status == 200, "\(readBack.bodyText)")
         // The refusal is counted under its route like any answer.
         let exposition = try s.request("GET", "/metrics", token: nil).bodyText
         #expect(exposition.contains(#"route="/v1/vms/{id}",method="GET",status="503"} 1"#), "\(exposition)")
